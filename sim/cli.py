@@ -1,0 +1,145 @@
+"""The ``sim`` command.
+
+Errors in what the user gave (a config value, a file, an argument) print one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sim.errors import SimError
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # one line, exit 2, like every other input error
+        self.exit(2, f"sim: error: {message}\n")
+
+
+def _parse_set(items: Sequence[str]) -> dict[str, Any]:
+    updates: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise SimError("--set", item, "key=value, e.g. links.loss=0.01")
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw  # a bare word such as at_least_once or 5ms
+        updates[key.strip()] = value
+    return updates
+
+
+def _fmt(value: float) -> str:
+    if isinstance(value, float) and math.isnan(value):
+        return "-"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:.6g}"
+    return f"{int(value)}" if math.isfinite(value) else str(value)
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from sim.build import topology_search_path
+    from sim.run import simulate
+    from sim.scenario import Scenario
+
+    path = Path(args.file)
+    scenario = Scenario.from_toml(path)
+    if args.set:
+        scenario = scenario.with_updates(_parse_set(args.set))
+    result = simulate(scenario, search=topology_search_path(path.resolve().parent))
+    if args.json:
+        print(json.dumps({"scenario": scenario.to_dict(), "summary": result.summary}, default=str, indent=2))
+        return 0
+    print(
+        f"{scenario.pattern} on {scenario.topology.name}, seed {scenario.seed}, "
+        f"{scenario.duration:g} s (+ drain to {result.end_time:g} s), guarantee {scenario.delivery.guarantee}"
+    )
+    width = max(len(k) for k in result.summary)
+    for key, value in result.summary.items():
+        if key.startswith("lost_") and value == 0:
+            continue
+        print(f"  {key:<{width}}  {_fmt(value)}")
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from sim.build import topology_search_path
+    from sim.metrics import METRIC_DOCS
+    from sim.patterns import PATTERNS
+    from sim.topology import available
+
+    what = args.what
+    if what in (None, "patterns"):
+        print("patterns:")
+        for name, cls in sorted(PATTERNS.items()):
+            doc = (cls.__doc__ or "").strip().splitlines()[0]
+            print(f"  {name:<16} {doc}")
+    if what in (None, "topologies"):
+        print("topologies:")
+        for name in available(topology_search_path()):
+            print(f"  {name}")
+    if what in (None, "metrics"):
+        print("metrics:")
+        for name, doc in METRIC_DOCS.items():
+            print(f"  {name:<22} {doc}")
+    return 0
+
+
+def _cmd_topology_show(args: argparse.Namespace) -> int:
+    from sim.build import topology_search_path
+    from sim.topology import build_topology, format_description
+
+    params = _parse_set(args.param or [])
+    graph = build_topology(args.name, params, seed=args.seed, search=topology_search_path())
+    print(format_description(args.name, graph))
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="sim", description="Discrete-event simulator for messaging patterns.")
+    parser.add_argument("--version", action="version", version="sim 0.1.0")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("simulate", help="run one scenario from a TOML file and print its summary")
+    p.add_argument("file", help="scenario TOML file")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting (repeatable)")
+    p.add_argument("--json", action="store_true", help="print the scenario and summary as JSON")
+    p.set_defaults(func=_cmd_simulate)
+
+    p = sub.add_parser("list", help="list patterns, topologies and metrics")
+    p.add_argument("what", nargs="?", choices=["patterns", "topologies", "metrics"])
+    p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser("topology", help="inspect topologies")
+    tsub = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    show = tsub.add_parser("show", help="print nodes, edges, degrees and latencies of a topology")
+    show.add_argument("name", help="builtin name, name in topologies/, or a .py/.graphml/.json file")
+    show.add_argument("--param", action="append", metavar="KEY=VALUE", help="generator parameter")
+    show.add_argument("--seed", type=int, default=0)
+    show.set_defaults(func=_cmd_topology_show)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``sim`` command; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SimError as exc:
+        print(f"sim: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

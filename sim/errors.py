@@ -1,0 +1,37 @@
+"""The one error type users see, and the one that marks a bug in the simulator itself."""
+
+from __future__ import annotations
+
+__all__ = ["InvariantError", "SimError"]
+
+
+class SimError(ValueError):
+    """Bad input: a config value, topology, file or command-line argument that ``sim`` cannot use.
+
+    The message always names the field, the value and what is allowed, in one line, e.g.
+    ``links.loss = 1.5: expected a probability in [0, 1]``.
+
+    Parameters
+    ----------
+    field : str
+        Dotted name of the offending field (``"links.loss"``), file or argument.
+    value : object
+        The value that was given.
+    allowed : str
+        What would have been accepted.
+    """
+
+    def __init__(self, field: str, value: object, allowed: str) -> None:
+        self.field = field
+        self.value = value
+        self.allowed = allowed
+        shown = value if isinstance(value, str) and field.endswith(("file", "path")) else repr(value)
+        super().__init__(f"{field} = {shown}: expected {allowed}")
+
+    def at(self, prefix: str) -> SimError:
+        """Return the same error with ``prefix.`` put in front of its field name."""
+        return SimError(f"{prefix}.{self.field}" if prefix else self.field, self.value, self.allowed)
+
+
+class InvariantError(AssertionError):
+    """An accounting invariant failed at the end of a run: a bug in ``sim``, never the user's fault."""

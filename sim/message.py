@@ -1,0 +1,121 @@
+"""The message that travels through the network.
+
+A ``Message`` is one transmission's worth of state: a retransmission is a fresh copy with the same
+``id`` and obligation. It is a plain slotted object because millions are made per run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["CONTROL_KINDS", "DATA_KINDS", "Message"]
+
+DATA_KINDS = ("data", "request", "reply", "event")
+"""Kinds that carry a delivery obligation (ledger rows)."""
+
+CONTROL_KINDS = ("ack", "nack", "confirm", "heartbeat", "subscribe", "credit")
+"""Kinds counted as control traffic."""
+
+
+class Message:
+    """One message in flight.
+
+    Parameters
+    ----------
+    id : int
+        Logical message id (kept across retransmissions).
+    kind : str
+        ``data``, ``request``, ``reply``, ``event`` or a control kind such as ``ack``.
+    src, dst : str
+        Sending and receiving node of this transmission.
+    size : float
+        Bytes on the wire.
+    created_at : float
+        Intended send time of the logical message, in seconds.
+    ob : int or tuple of int
+        Ledger row(s) of the obligation(s) this message carries; ``-1`` for control traffic that
+        belongs to no obligation. For control traffic this names the obligation it acknowledges.
+    reliable : bool
+        If true, a drop is not final: the sender retransmits. If false, a drop loses the obligation.
+    """
+
+    __slots__ = (
+        "attempt",
+        "control",
+        "created_at",
+        "dst",
+        "hops",
+        "id",
+        "kind",
+        "link",
+        "ob",
+        "payload",
+        "reliable",
+        "sent_at",
+        "size",
+        "src",
+        "topic",
+    )
+
+    def __init__(
+        self,
+        id: int,
+        kind: str,
+        src: str,
+        dst: str,
+        size: float,
+        created_at: float,
+        ob: int | tuple[int, ...] = -1,
+        *,
+        topic: str = "",
+        reliable: bool = False,
+        attempt: int = 1,
+        payload: Any = None,
+    ) -> None:
+        self.id = id
+        self.kind = kind
+        self.src = src
+        self.dst = dst
+        self.size = size
+        self.created_at = created_at
+        self.ob = ob
+        self.topic = topic
+        self.reliable = reliable
+        self.attempt = attempt
+        self.payload = payload
+        self.control = kind not in DATA_KINDS
+        self.hops = 0
+        self.sent_at = created_at
+        self.link: Any = None
+
+    def copy(self, **changes: Any) -> Message:
+        """A fresh transmission of the same logical message (hop count reset)."""
+        m = Message(
+            self.id,
+            self.kind,
+            self.src,
+            self.dst,
+            self.size,
+            self.created_at,
+            self.ob,
+            topic=self.topic,
+            reliable=self.reliable,
+            attempt=self.attempt,
+            payload=self.payload,
+        )
+        for k, v in changes.items():
+            setattr(m, k, v)
+        return m
+
+    def obligations(self) -> tuple[int, ...]:
+        """The ledger rows this message carries, as a tuple."""
+        ob = self.ob
+        if isinstance(ob, tuple):
+            return ob
+        return () if ob < 0 else (ob,)
+
+    def __repr__(self) -> str:
+        return (
+            f"Message(id={self.id}, kind={self.kind!r}, {self.src!r}->{self.dst!r}, "
+            f"size={self.size:g}, created_at={self.created_at:g}, ob={self.ob}, attempt={self.attempt})"
+        )

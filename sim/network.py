@@ -1,0 +1,305 @@
+"""Links, routing and hop-by-hop delivery.
+
+A hop is one scheduled SimPy event with a callback — no process per message or hop. A link's FIFO
+serialization is arithmetic: ``depart = max(now, free_at) + size / bandwidth``; ``arrive = depart +
+latency``. Next hops come from shortest-path trees (by mean latency) computed lazily per destination,
+cached, and dropped whenever a link or node changes state.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import networkx as nx
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra
+from simpy.events import Timeout
+
+from sim.context import SimContext
+from sim.distributions import Distribution
+from sim.message import Message
+from sim.rng import RngStreams, Stream
+
+__all__ = ["Endpoint", "Link", "LinkStatistics", "Network"]
+
+_HOP_PENALTY = 1e-9  # seconds added per hop so that equal-latency routes prefer fewer hops
+
+
+class Endpoint(Protocol):
+    """What the network hands arriving messages to (a :class:`sim.node.Node`)."""
+
+    def receive(self, msg: Message) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LinkStatistics:
+    """Snapshot of one directed link."""
+
+    u: str
+    v: str
+    up: bool
+    transmissions: int
+    busy_until: float
+
+
+class Link:
+    """One direction of an edge: latency sampler, Bernoulli loss, bandwidth (bytes/s), state."""
+
+    __slots__ = (
+        "_rng",
+        "bandwidth",
+        "down_reason",
+        "free_at",
+        "latency",
+        "loss",
+        "stream",
+        "transmissions",
+        "u",
+        "up",
+        "v",
+    )
+
+    def __init__(
+        self, u: str, v: str, latency: Distribution, loss: float, bandwidth: float, rng: RngStreams
+    ) -> None:
+        self.u = u
+        self.v = v
+        self.latency = latency
+        self.loss = loss
+        self.bandwidth = bandwidth
+        self._rng = rng
+        self.stream: Stream | None = None  # created on first use: most links of a big graph stay idle
+        self.up = True
+        self.down_reason = "link_down"
+        self.free_at = 0.0
+        self.transmissions = 0
+
+    def make_stream(self) -> Stream:
+        """The link's random stream ``link:<u>-><v>``."""
+        self.stream = self._rng.stream(f"link:{self.u}->{self.v}")
+        return self.stream
+
+    @property
+    def cost(self) -> float:
+        """Routing weight: mean latency plus a tiny per-hop penalty."""
+        return self.latency.mean + _HOP_PENALTY
+
+    def statistics(self) -> LinkStatistics:
+        return LinkStatistics(self.u, self.v, self.up, self.transmissions, self.free_at)
+
+    def __repr__(self) -> str:
+        return f"Link({self.u!r}->{self.v!r}, up={self.up})"
+
+
+class Network:
+    """The topology's links and the hop-by-hop delivery of messages between endpoints.
+
+    Build it with :meth:`from_graph`; attach endpoints (nodes) with :meth:`attach`.
+    """
+
+    def __init__(
+        self, ctx: SimContext, graph: nx.Graph[str], links: dict[tuple[str, str], Link], *, max_hops: int = 64
+    ) -> None:
+        self.ctx = ctx
+        self.env = ctx.env
+        self.graph = graph
+        self.links = links
+        self.max_hops = max_hops
+        self.endpoints: dict[str, Endpoint] = {}
+        self.down_nodes: set[str] = set()
+        self._routes: dict[str, dict[str, Link]] = {}
+        self._names: list[str] = list(graph.nodes)
+        self._index = {n: i for i, n in enumerate(self._names)}
+        self._costs: csr_matrix | None = None
+        self._preds: dict[str, np.ndarray] = {}
+        self._out_index: dict[str, dict[int, Link]] = {}
+        for (u, v), link in links.items():
+            self._out_index.setdefault(u, {})[self._index[v]] = link
+        self._arrive_cb: Callable[[Any], None] = self._arrive
+
+    @classmethod
+    def from_graph(cls, ctx: SimContext, graph: nx.Graph[str], *, max_hops: int = 64) -> Network:
+        """Links for every edge of a normalized graph (both directions when it is undirected)."""
+        links: dict[tuple[str, str], Link] = {}
+        directed = graph.is_directed()
+        for u, v, data in graph.edges(data=True):
+            pairs = [(u, v)] if directed else [(u, v), (v, u)]
+            for a, b in pairs:
+                links[(a, b)] = Link(
+                    a, b, data["latency"], float(data["loss"]), float(data["bandwidth"]), ctx.rng
+                )
+        return cls(ctx, graph, links, max_hops=max_hops)
+
+    # -- wiring and state ----------------------------------------------------------------------
+    def attach(self, node_id: str, endpoint: Endpoint) -> None:
+        """Arrivals for ``node_id`` go to ``endpoint.receive``."""
+        if node_id not in self.graph:
+            raise KeyError(node_id)
+        self.endpoints[node_id] = endpoint
+
+    def link(self, u: str, v: str) -> Link:
+        """The directed link ``u -> v``."""
+        return self.links[(u, v)]
+
+    def edge_links(self, u: str, v: str) -> Iterator[Link]:
+        """Both directions of an undirected edge (one for a directed graph)."""
+        for key in ((u, v), (v, u)):
+            if key in self.links:
+                yield self.links[key]
+
+    def set_link_up(self, u: str, v: str, up: bool, *, reason: str = "link_down", both: bool = True) -> None:
+        """Bring ``u -> v`` (and ``v -> u`` when ``both``) down or up; routes are recomputed."""
+        targets = list(self.edge_links(u, v)) if both else [self.links[(u, v)]]
+        for link in targets:
+            link.up = up
+            link.down_reason = reason
+        self._invalidate()
+
+    def set_node_up(self, node_id: str, up: bool) -> None:
+        """Mark a node down (no transit through it) or up again; routes are recomputed."""
+        if up:
+            self.down_nodes.discard(node_id)
+        else:
+            self.down_nodes.add(node_id)
+        self._invalidate()
+
+    def _invalidate(self) -> None:
+        self._routes.clear()
+        self._preds.clear()
+        self._costs = None
+
+    # -- routing -------------------------------------------------------------------------------
+    def _matrix(self) -> csr_matrix:
+        """Costs of the links that are up, between nodes that are up, as a sparse matrix (cached)."""
+        if self._costs is None:
+            index, down = self._index, self.down_nodes
+            rows, cols, data = [], [], []
+            for (u, v), link in self.links.items():
+                if link.up and u not in down and v not in down:
+                    rows.append(index[u])
+                    cols.append(index[v])
+                    data.append(link.cost)
+            n = len(self._names)
+            # transposed: searching from the destination over reversed links
+            self._costs = csr_matrix((data, (cols, rows)), shape=(n, n))
+        return self._costs
+
+    def _tree(self, dst: str) -> dict[str, Link]:
+        """The route table toward ``dst``: next-hop links, filled per node on first use.
+
+        One Dijkstra run (on mean latency) per destination gives the predecessor array; the table maps
+        a node to its next-hop link and is filled lazily, so a destination costs O(nodes it serves).
+        """
+        _, pred = dijkstra(self._matrix(), directed=True, indices=self._index[dst], return_predecessors=True)
+        self._preds[dst] = pred
+        table: dict[str, Link] = {}
+        self._routes[dst] = table
+        return table
+
+    def _fill(self, table: dict[str, Link], dst: str, here: str) -> Link | None:
+        p = int(self._preds[dst][self._index[here]])
+        if p < 0:
+            return None
+        link = table[here] = self._out_index[here][p]
+        return link
+
+    def next_hop(self, here: str, dst: str) -> str | None:
+        """The next node on the current route from ``here`` to ``dst`` (None if unreachable)."""
+        table = self._routes.get(dst)
+        if table is None:
+            table = self._tree(dst)
+        link = table.get(here) or self._fill(table, dst, here)
+        return None if link is None else link.v
+
+    def route(self, src: str, dst: str) -> list[str]:
+        """The current route as a node list (empty if there is none)."""
+        path = [src]
+        while path[-1] != dst:
+            nxt = self.next_hop(path[-1], dst)
+            if nxt is None or len(path) > self.max_hops:
+                return []
+            path.append(nxt)
+        return path
+
+    # -- the hot path ----------------------------------------------------------------------------
+    def send(self, msg: Message) -> None:
+        """Inject ``msg`` at ``msg.src``; it travels hop by hop to ``msg.dst``."""
+        self._forward(msg, msg.src)
+
+    def _forward(self, msg: Message, here: str) -> None:
+        dst = msg.dst
+        if here == dst:
+            self._hand_over(msg, here)
+            return
+        table = self._routes.get(dst)
+        if table is None:
+            table = self._tree(dst)
+        link = table.get(here) or self._fill(table, dst, here)
+        ctx = self.ctx
+        if link is None:
+            ctx.drop(msg, "node_down" if dst in self.down_nodes else "unroutable", here)
+            return
+        hops = msg.hops + 1
+        if hops > self.max_hops:
+            ctx.drop(msg, "ttl", here)
+            return
+        msg.hops = hops
+        size = msg.size
+        ledger = ctx.ledger
+        ob = msg.ob
+        if msg.control:
+            ledger.control_hop(ob, size)  # type: ignore[arg-type]  # control carries one row
+        else:
+            if type(ob) is int:
+                ledger.transmissions[ob] += 1
+                ledger.bytes[ob] += size
+            else:
+                for row in ob:  # type: ignore[union-attr]
+                    ledger.hop(row, size)
+            ledger.data_transmissions += 1
+            ledger.data_bytes += size
+        link.transmissions += 1
+        env = self.env
+        now = env.now
+        stream = link.stream or link.make_stream()
+        delay = link.latency.sample(stream)
+        if link.bandwidth != math.inf:
+            free = link.free_at
+            depart = (free if free > now else now) + size / link.bandwidth
+            link.free_at = depart
+            delay += depart - now
+        if link.loss and stream.random() < link.loss:
+            ctx.drop(msg, "loss", here)
+            return
+        msg.link = link
+        if ctx.trace is not None:
+            ctx.trace.append((now, "hop", msg.id, here, link.v))
+        Timeout(env, delay, msg).callbacks.append(self._arrive_cb)
+
+    def _arrive(self, event: Any) -> None:
+        msg: Message = event._value
+        link: Link = msg.link
+        if not link.up:
+            self.ctx.drop(msg, link.down_reason, link.v)
+            return
+        here = link.v
+        if here in self.down_nodes:
+            self.ctx.drop(msg, "node_down", here)
+            return
+        if here == msg.dst:
+            self._hand_over(msg, here)
+        else:
+            self._forward(msg, here)
+
+    def _hand_over(self, msg: Message, here: str) -> None:
+        endpoint = self.endpoints.get(here)
+        if endpoint is None:
+            self.ctx.drop(msg, "no_handler", here)
+        else:
+            if self.ctx.trace is not None:
+                self.ctx.trace.append((self.ctx.env.now, "arrive", msg.id, here, ""))
+            endpoint.receive(msg)

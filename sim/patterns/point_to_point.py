@@ -1,0 +1,51 @@
+"""Point-to-point: each producer sends straight to a consumer over the network, no broker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from sim.message import Message
+from sim.node import Handler, Node
+from sim.patterns.base import Delivery, World
+
+__all__ = ["PointToPoint"]
+
+
+@dataclass(frozen=True, slots=True)
+class PointToPoint:
+    """Producers address consumers directly; the workload picks each message's consumer.
+
+    One obligation per message (producer -> consumer). Under ``at_least_once`` and
+    ``effectively_once`` the consumer acknowledges end to end and the producer retransmits.
+    """
+
+    name: ClassVar[str] = "point_to_point"
+
+    def install(self, world: World) -> None:
+        ctx, workload = world.ctx, world.workload
+        delivery = Delivery(ctx, world.delivery)
+        for consumer in dict.fromkeys(workload.consumers):
+            world.node(consumer).on("data", _receiver(delivery, world.node(consumer)))
+        for producer in dict.fromkeys(workload.producers):
+            world.node(producer).on("ack", delivery.on_ack)
+        consumers = workload.consumers
+        ledger = ctx.ledger
+
+        def emit(producer: str, created_at: float, size: float, consumer: int) -> None:
+            node = world.node(producer)
+            if not node.up:
+                return  # a down host runs no application: nothing is offered
+            dst = consumers[consumer]
+            msg_id = ctx.next_id()
+            row = ledger.open(msg_id, "data", producer, dst, "", created_at, size)
+            delivery.send(node, Message(msg_id, "data", producer, dst, size, created_at, row))
+
+        workload.start(emit)
+
+
+def _receiver(delivery: Delivery, node: Node) -> Handler:
+    def handle(msg: Message) -> None:
+        delivery.receive(node, msg)
+
+    return handle

@@ -1,0 +1,301 @@
+"""The validated description of one run.
+
+Build it in Python (``Scenario(pattern="point_to_point", duration="10s", ...)``), from a dict, or from
+TOML (:meth:`Scenario.from_toml`). Every value is checked before a run starts; a bad one raises
+:class:`sim.errors.SimError` naming the field, the value and what is allowed. Durations, rates, sizes
+and bandwidths accept unit strings ("5ms", "200/s", "1KB", "1Gbps"); validated fields hold plain
+floats in seconds, per second and bytes. Distribution tables are kept as given (checked, then built
+by :mod:`sim.build`). Every key is documented in ``docs/config.md``.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from sim.distributions import from_spec
+from sim.errors import SimError
+from sim.patterns import PATTERNS
+from sim.units import (
+    parse_bandwidth,
+    parse_count,
+    parse_duration,
+    parse_probability,
+    parse_rate,
+    parse_size,
+)
+
+__all__ = [
+    "DeliverySettings",
+    "LinkSettings",
+    "NetworkSettings",
+    "NodeSettings",
+    "Scenario",
+    "TopologySettings",
+    "WorkloadSettings",
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+def _duration(field: str, *, allow_inf: bool = False) -> Any:
+    return field_validator(field, mode="before")(lambda v: parse_duration(v, field, allow_inf=allow_inf))
+
+
+class TopologySettings(_Model):
+    """Which graph: a builtin name, a file, or a name found in ``topologies/``."""
+
+    name: str = "line"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class LinkSettings(_Model):
+    """Defaults for every link; attributes on a topology's edges take precedence."""
+
+    latency: Any = "1ms"
+    loss: float = 0.0
+    bandwidth: float = math.inf
+
+    @field_validator("latency", mode="before")
+    @classmethod
+    def _latency(cls, v: Any) -> Any:
+        from_spec(v, "latency")
+        return v
+
+    _loss = field_validator("loss", mode="before")(lambda v: parse_probability(v, "loss"))
+    _bw = field_validator("bandwidth", mode="before")(lambda v: parse_bandwidth(v, "bandwidth"))
+
+
+class NodeSettings(_Model):
+    """Defaults for every node; attributes on a topology's nodes take precedence."""
+
+    servers: int = 1
+    service: Any = None
+
+    _servers = field_validator("servers", mode="before")(lambda v: parse_count(v, "servers", minimum=1))
+
+    @field_validator("service", mode="before")
+    @classmethod
+    def _service(cls, v: Any) -> Any:
+        if v is not None:
+            from_spec(v, "service")
+        return v
+
+
+class WorkloadSettings(_Model):
+    """The shared workload: who sends, how often, how much, to whom."""
+
+    producers: int | list[str] = 1
+    consumers: int | list[str] = 1
+    rate: float = 100.0
+    size: Any = 1000.0
+    arrivals: Literal["poisson", "constant", "onoff"] = "poisson"
+    on: float = 1.0
+    off: float = 1.0
+    destinations: Literal["fixed", "uniform", "zipf", "hotspot"] = "uniform"
+    zipf_s: float = 1.0
+    hotspot_fraction: float = 0.5
+
+    _rate = field_validator("rate", mode="before")(lambda v: parse_rate(v, "rate"))
+    _on = _duration("on")
+    _off = _duration("off")
+    _hot = field_validator("hotspot_fraction", mode="before")(
+        lambda v: parse_probability(v, "hotspot_fraction")
+    )
+
+    @field_validator("producers", "consumers", mode="before")
+    @classmethod
+    def _who(cls, v: Any, info: Any) -> Any:
+        if isinstance(v, list):
+            if not v or not all(isinstance(x, str | int) and not isinstance(x, bool) for x in v):
+                raise SimError(info.field_name, v, "a count >= 1 or a non-empty list of node ids")
+            return [str(x) for x in v]
+        return parse_count(v, info.field_name, minimum=1)
+
+    @field_validator("size", mode="before")
+    @classmethod
+    def _size(cls, v: Any) -> Any:
+        d = from_spec(v, "size", parse_size)
+        return d.mean if not isinstance(v, Mapping) else v
+
+    @field_validator("zipf_s", mode="before")
+    @classmethod
+    def _zipf(cls, v: Any) -> Any:
+        if isinstance(v, bool) or not isinstance(v, int | float) or not v > 0:
+            raise SimError("zipf_s", v, "an exponent > 0")
+        return float(v)
+
+
+class DeliverySettings(_Model):
+    """Delivery guarantee and its retransmission settings."""
+
+    guarantee: Literal["at_most_once", "at_least_once", "effectively_once"] = "at_most_once"
+    ack_timeout: float = 0.05
+    backoff: float = 2.0
+    max_timeout: float = math.inf
+    max_attempts: float = 5
+    ack_size: float = 64.0
+
+    _ack = _duration("ack_timeout")
+    _maxt = _duration("max_timeout", allow_inf=True)
+    _acks = field_validator("ack_size", mode="before")(lambda v: parse_size(v, "ack_size"))
+    _att = field_validator("max_attempts", mode="before")(
+        lambda v: parse_count(v, "max_attempts", minimum=1, allow_inf=True)
+    )
+
+    @field_validator("backoff", mode="before")
+    @classmethod
+    def _backoff(cls, v: Any) -> Any:
+        if isinstance(v, bool) or not isinstance(v, int | float) or not v >= 1:
+            raise SimError("backoff", v, "a multiplier >= 1 (1 keeps the timeout fixed)")
+        return float(v)
+
+    @model_validator(mode="after")
+    def _positive_timeout(self) -> DeliverySettings:
+        if self.guarantee != "at_most_once" and self.ack_timeout <= 0:
+            raise SimError("ack_timeout", self.ack_timeout, "a duration > 0 for acknowledged delivery")
+        return self
+
+
+class NetworkSettings(_Model):
+    """Routing settings."""
+
+    max_hops: int = 64
+
+    _hops = field_validator("max_hops", mode="before")(lambda v: parse_count(v, "max_hops", minimum=1))
+
+
+class Scenario(_Model):
+    """One run: pattern, timing, seed, topology, links, nodes, workload and delivery guarantee.
+
+    Examples
+    --------
+    >>> s = Scenario(duration="2s", warmup="500ms", links={"loss": 0.01})
+    >>> s.duration, s.warmup, s.links.loss
+    (2.0, 0.5, 0.01)
+    >>> s.with_updates({"links.loss": 0.05}).links.loss
+    0.05
+    """
+
+    pattern: str = "point_to_point"
+    duration: float = 10.0
+    warmup: float = 0.0
+    drain: float = 10.0
+    seed: int = 0
+    trace: bool = False
+    topology: TopologySettings = Field(default_factory=TopologySettings)
+    links: LinkSettings = Field(default_factory=LinkSettings)
+    nodes: NodeSettings = Field(default_factory=NodeSettings)
+    workload: WorkloadSettings = Field(default_factory=WorkloadSettings)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    network: NetworkSettings = Field(default_factory=NetworkSettings)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    _dur = _duration("duration")
+    _warm = _duration("warmup")
+    _drain = _duration("drain")
+
+    @field_validator("pattern", mode="before")
+    @classmethod
+    def _pattern(cls, v: Any) -> Any:
+        if v not in PATTERNS:
+            raise SimError("pattern", v, "one of " + ", ".join(sorted(PATTERNS)))
+        return v
+
+    @field_validator("seed", mode="before")
+    @classmethod
+    def _seed(cls, v: Any) -> Any:
+        return parse_count(v, "seed", minimum=0)
+
+    @model_validator(mode="after")
+    def _times(self) -> Scenario:
+        if self.duration <= 0:
+            raise SimError("duration", self.duration, "a duration > 0")
+        if self.warmup >= self.duration:
+            raise SimError("warmup", self.warmup, f"a duration shorter than duration ({self.duration:g} s)")
+        return self
+
+    # -- construction ----------------------------------------------------------------------------
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise _sim_error(exc) from None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Scenario:
+        """Validate a plain mapping (as parsed from TOML or JSON)."""
+        if not isinstance(data, Mapping):
+            raise SimError("scenario", data, "a table of settings")
+        return cls(**dict(data))
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> Scenario:
+        """Read and validate a TOML scenario file."""
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            raise SimError("scenario file", str(path), "an existing TOML file") from None
+        except OSError as exc:
+            raise SimError("scenario file", str(path), f"a readable file ({exc.strerror})") from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise SimError("scenario file", str(path), f"valid TOML ({exc})") from None
+        return cls.from_dict(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values, suitable for JSON and hashing (``inf`` as a float)."""
+        return self.model_dump(mode="python")
+
+    def with_updates(self, updates: Mapping[str, Any]) -> Scenario:
+        """A new scenario with dotted keys replaced (``{"links.loss": 0.05}``)."""
+        data = self.to_dict()
+        for key, value in updates.items():
+            _set_dotted(data, key, value)
+        return Scenario.from_dict(data)
+
+
+_OPEN_TABLES = {"params"}  # tables whose keys are free-form
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    where: dict[str, Any] = data
+    for i, part in enumerate(parts[:-1]):
+        sub = where.get(part)
+        if not isinstance(sub, dict):
+            raise SimError(key, value, f"a known setting ('{'.'.join(parts[: i + 1])}' is not a table)")
+        where = sub
+    last = parts[-1]
+    if last not in where and not (len(parts) > 1 and parts[-2] in _OPEN_TABLES):
+        known = ", ".join(sorted(where))
+        raise SimError(key, value, f"a known setting; '{'.'.join(parts[:-1]) or 'top level'}' has {known}")
+    where[last] = value
+
+
+def _sim_error(exc: ValidationError) -> SimError:
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"]]
+    field = ".".join(loc) or "scenario"
+    inner = (err.get("ctx") or {}).get("error")
+    if isinstance(inner, SimError):
+        # the validator names the field relative to its model; put the model's path in front
+        head = loc[:-1] if loc and inner.field.split(".")[0] == loc[-1] else loc
+        return inner.at(".".join(head))
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return SimError(field, err["input"], "a known key (see docs/config.md); this one is not")
+    if kind == "literal_error":
+        return SimError(field, err["input"], (err.get("ctx") or {}).get("expected", "a listed value"))
+    if kind == "missing":
+        return SimError(field, None, "a value (required)")
+    return SimError(field, err.get("input"), err["msg"].removeprefix("Value error, ").lower())

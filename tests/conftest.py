@@ -1,0 +1,74 @@
+"""Shared fixtures: a fixed-seed run context and small hand-made graphs."""
+
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+import pytest
+
+from sim.context import SimContext
+from sim.distributions import Constant, Distribution
+from sim.message import Message
+from sim.network import Network
+from sim.node import Node
+
+
+@pytest.fixture
+def ctx() -> SimContext:
+    """A fresh context with seed 1234."""
+    return SimContext.from_seed(1234)
+
+
+def line_graph(
+    n: int, latency: Distribution | float = 0.001, loss: float = 0.0, bandwidth: float = math.inf
+) -> nx.Graph:
+    """``n0 - n1 - ... - n{n-1}`` with the same (parsed) attributes on every link."""
+    lat = Constant(latency) if isinstance(latency, int | float) else latency
+    g = nx.path_graph([f"n{i}" for i in range(n)])
+    for u, v in g.edges:
+        g.edges[u, v].update(latency=lat, loss=loss, bandwidth=bandwidth)
+    for node in g.nodes:
+        g.nodes[node].update(role="host", servers=1, service=None)
+    return g
+
+
+class Recorder:
+    """Attach to nodes; records (time, node, msg) of every processed message and marks delivery."""
+
+    def __init__(self, ctx: SimContext) -> None:
+        self.ctx = ctx
+        self.seen: list[tuple[float, str, Message]] = []
+
+    def attach(self, node: Node, kind: str = "data") -> None:
+        def handle(msg: Message) -> None:
+            self.seen.append((self.ctx.env.now, node.id, msg))
+            for row in msg.obligations():
+                self.ctx.ledger.deliver(row, self.ctx.env.now)
+
+        node.on(kind, handle)
+
+
+def wire(ctx: SimContext, graph: nx.Graph, **node_kw: object) -> tuple[Network, dict[str, Node], Recorder]:
+    """A network over ``graph`` with a started Node on every vertex, each recording ``data``."""
+    net = Network.from_graph(ctx, graph)
+    rec = Recorder(ctx)
+    nodes = {}
+    for name in graph.nodes:
+        node = Node(ctx, name, net, **node_kw)  # type: ignore[arg-type]
+        net.attach(name, node)
+        node.start()
+        rec.attach(node)
+        nodes[name] = node
+    return net, nodes, rec
+
+
+def send(
+    ctx: SimContext, net: Network, src: str, dst: str, size: float = 100.0, *, reliable: bool = False
+) -> Message:
+    """Open an obligation and send one data message now."""
+    mid = ctx.next_id()
+    row = ctx.ledger.open(mid, "data", src, dst, "", ctx.env.now, size)
+    msg = Message(mid, "data", src, dst, size, ctx.env.now, row, reliable=reliable)
+    net.send(msg)
+    return msg
