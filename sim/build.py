@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import networkx as nx
 
+from sim.broker import Broker, BrokerConfig, broker_service
 from sim.context import SimContext
-from sim.distributions import from_spec
+from sim.distributions import Distribution, from_spec
 from sim.errors import SimError
 from sim.network import Network
 from sim.node import Node
@@ -39,7 +39,7 @@ APPLICATION_ROLES = ("host", "client", "server", "service")
 
 @dataclass
 class World:
-    """The assembled model a pattern sees; nodes are created on first use."""
+    """The assembled model a pattern sees; nodes and brokers are created on first use."""
 
     ctx: SimContext
     scenario: Scenario
@@ -47,8 +47,52 @@ class World:
     network: Network
     workload: Workload
     delivery: DeliveryConfig
-    params: Mapping[str, Any]
+    broker_config: BrokerConfig
+    reconnect_delay: float = 0.1
     nodes: dict[str, Node] = field(default_factory=dict)
+    brokers: dict[str, Broker] = field(default_factory=dict)
+    reporters: list[Callable[[], dict[str, float]]] = field(default_factory=list)
+
+    def broker(self, node_id: str | None = None) -> Broker:
+        """The broker on ``node_id`` (default: ``broker.node`` of the scenario), created on first use."""
+        node_id = node_id or self._default_broker()
+        broker = self.brokers.get(node_id)
+        if broker is None:
+            if node_id not in self.graph:
+                raise SimError("broker.node", node_id, "a node of the topology")
+            if node_id in self.nodes:
+                raise SimError("broker.node", node_id, "a node that runs no producer or consumer")
+            b = self.scenario.broker
+            service = from_spec(b.service, "broker.service") if b.service is not None else None
+            node = self._make_node(node_id, servers=b.servers, service=broker_service(service, b.persist))
+            broker = self.brokers[node_id] = Broker(self.ctx, node, self.broker_config, self.node)
+            broker.start()
+            if len(self.brokers) == 1:
+                self.reporters.append(self._broker_figures)
+        return broker
+
+    def _default_broker(self) -> str:
+        wanted = self.scenario.broker.node
+        if wanted != "auto":
+            return wanted
+        for node_id, attrs in self.graph.nodes(data=True):
+            if attrs["role"] == "broker":
+                return str(node_id)
+        raise SimError(
+            "broker.node",
+            "auto",
+            f"a node with role 'broker' in the topology, or broker.node naming one "
+            f"(pattern '{self.scenario.pattern}' needs a broker)",
+        )
+
+    def _broker_figures(self) -> dict[str, float]:
+        stats = [b.statistics() for b in self.brokers.values()]
+        waits = [s.queue_wait_mean for s in stats if s.queue_wait_mean == s.queue_wait_mean]
+        return {
+            "broker_utilization": max(s.utilization for s in stats),
+            "backlog_max": max(s.backlog_max for s in stats),
+            "queue_wait_mean": sum(waits) / len(waits) if waits else float("nan"),
+        }
 
     def node(self, node_id: str) -> Node:
         """The node ``node_id`` (created, attached to the network and started on first use)."""
@@ -57,17 +101,15 @@ class World:
             if node_id not in self.graph:
                 raise SimError("node", node_id, "a node of the topology")
             attrs = self.graph.nodes[node_id]
-            node = Node(
-                self.ctx,
-                node_id,
-                self.network,
-                servers=attrs["servers"],
-                service=attrs["service"],
-                role=attrs["role"],
-            )
-            self.nodes[node_id] = node
-            self.network.attach(node_id, node)
-            node.start()
+            node = self._make_node(node_id, servers=attrs["servers"], service=attrs["service"])
+        return node
+
+    def _make_node(self, node_id: str, *, servers: int, service: Distribution | None) -> Node:
+        role = self.graph.nodes[node_id]["role"]
+        node = Node(self.ctx, node_id, self.network, servers=servers, service=service, role=role)
+        self.nodes[node_id] = node
+        self.network.attach(node_id, node)
+        node.start()
         return node
 
 
@@ -147,7 +189,22 @@ def build(ctx: SimContext, scenario: Scenario, *, search: Sequence[Path] = ()) -
     delivery = DeliveryConfig(
         d.guarantee, d.ack_timeout, d.backoff, d.max_timeout, d.max_attempts, d.ack_size
     )
-    world = World(ctx, scenario, graph, network, workload, delivery, scenario.params)
-    pattern = PATTERNS[scenario.pattern]()
+    b = scenario.broker
+    reliable = d.guarantee != "at_most_once"
+    broker_config = BrokerConfig(
+        durable=b.durable,
+        confirms=reliable if b.confirms == "guarantee" else bool(b.confirms),
+        persist=b.persist,
+        capacity=b.capacity,
+        overflow=b.overflow,
+        manual_ack=reliable if b.consumer_ack == "guarantee" else b.consumer_ack == "manual",
+        ack_timeout=b.ack_timeout,
+        max_redeliveries=b.max_redeliveries,
+        prefetch=b.prefetch,
+        session_timeout=b.session_timeout,
+        control_size=d.ack_size,
+    )
+    world = World(ctx, scenario, graph, network, workload, delivery, broker_config, b.reconnect_delay)
+    pattern = PATTERNS[scenario.pattern].from_options(scenario.options.get(scenario.pattern, {}))
     pattern.install(world)
     return world

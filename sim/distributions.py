@@ -178,6 +178,8 @@ class Pareto:
 
     @property
     def mean(self) -> float:
+        if self.shape <= 1:
+            return math.inf
         return self.shape * self.scale / (self.shape - 1)
 
     @property
@@ -221,8 +223,8 @@ def _positive(x: float, where: str, raw: object) -> float:
 
 
 def _number(value: object, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value) or value < 0:
-        raise SimError(where, value, "a number >= 0")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise SimError(where, value, "a finite number >= 0")
     return float(value)
 
 
@@ -254,7 +256,7 @@ def from_spec(spec: object, where: str, parse: Parser = parse_duration) -> Distr
     if not isinstance(spec, Mapping):
         return Constant(parse(spec, where))
     kind = spec.get("dist")
-    if kind not in _PARAMS:
+    if not isinstance(kind, str) or kind not in _PARAMS:
         raise SimError(f"{where}.dist", kind, "one of " + ", ".join(sorted(_PARAMS)))
     keys = set(spec) - {"dist"}
     if not any(keys == allowed for allowed in _PARAMS[kind]):

@@ -115,9 +115,10 @@ class Ledger:
         self, msg_id: int, kind: str, src: str, dst: str, topic: str, created_at: float, size: float
     ) -> int:
         """Create an obligation; returns its row."""
+        kind_code = _KIND_CODE[kind]  # before any append, so a bad kind leaves the columns aligned
         row = len(self.msg_id)
         self.msg_id.append(msg_id)
-        self.kind.append(_KIND_CODE[kind])
+        self.kind.append(kind_code)
         self.src.append(self._node(src))
         self.dst.append(self._node(dst))
         code = self._topic_code.get(topic)
@@ -172,9 +173,12 @@ class Ledger:
 
     def lose(self, row: int, reason: str) -> None:
         """The obligation is given up for ``reason``; no effect once delivered or already lost."""
+        code = REASON_CODE[reason]
+        if code == 0:
+            raise ValueError("a lost obligation needs a reason")
         if self.outcome[row] == IN_FLIGHT:
             self.outcome[row] = LOST
-            self.reason[row] = REASON_CODE[reason]
+            self.reason[row] = code
             self.open_count -= 1
             self.lost_count += 1
 
@@ -259,10 +263,11 @@ class Ledger:
         """
         n = len(self)
         outcome = np.frombuffer(self.outcome, dtype=np.int8)[:n]
-        tally = np.bincount(outcome, minlength=3) if n else np.zeros(3, dtype=np.int64)
         problems: list[str] = []
-        if len(tally) != 3:
-            problems.append(f"unknown outcome codes {sorted(set(outcome.tolist()) - {0, 1, 2})}")
+        unknown = sorted(set(outcome.tolist()) - {IN_FLIGHT, DELIVERED, LOST})
+        tally = np.bincount(outcome[(outcome >= 0) & (outcome <= 2)], minlength=3)
+        if unknown:
+            problems.append(f"unknown outcome codes {unknown}")
         elif (int(tally[IN_FLIGHT]), int(tally[DELIVERED]), int(tally[LOST])) != (
             self.open_count,
             self.delivered_count,

@@ -13,7 +13,7 @@ __all__ = ["CONTROL_KINDS", "DATA_KINDS", "Message"]
 DATA_KINDS = ("data", "request", "reply", "event")
 """Kinds that carry a delivery obligation (ledger rows)."""
 
-CONTROL_KINDS = ("ack", "nack", "confirm", "heartbeat", "subscribe", "credit")
+CONTROL_KINDS = ("ack", "nack", "consume", "consume_ok", "block", "unblock", "heartbeat")
 """Kinds counted as control traffic."""
 
 
@@ -37,6 +37,12 @@ class Message:
         belongs to no obligation. For control traffic this names the obligation it acknowledges.
     reliable : bool
         If true, a drop is not final: the sender retransmits. If false, a drop loses the obligation.
+    tag : int
+        What an acknowledgement refers to: the broker's delivery tag, or the acknowledged message's id.
+    recipients : tuple of str
+        For a publish to a topic: the subscribers its obligations (``ob``) belong to, in the same order.
+    payload : object
+        Application data a pattern carries along (for example the root of an event chain).
     """
 
     __slots__ = (
@@ -50,10 +56,12 @@ class Message:
         "link",
         "ob",
         "payload",
+        "recipients",
         "reliable",
         "sent_at",
         "size",
         "src",
+        "tag",
         "topic",
     )
 
@@ -71,6 +79,8 @@ class Message:
         reliable: bool = False,
         attempt: int = 1,
         payload: Any = None,
+        tag: int = 0,
+        recipients: tuple[str, ...] = (),
     ) -> None:
         self.id = id
         self.kind = kind
@@ -83,6 +93,8 @@ class Message:
         self.reliable = reliable
         self.attempt = attempt
         self.payload = payload
+        self.tag = tag
+        self.recipients = recipients
         self.control = kind not in DATA_KINDS
         self.hops = 0
         self.sent_at = created_at
@@ -102,9 +114,13 @@ class Message:
             reliable=self.reliable,
             attempt=self.attempt,
             payload=self.payload,
+            tag=self.tag,
+            recipients=self.recipients,
         )
         for k, v in changes.items():
             setattr(m, k, v)
+        if "kind" in changes:
+            m.control = m.kind not in DATA_KINDS
         return m
 
     def obligations(self) -> tuple[int, ...]:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from sim.ledger import REASONS
+from sim.patterns import PATTERNS
 
 __all__ = ["LOST_BY_REASON", "METRICS", "METRIC_DOCS", "summarize"]
 
@@ -45,9 +46,11 @@ METRIC_DOCS: dict[str, str] = {
     "backlog_max": "largest queue depth observed",
 }
 LOST_BY_REASON = tuple(f"lost_{r}" for r in REASONS if r)
-METRICS: tuple[str, ...] = (*METRIC_DOCS, *LOST_BY_REASON)
 for _name in LOST_BY_REASON:
     METRIC_DOCS[_name] = f"obligations lost for reason '{_name[5:]}'"
+for _pattern in PATTERNS.values():  # each pattern's own figures (nan for the other patterns)
+    METRIC_DOCS.update(_pattern.metrics)
+METRICS: tuple[str, ...] = tuple(METRIC_DOCS)
 
 _PERCENTILES = {"latency_p50": 50, "latency_p95": 95, "latency_p99": 99, "latency_p999": 99.9}
 

@@ -257,9 +257,8 @@ class Network:
             if type(ob) is int:
                 ledger.transmissions[ob] += 1
                 ledger.bytes[ob] += size
-            else:
-                for row in ob:  # type: ignore[union-attr]
-                    ledger.hop(row, size)
+            elif ob:  # a shared transmission (a publish to a topic) is attributed to its first row
+                ledger.hop(ob[0], size)  # type: ignore[index]
             ledger.data_transmissions += 1
             ledger.data_bytes += size
         link.transmissions += 1

@@ -6,7 +6,8 @@ Semantics (see docs/architecture.md, "Faults"):
 - **crash**: the node is down. Arrivals are dropped (``node_down``); the inbox, the work in service and
   the node's volatile state are lost (``crash_lost``). Nothing is sent from a down node.
 - **recover**: the node is up again with an empty inbox and fresh workers; ``on_recover`` callbacks run
-  (patterns use them to re-establish consumers and subscriptions).
+  (clients use them to re-establish consumers and subscriptions). ``on_crash`` callbacks run at a crash
+  (a broker uses them to notice a consumer's connection dropping).
 - **pause**: the process is frozen (think SIGSTOP) but its host is alive: arrivals still queue in the inbox,
   nothing is processed, work in service is suspended with its remaining time, state is kept.
 - **resume**: processing continues where it stopped.
@@ -96,6 +97,9 @@ class Node:
         self.role = role
         self.handlers: dict[str, Handler] = {}
         self.on_recover: list[Callable[[], None]] = []
+        self.on_crash: list[Callable[[], None]] = []
+        self.cost: Callable[[Message], float] | None = None
+        """Optional per-message service time (seconds) used instead of sampling ``service``."""
         self.volatile: dict[str, Any] = {}
         self.up = True
         self.paused = False
@@ -104,7 +108,7 @@ class Node:
         self._workers: list[simpy.Process] = []
         self._serving: list[Message | None] = []
         self._resumed = ctx.env.event()
-        self._stream = ctx.rng.stream(f"service:{id}")
+        self.stream = ctx.rng.stream(f"service:{id}")
         self._arrived: dict[int, float] = {}
         self._generation = 0
         self.received = self.processed = self.dropped = self.crash_lost = self.crashes = 0
@@ -171,7 +175,8 @@ class Node:
                     continue
                 self.wait_total += env.now - self._arrived.pop(id(msg), env.now)
                 self._serving[slot] = msg
-                remaining = self.service.sample(self._stream)  # type: ignore[union-attr]
+                cost, service = self.cost, self.service
+                remaining = cost(msg) if cost is not None else service.sample(self.stream)  # type: ignore[union-attr]
                 self.busy_time += remaining
                 while remaining > 0:
                     began = env.now
@@ -210,6 +215,8 @@ class Node:
         self.paused = False
         self._wake()
         self.transport.set_node_up(self.id, False)
+        for callback in list(self.on_crash):
+            callback()
 
     def recover(self) -> None:
         """Come back up with an empty inbox and fresh workers, then run ``on_recover`` callbacks."""

@@ -51,13 +51,13 @@ class Stream:
     parts are pure functions of (seed, name), so every run with the same seed draws the same numbers.
     """
 
-    __slots__ = ("_exp", "_generator", "_hasher", "_n", "_norm", "_unif", "_used", "name", "seed")
+    __slots__ = ("_exp", "_generators", "_hasher", "_n", "_norm", "_unif", "_used", "name", "seed")
 
     def __init__(self, name: str, seed: int) -> None:
         self.name = name
         self.seed = seed
         self._hasher = hashlib.blake2b(name.encode(), digest_size=64, key=seed.to_bytes(16, "little"))
-        self._generator: np.random.Generator | None = None
+        self._generators: list[np.random.Generator | None] = [None, None, None, None]
         self._unif: Iterator[float] = iter(())
         self._exp: Iterator[float] = iter(())
         self._norm: Iterator[float] = iter(())
@@ -66,12 +66,17 @@ class Stream:
 
     @property
     def generator(self) -> np.random.Generator:
-        """The stream's numpy generator, for vector draws (created on first use)."""
-        if self._generator is None:
+        """The stream's numpy generator for vector draws (created on first use; independent of the
+        generators behind the scalar draws)."""
+        return self._numpy(3)
+
+    def _numpy(self, kind: int) -> np.random.Generator:
+        gen = self._generators[kind]
+        if gen is None:  # one generator per kind, so the kinds never shift each other
             h = stable_hash(self.name)
-            seq = np.random.SeedSequence(self.seed, spawn_key=(h & 0xFFFFFFFF, h >> 32))
-            self._generator = np.random.Generator(np.random.PCG64(seq))
-        return self._generator
+            seq = np.random.SeedSequence(self.seed, spawn_key=(h & 0xFFFFFFFF, h >> 32, kind))
+            gen = self._generators[kind] = np.random.Generator(np.random.PCG64(seq))
+        return gen
 
     def _hashed(self, kind: int) -> list[float]:
         """Eight uniforms in (0, 1) from the counter-based generator."""
@@ -94,7 +99,7 @@ class Stream:
                 out += (r * math.cos(_TAU * b), r * math.sin(_TAU * b))
             return out
         self._n[kind] = n = min(2 * self._n[kind], BATCH)
-        gen = self.generator
+        gen = self._numpy(kind)
         if kind == 0:
             return gen.random(n).tolist()  # type: ignore[no-any-return]
         if kind == 1:

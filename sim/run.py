@@ -95,14 +95,23 @@ def simulate(scenario: Scenario, *, search: Sequence[Path] = ()) -> RunResult:
     ledger = ctx.ledger
     ledger.check()
     columns = ledger.columns()
-    waits = [n.statistics() for n in world.nodes.values() if n.service is not None]
     extra: dict[str, Any] = {}
+    waits = [n.statistics() for n in world.nodes.values() if n.service is not None]
     processed = sum(s.processed for s in waits)
-    if processed:
+    if processed:  # the nodes' inbox wait; a broker reports its queues' wait below instead
         extra["queue_wait_mean"] = sum(s.wait_total for s in waits) / processed
     counters = dict(ledger.counters)
     extra["deduplicated"] = counters.get("deduplicated", 0.0)
     extra["redeliveries"] = counters.get("redeliveries", 0.0)
-    summary = summarize(columns, warmup=scenario.warmup, duration=scenario.duration, extra=extra)
+    for report in world.reporters:
+        extra.update(report())
+    summary = summarize(
+        columns,
+        warmup=scenario.warmup,
+        duration=scenario.duration,
+        control_unattributed=ledger.control_transmissions - float(columns["control"].sum()),
+        control_bytes_unattributed=ledger.control_bytes - float(columns["control_bytes"].sum()),
+        extra=extra,
+    )
     counters.update(control_dropped=ledger.control_dropped, offered_total=len(ledger))
     return RunResult(scenario, summary, columns, end, ctx.trace, counters)

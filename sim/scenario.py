@@ -31,6 +31,7 @@ from sim.units import (
 )
 
 __all__ = [
+    "BrokerSettings",
     "DeliverySettings",
     "LinkSettings",
     "NetworkSettings",
@@ -164,6 +165,53 @@ class DeliverySettings(_Model):
         return self
 
 
+class BrokerSettings(_Model):
+    """Where the broker runs and how it behaves (brokered patterns only)."""
+
+    node: str = "auto"
+    servers: int = 1
+    service: Any = None
+    durable: bool = False
+    persist: float = 0.0
+    capacity: float = math.inf
+    overflow: Literal["reject", "drop_oldest", "drop_new", "block"] = "reject"
+    confirms: bool | Literal["guarantee"] = "guarantee"
+    consumer_ack: Literal["auto", "manual", "guarantee"] = "guarantee"
+    ack_timeout: float = 30.0
+    max_redeliveries: float = math.inf
+    prefetch: int = 0
+    session_timeout: float = 0.0
+    reconnect_delay: float = 0.1
+
+    _servers = field_validator("servers", mode="before")(lambda v: parse_count(v, "servers", minimum=1))
+    _persist = _duration("persist")
+    _ack = _duration("ack_timeout")
+    _session = _duration("session_timeout")
+    _reconnect = _duration("reconnect_delay")
+    _capacity = field_validator("capacity", mode="before")(
+        lambda v: parse_count(v, "capacity", minimum=0, allow_inf=True)
+    )
+    _redeliveries = field_validator("max_redeliveries", mode="before")(
+        lambda v: parse_count(v, "max_redeliveries", minimum=0, allow_inf=True)
+    )
+    _prefetch = field_validator("prefetch", mode="before")(lambda v: parse_count(v, "prefetch", minimum=0))
+
+    @field_validator("service", mode="before")
+    @classmethod
+    def _service(cls, v: Any) -> Any:
+        if v is not None:
+            from_spec(v, "service")
+        return v
+
+    @model_validator(mode="after")
+    def _positive(self) -> BrokerSettings:
+        if self.ack_timeout <= 0:
+            raise SimError("ack_timeout", self.ack_timeout, "a duration > 0")
+        if self.reconnect_delay <= 0:
+            raise SimError("reconnect_delay", self.reconnect_delay, "a duration > 0")
+        return self
+
+
 class NetworkSettings(_Model):
     """Routing settings."""
 
@@ -196,7 +244,10 @@ class Scenario(_Model):
     workload: WorkloadSettings = Field(default_factory=WorkloadSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     network: NetworkSettings = Field(default_factory=NetworkSettings)
-    params: dict[str, Any] = Field(default_factory=dict)
+    broker: BrokerSettings = Field(default_factory=BrokerSettings)
+    options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Pattern tables (``[queue]``, ``[request_reply]`` ...), keyed by pattern name; each validated by its
+    pattern. Written at the top level in TOML and in :meth:`to_dict`."""
 
     _dur = _duration("duration")
     _warm = _duration("warmup")
@@ -213,6 +264,31 @@ class Scenario(_Model):
     @classmethod
     def _seed(cls, v: Any) -> Any:
         return parse_count(v, "seed", minimum=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gather_options(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            data = dict(data)
+            options = dict(data.pop("options", None) or {})
+            for name in PATTERNS:
+                if name in data:
+                    options[name] = data.pop(name)
+            data["options"] = options
+        return data
+
+    @model_validator(mode="after")
+    def _pattern_options(self) -> Scenario:
+        for name, table in self.options.items():
+            if name not in PATTERNS:
+                raise SimError(name, table, "a table named after a pattern: " + ", ".join(sorted(PATTERNS)))
+            if not isinstance(table, Mapping):
+                raise SimError(name, table, "a table of settings")
+            try:
+                PATTERNS[name].from_options(table)
+            except SimError as exc:
+                raise exc.at(name) from None
+        return self
 
     @model_validator(mode="after")
     def _times(self) -> Scenario:
@@ -253,8 +329,10 @@ class Scenario(_Model):
         return cls.from_dict(data)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain values, suitable for JSON and hashing (``inf`` as a float)."""
-        return self.model_dump(mode="python")
+        """Plain values, suitable for JSON and hashing (``inf`` as a float); pattern tables at top level."""
+        data = self.model_dump(mode="python")
+        data.update(data.pop("options"))
+        return data
 
     def with_updates(self, updates: Mapping[str, Any]) -> Scenario:
         """A new scenario with dotted keys replaced (``{"links.loss": 0.05}``)."""
@@ -264,7 +342,7 @@ class Scenario(_Model):
         return Scenario.from_dict(data)
 
 
-_OPEN_TABLES = {"params"}  # tables whose keys are free-form
+_OPEN_TABLES = {"params", *PATTERNS}  # tables whose keys their owner (the topology, a pattern) checks
 
 
 def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
@@ -272,6 +350,8 @@ def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
     where: dict[str, Any] = data
     for i, part in enumerate(parts[:-1]):
         sub = where.get(part)
+        if sub is None and i == 0 and part in PATTERNS:
+            sub = where[part] = {}
         if not isinstance(sub, dict):
             raise SimError(key, value, f"a known setting ('{'.'.join(parts[: i + 1])}' is not a table)")
         where = sub

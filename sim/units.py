@@ -102,7 +102,7 @@ def parse_rate(value: object, field: str = "rate") -> float:
             per = per.strip()
             parts = _split(count)
             unit = _DURATION_UNITS.get(per) if per else None
-            if per and per[0].isdigit():  # "1000/2s"
+            if per and (per[0].isdigit() or per[0] == "."):  # "1000/2s"
                 span = _split(per)
                 unit = span[0] * _DURATION_UNITS[span[1]] if span and span[1] in _DURATION_UNITS else None
             if parts is not None and parts[1] == "" and unit:
@@ -145,6 +145,8 @@ def parse_bandwidth(value: object, field: str = "bandwidth") -> float:
         parts = _split(text)
         if parts is not None:
             unit = parts[1].lower()
+            if parts[1].endswith("Bps"):  # capital B: bytes per second ("125MBps")
+                unit = unit[:-3] + "b/s"
             if unit in _BIT_RATES:
                 x = parts[0] * _BIT_RATES[unit]
             elif unit.endswith("/s") and unit[:-2] in _SIZE_UNITS:
@@ -169,8 +171,7 @@ def parse_count(value: object, field: str, *, minimum: int = 0, allow_inf: bool 
     allowed = f"a whole number >= {minimum}" + (' or "inf"' if allow_inf else "")
     if allow_inf and (value == math.inf or (isinstance(value, str) and value.strip().lower() in _INFINITE)):
         return math.inf
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    number = int(value) if isinstance(value, float) and value.is_integer() else value
+    if isinstance(number, bool) or not isinstance(number, int) or number < minimum:
         raise SimError(field, value, allowed)
-    return value
+    return number

@@ -123,9 +123,9 @@ def test_parse_duration_round_trips_every_unit(x: float, unit: tuple[str, float]
 
 @given(st.floats(max_value=-1e-300, allow_nan=False, allow_infinity=False))
 def test_parse_duration_rejects_any_negative(x: float) -> None:
-    with pytest.raises(SimError, match="^d = "):
+    with pytest.raises(SimError, match=r"^d = "):
         parse_duration(x, "d")
-    with pytest.raises(SimError, match="^d = "):
+    with pytest.raises(SimError, match=r"^d = "):
         parse_duration(f"{x}ms", "d")
 
 
@@ -232,7 +232,22 @@ def test_parse_size_accepts(text: object, nbytes: float) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    [-1, "-1KB", math.nan, math.inf, "inf", True, None, [1], "", "KB", "1XB", "1KiB/s", "1 kilobyte", "1e400B"],
+    [
+        -1,
+        "-1KB",
+        math.nan,
+        math.inf,
+        "inf",
+        True,
+        None,
+        [1],
+        "",
+        "KB",
+        "1XB",
+        "1KiB/s",
+        "1 kilobyte",
+        "1e400B",
+    ],
 )
 def test_parse_size_rejects(value: object) -> None:
     err = assert_rejects(parse_size, value, "workload.size")
@@ -343,10 +358,17 @@ def test_parse_count_inf_only_when_allowed(value: object) -> None:
     assert '"inf"' in assert_rejects(parse_count, "lots", "retries", allow_inf=True).allowed
 
 
-@pytest.mark.parametrize("value", [-1, 2.5, -3.0, math.nan, True, False, None, "3", [3], "many"])
+@pytest.mark.parametrize("value", [-1, -3.0, 2.5, -2.5, math.nan, True, False, None, "3", [3], "many"])
 def test_parse_count_rejects(value: object) -> None:
     err = assert_rejects(parse_count, value, "retries")
     assert err.allowed == "a whole number >= 0"
+
+
+def test_parse_count_error_shows_the_value_as_given() -> None:
+    with pytest.raises(SimError) as info:
+        parse_count(-3.0, "retries")
+    assert str(info.value) == "retries = -3.0: expected a whole number >= 0"
+    assert info.value.value == -3.0 and type(info.value.value) is float
 
 
 @given(st.integers(min_value=0, max_value=10**9))

@@ -3,10 +3,30 @@
 from __future__ import annotations
 
 from sim.patterns.base import GUARANTEES, Delivery, DeliveryConfig, Pattern, World
+from sim.patterns.event_driven import EventDriven
 from sim.patterns.point_to_point import PointToPoint
+from sim.patterns.pubsub import PubSub
+from sim.patterns.queue import MessageQueue
+from sim.patterns.request_reply import RequestReply
 
-__all__ = ["GUARANTEES", "PATTERNS", "Delivery", "DeliveryConfig", "Pattern", "PointToPoint", "World"]
+__all__ = [
+    "GUARANTEES",
+    "PATTERNS",
+    "Delivery",
+    "DeliveryConfig",
+    "EventDriven",
+    "MessageQueue",
+    "Pattern",
+    "PointToPoint",
+    "PubSub",
+    "RequestReply",
+    "World",
+]
 
 PATTERNS: dict[str, type[Pattern]] = {
     PointToPoint.name: PointToPoint,
+    MessageQueue.name: MessageQueue,
+    PubSub.name: PubSub,
+    RequestReply.name: RequestReply,
+    EventDriven.name: EventDriven,
 }

@@ -17,19 +17,21 @@ Delivery guarantees (per hop of the pattern's own traffic):
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from simpy.events import Timeout
 
+from sim.broker import Broker
 from sim.context import SimContext
+from sim.errors import SimError
 from sim.message import Message
 from sim.network import Network
 from sim.node import Node
 from sim.workload import Workload
 
-__all__ = ["GUARANTEES", "Delivery", "DeliveryConfig", "Pattern", "World"]
+__all__ = ["GUARANTEES", "Delivery", "DeliveryConfig", "Pattern", "World", "check_keys"]
 
 GUARANTEES = ("at_most_once", "at_least_once", "effectively_once")
 
@@ -41,17 +43,38 @@ class World(Protocol):
     network: Network
     workload: Workload
     delivery: DeliveryConfig
-    params: Mapping[str, Any]
+    reporters: list[Callable[[], dict[str, float]]]
+    """Callables whose figures are merged into the run's summary (pattern-specific metrics)."""
 
     def node(self, node_id: str) -> Node: ...
 
+    def broker(self, node_id: str | None = None) -> Broker:
+        """The broker on ``node_id`` (default: the scenario's broker node)."""
+        ...
+
 
 class Pattern(Protocol):
-    """A messaging pattern: installs producers and consumers on a built world."""
+    """A messaging pattern: installs producers and consumers on a built world.
+
+    ``from_options`` builds the pattern from its scenario table (``[queue]``, ``[pubsub]`` ...), raising
+    :class:`~sim.errors.SimError` with the key's name for a bad value.
+    """
 
     name: ClassVar[str]
+    metrics: ClassVar[dict[str, str]]
+    """Names and meanings of the pattern's own summary figures (``{}`` if none)."""
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> Pattern: ...
 
     def install(self, world: World) -> None: ...
+
+
+def check_keys(options: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
+    """Raise SimError for a key that is not in ``allowed``."""
+    for key in options:
+        if key not in allowed:
+            raise SimError(key, options[key], "one of the keys " + ", ".join(allowed))
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,80 +101,118 @@ class DeliveryConfig:
 
 
 class Delivery:
-    """Sender- and receiver-side logic of one delivery guarantee, shared by a pattern's nodes."""
+    """Sender- and receiver-side logic of one delivery guarantee, shared by a pattern's nodes.
 
-    def __init__(self, ctx: SimContext, config: DeliveryConfig) -> None:
+    Parameters
+    ----------
+    ctx : SimContext
+    config : DeliveryConfig
+    reliable : bool, optional
+        Whether senders retransmit until acknowledged; defaults to the guarantee's answer. Brokered
+        patterns pass the publisher-confirm setting here.
+    """
+
+    def __init__(
+        self,
+        ctx: SimContext,
+        config: DeliveryConfig,
+        *,
+        reliable: bool | None = None,
+        dedup: bool | None = None,
+    ) -> None:
         self.ctx = ctx
         self.config = config
+        self.reliable = config.reliable if reliable is None else reliable
+        self.dedup = config.guarantee == "effectively_once" if dedup is None else dedup
         self.pending: dict[int, Message] = {}
         self._expire_cb = self._expire
 
     # -- sender side ---------------------------------------------------------------------------
     def send(self, node: Node, msg: Message) -> None:
-        """Send the first attempt of ``msg`` (one obligation) from ``node``."""
+        """Send the first attempt of ``msg`` from ``node``; retransmit until acknowledged if reliable."""
         ledger = self.ctx.ledger
-        row = msg.ob
-        assert isinstance(row, int)
-        ledger.attempt(row)
-        if not self.config.reliable:
+        for row in msg.obligations():
+            ledger.attempt(row)
+        if not self.reliable:
             node.send(msg)
             return
         msg.reliable = True
-        self.pending[row] = msg
+        self.pending[msg.id] = msg
         self.ctx.pending += 1
         self._transmit(node, msg)
 
     def _transmit(self, node: Node, msg: Message) -> None:
         node.send(msg.copy())
-        value = (node, msg.ob, msg.attempt, node.crashes)
+        value = (node, msg.id, msg.attempt, node.crashes)
         ev = Timeout(self.ctx.env, self.config.timeout(msg.attempt), value)
         ev.callbacks.append(self._expire_cb)
 
     def _expire(self, event: Any) -> None:
-        node, row, attempt, crashes = event._value
-        msg = self.pending.get(row)
+        node, msg_id, attempt, crashes = event._value
+        msg = self.pending.get(msg_id)
         if msg is None or msg.attempt != attempt:
             return  # acknowledged meanwhile
         ledger = self.ctx.ledger
         if crashes != node.crashes or not node.up:  # the sender crashed: its retransmission state is gone
-            self._give_up(row, "crash_lost")
+            self._give_up(msg, "crash_lost")
         elif attempt >= self.config.max_attempts:
-            self._give_up(row, ledger.last_reason(row) or "timeout")
+            rows = msg.obligations()
+            self._give_up(msg, (ledger.last_reason(rows[0]) if rows else "") or "timeout")
         else:
             msg.attempt = attempt + 1
-            ledger.attempt(row)
+            for row in msg.obligations():
+                ledger.attempt(row)
             ledger.count("retries")
             self._transmit(node, msg)
 
-    def _give_up(self, row: int, reason: str) -> None:
-        del self.pending[row]
+    def _give_up(self, msg: Message, reason: str) -> None:
+        del self.pending[msg.id]
         self.ctx.pending -= 1
-        self.ctx.ledger.lose(row, reason)
+        for row in msg.obligations():
+            self.ctx.ledger.lose(row, reason)
 
     def on_ack(self, ack: Message) -> None:
-        """Handler for ``ack`` messages at the sender."""
-        if self.pending.pop(ack.ob, None) is not None:  # type: ignore[arg-type]  # acks carry one row
+        """Handler for ``ack`` messages at the sender (``ack.tag`` names the acknowledged message)."""
+        if self.pending.pop(ack.tag, None) is not None:
             self.ctx.pending -= 1
+
+    def on_nack(self, nack: Message) -> None:
+        """Handler for ``nack``: the receiver refused the message (its obligations are already lost)."""
+        self.on_ack(nack)
 
     # -- receiver side -------------------------------------------------------------------------
     def receive(self, node: Node, msg: Message) -> bool:
         """The receiving application gets ``msg``; acknowledges and deduplicates per the guarantee.
 
-        Returns True when the application should act on it (False for a suppressed duplicate).
+        Returns True when the application should act on it: always, except for a duplicate suppressed
+        by deduplication (at-least-once hands duplicates to the application, as real systems do).
         """
         ctx = self.ctx
-        if msg.reliable:
-            ack = Message(
-                ctx.next_control_id(), "ack", node.id, msg.src, self.config.ack_size, ctx.env.now, msg.ob
-            )
-            node.send(ack)
-        if self.config.guarantee == "effectively_once":
+        self.acknowledge(node, msg)
+        if self.dedup:
             seen: set[int] = node.volatile.setdefault("seen", set())
             if msg.id in seen:
                 ctx.ledger.count("deduplicated")
                 return False
             seen.add(msg.id)
-        fresh = True
         for row in msg.obligations():
-            fresh = ctx.ledger.deliver(row, ctx.env.now) and fresh
-        return fresh
+            ctx.ledger.deliver(row, ctx.env.now)
+        return True
+
+    def acknowledge(self, node: Node, msg: Message) -> None:
+        """Send the ack a reliable transmission asks for (to its sender: the producer or the broker)."""
+        if msg.reliable:
+            ctx = self.ctx
+            rows = msg.obligations()
+            ack = Message(
+                ctx.next_control_id(),
+                "ack",
+                node.id,
+                msg.src,
+                self.config.ack_size,
+                ctx.env.now,
+                rows[0] if rows else -1,
+                topic=msg.topic,
+                tag=msg.tag or msg.id,
+            )
+            node.send(ack)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from sim.message import Message
 from sim.node import Handler, Node
-from sim.patterns.base import Delivery, World
+from sim.patterns.base import Delivery, World, check_keys
 
 __all__ = ["PointToPoint"]
 
@@ -21,6 +22,12 @@ class PointToPoint:
     """
 
     name: ClassVar[str] = "point_to_point"
+    metrics: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> PointToPoint:
+        check_keys(options, ())
+        return cls()
 
     def install(self, world: World) -> None:
         ctx, workload = world.ctx, world.workload

@@ -1,0 +1,477 @@
+"""The broker: named queues and topics on a node, with acks, redelivery, dead letters, prefetch and bounds.
+
+A broker is an application on a topology node (its :class:`~sim.node.Node` gives it servers and a
+service time per operation, so it saturates like a real one). Every publish costs one service time (plus
+``persist`` when the queue is durable); acks and consumer registrations cost nothing.
+
+Messages and their meaning (``msg.topic`` names the queue or topic):
+
+- a data-bearing message (``data``, ``event``, ``request``, ``reply``) is a publish. To a queue: enqueued,
+  subject to ``capacity`` and ``overflow``. To a topic: fanned out into each subscription's queue, one
+  obligation per subscriber (``msg.ob`` and ``msg.recipients`` list the rows and subscribers, in order).
+- ``ack`` from a consumer settles a delivery (``msg.tag`` is the delivery tag);
+- ``consume`` / ``subscribe`` from a client registers a consumer (answered with ``consume_ok``).
+
+The broker answers a publisher with ``ack`` (a publisher confirm, when the publish was sent reliably)
+or ``nack`` (``reject`` overflow), and tells publishers ``block`` / ``unblock`` under ``block`` overflow.
+
+Crash: non-durable queues lose their messages (``crash_lost``); durable queues keep theirs, and messages
+delivered but unacknowledged are queued again for redelivery; all consumer registrations are dropped
+(clients register again when the broker is back). A consumer's crash is noticed after ``session_timeout``:
+its unacknowledged messages are queued again, and a non-durable subscription is deleted.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from array import array
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from simpy.events import Timeout
+
+from sim.context import SimContext
+from sim.distributions import Constant, Distribution
+from sim.message import DATA_KINDS, Message
+from sim.node import Node
+
+__all__ = [
+    "OVERFLOW_POLICIES",
+    "Broker",
+    "BrokerConfig",
+    "BrokerQueue",
+    "BrokerStatistics",
+    "Entry",
+    "broker_service",
+]
+
+OVERFLOW_POLICIES = ("reject", "drop_oldest", "drop_new", "block")
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerConfig:
+    """Plain broker settings (validated by the scenario). Times in seconds, sizes in bytes.
+
+    ``confirms``: publishers send reliably and the broker acknowledges each publish (publisher confirms).
+    ``capacity`` bounds the *ready* messages of each queue (those not yet delivered); ``prefetch`` bounds
+    the unacknowledged messages per consumer (0: no bound). ``manual_ack`` makes consumers acknowledge
+    after processing; otherwise a message is settled when sent (auto ack, prefetch does not apply).
+    """
+
+    durable: bool = False
+    confirms: bool = False
+    persist: float = 0.0
+    capacity: float = math.inf
+    overflow: str = "reject"
+    manual_ack: bool = False
+    ack_timeout: float = 30.0
+    max_redeliveries: float = math.inf
+    prefetch: int = 0
+    session_timeout: float = 0.0
+    control_size: float = 64.0
+
+
+class Entry:
+    """One message held by a queue."""
+
+    __slots__ = ("consumer", "deliveries", "enqueued_at", "msg", "tag")
+
+    def __init__(self, msg: Message, enqueued_at: float) -> None:
+        self.msg = msg
+        self.enqueued_at = enqueued_at
+        self.deliveries = 0
+        self.consumer = ""
+        self.tag = 0
+
+    @property
+    def row(self) -> int:
+        return self.msg.ob  # type: ignore[return-value]  # queue entries carry one obligation
+
+
+class BrokerQueue:
+    """A named queue: ready messages, unacknowledged deliveries, consumers, and its history of depth."""
+
+    def __init__(self, name: str, *, durable: bool, capacity: float, overflow: str) -> None:
+        self.name = name
+        self.durable = durable
+        self.capacity = capacity
+        self.overflow = overflow
+        self.ready: deque[Entry] = deque()
+        self.unacked: dict[int, Entry] = {}
+        self.consumers: list[str] = []
+        self.inflight: dict[str, int] = {}
+        self.next_consumer = 0
+        self.publishers: set[str] = set()
+        self.blocked = False
+        self.dead: list[Entry] = []
+        self.depth_t = array("d", [0.0])
+        self.depth_n = array("l", [0])
+        self.enqueued = self.delivered = self.acked = self.redelivered = self.dropped = 0
+        self.wait_total = 0.0
+        self.waits = 0
+
+    def track(self, now: float) -> None:
+        """Record the ready depth at ``now`` (for backlog and Little's-law figures)."""
+        self.depth_t.append(now)
+        self.depth_n.append(len(self.ready))
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerStatistics:
+    """A snapshot of a broker."""
+
+    node: str
+    up: bool
+    queues: dict[str, dict[str, float]]
+    utilization: float
+    backlog_max: int
+    queue_wait_mean: float
+
+
+class Broker:
+    """Queues and topics served by ``node``.
+
+    Parameters
+    ----------
+    ctx : SimContext
+    node : Node
+        The broker's host; its ``servers`` and ``service`` model the broker's processing.
+    config : BrokerConfig
+    consumer_nodes : callable
+        Looks up a client's node (``World.node``), to notice its crash as a dropped connection.
+    """
+
+    def __init__(self, ctx: SimContext, node: Node, config: BrokerConfig, consumer_nodes: Any) -> None:
+        self.ctx = ctx
+        self.node = node
+        self.id = node.id
+        self.config = config
+        self.queues: dict[str, BrokerQueue] = {}
+        self.topics: dict[str, dict[str, str]] = {}  # topic -> subscriber -> queue name
+        self._lookup = consumer_nodes
+        self._tags = itertools.count(1)
+        self._watched: set[str] = set()
+        self._service = node.service
+
+    def start(self) -> None:
+        """Register the broker's handlers on its node."""
+        node = self.node
+        for kind in DATA_KINDS:
+            node.on(kind, self._publish)
+        node.on("ack", self._ack)
+        node.on("consume", self._consume)
+        node.cost = self._cost
+        node.on_crash.append(self._crashed)
+        node.on_recover.append(self._recovered)
+
+    def _cost(self, msg: Message) -> float:
+        if msg.control:
+            return 0.0
+        cost = self._service.sample(self.node.stream) if self._service is not None else 0.0
+        q = self.queues.get(msg.topic)
+        durable = q.durable if q is not None else self.config.durable
+        return cost + (self.config.persist if durable else 0.0)
+
+    # -- declarations ----------------------------------------------------------------------------
+    def declare_queue(self, name: str, *, durable: bool | None = None) -> BrokerQueue:
+        """Create (or return) the queue ``name``."""
+        q = self.queues.get(name)
+        if q is None:
+            c = self.config
+            q = self.queues[name] = BrokerQueue(
+                name,
+                durable=c.durable if durable is None else durable,
+                capacity=c.capacity,
+                overflow=c.overflow,
+            )
+        return q
+
+    def declare_topic(self, name: str) -> None:
+        """Create the topic ``name`` (subscriptions are added by ``subscribe`` messages)."""
+        self.topics.setdefault(name, {})
+
+    # -- publishing ------------------------------------------------------------------------------
+    def _publish(self, msg: Message) -> None:
+        ctx = self.ctx
+        if msg.topic in self.topics:
+            subs = self.topics[msg.topic]
+            for row, subscriber in zip(msg.obligations(), msg.recipients, strict=True):
+                qname = subs.get(subscriber)
+                if qname is None:  # a non-durable subscriber is away: nothing holds its copy
+                    ctx.ledger.lose(row, "node_down")
+                else:
+                    self._enqueue(self.queues[qname], msg.copy(ob=row, reliable=False), msg.src)
+            self._reply(msg, "ack")
+            return
+        q = self.queues.get(msg.topic)
+        if q is None:
+            for row in msg.obligations():
+                ctx.ledger.lose(row, "unroutable")
+            self._reply(msg, "nack")
+            return
+        accepted = self._enqueue(q, msg.copy(reliable=False), msg.src)
+        self._reply(msg, "ack" if accepted else "nack")
+
+    def _reply(self, msg: Message, kind: str) -> None:
+        if msg.reliable or kind == "nack":
+            rows = msg.obligations()
+            self.node.send(
+                Message(
+                    self.ctx.next_control_id(),
+                    kind,
+                    self.id,
+                    msg.src,
+                    self.config.control_size,
+                    self.ctx.env.now,
+                    rows[0] if rows else -1,
+                    topic=msg.topic,
+                    tag=msg.id,
+                )
+            )
+
+    def _enqueue(self, q: BrokerQueue, msg: Message, publisher: str) -> bool:
+        ledger, now = self.ctx.ledger, self.ctx.env.now
+        q.publishers.add(publisher)
+        if len(q.ready) >= q.capacity:
+            if q.overflow == "reject":
+                q.dropped += 1
+                ledger.lose(msg.ob, "queue_full")  # type: ignore[arg-type]
+                return False
+            if q.overflow == "drop_new":
+                q.dropped += 1
+                ledger.lose(msg.ob, "overflow")  # type: ignore[arg-type]
+                return True
+            if q.overflow == "drop_oldest":
+                q.dropped += 1
+                ledger.lose(q.ready.popleft().row, "overflow")
+            elif not q.blocked:  # block: keep what arrives, tell publishers to stop
+                q.blocked = True
+                self._tell(q, "block")
+        q.ready.append(Entry(msg, now))
+        q.enqueued += 1
+        q.track(now)
+        self._dispatch(q)
+        return True
+
+    def _tell(self, q: BrokerQueue, kind: str) -> None:
+        for publisher in sorted(q.publishers):
+            self.node.send(
+                Message(
+                    self.ctx.next_control_id(),
+                    kind,
+                    self.id,
+                    publisher,
+                    self.config.control_size,
+                    self.ctx.env.now,
+                    topic=q.name,
+                )
+            )
+
+    # -- delivery --------------------------------------------------------------------------------
+    def _dispatch(self, q: BrokerQueue) -> None:
+        if not self.node.up:
+            return
+        moved = False
+        while q.ready and q.consumers:
+            consumer = self._pick(q)
+            if consumer is None:
+                break
+            self._deliver(q, q.ready.popleft(), consumer)
+            moved = True
+        if moved:
+            q.track(self.ctx.env.now)
+        if q.blocked and len(q.ready) < q.capacity:
+            q.blocked = False
+            self._tell(q, "unblock")
+
+    def _pick(self, q: BrokerQueue) -> str | None:
+        """Next consumer in round-robin order that has credit left."""
+        n, limit = len(q.consumers), self.config.prefetch
+        for i in range(n):
+            consumer = q.consumers[(q.next_consumer + i) % n]
+            if not self.config.manual_ack or limit == 0 or q.inflight[consumer] < limit:
+                q.next_consumer = (q.next_consumer + i + 1) % n
+                return consumer
+        return None
+
+    def _deliver(self, q: BrokerQueue, entry: Entry, consumer: str) -> None:
+        now = self.ctx.env.now
+        if entry.deliveries == 0:
+            q.wait_total += now - entry.enqueued_at
+            q.waits += 1
+        entry.deliveries += 1
+        q.delivered += 1
+        manual = self.config.manual_ack
+        entry.tag = next(self._tags)
+        if manual:
+            entry.consumer = consumer
+            q.unacked[entry.tag] = entry
+            q.inflight[consumer] += 1
+            ev = Timeout(self.ctx.env, self.config.ack_timeout, (q, entry.tag))
+            ev.callbacks.append(self._ack_timeout)
+        self.node.send(entry.msg.copy(src=self.id, dst=consumer, reliable=manual, tag=entry.tag))
+
+    def _ack(self, msg: Message) -> None:
+        q = self.queues.get(msg.topic)
+        entry = q.unacked.pop(msg.tag, None) if q is not None else None
+        if q is None or entry is None:
+            return  # late ack of a message already redelivered, or after a crash
+        q.inflight[entry.consumer] = max(0, q.inflight.get(entry.consumer, 0) - 1)
+        q.acked += 1
+        self._dispatch(q)
+
+    def _ack_timeout(self, event: Any) -> None:
+        q, tag = event._value
+        entry = q.unacked.get(tag)
+        if entry is not None and self.node.up:
+            self._requeue(q, entry)
+            self._dispatch(q)
+
+    def _requeue(self, q: BrokerQueue, entry: Entry) -> None:
+        """Take an unacknowledged delivery back: redeliver it, or dead-letter it past the limit."""
+        q.unacked.pop(entry.tag, None)
+        if entry.consumer in q.inflight:
+            q.inflight[entry.consumer] = max(0, q.inflight[entry.consumer] - 1)
+        if entry.deliveries > self.config.max_redeliveries:
+            q.dead.append(entry)
+            self.ctx.ledger.lose(entry.row, "dead_letter")
+            return
+        q.redelivered += 1
+        self.ctx.ledger.count("redeliveries")
+        q.ready.appendleft(entry)
+        q.track(self.ctx.env.now)
+
+    # -- consumers and sessions ------------------------------------------------------------------
+    def _consume(self, msg: Message) -> None:
+        """``consume`` (payload: queue name) or subscription (payload: (topic, durable))."""
+        client = msg.src
+        if isinstance(msg.payload, tuple):
+            topic, durable = msg.payload
+            self.declare_topic(topic)
+            qname = self.topics[topic].get(client) or f"{topic}/{client}"
+            self.topics[topic][client] = qname
+            q = self.declare_queue(qname, durable=durable)
+        else:
+            q = self.declare_queue(msg.payload)
+        if client not in q.consumers:
+            q.consumers.append(client)
+            q.inflight.setdefault(client, 0)
+        if client not in self._watched:
+            self._watched.add(client)
+            self._lookup(client).on_crash.append(lambda: self._client_crashed(client))
+        self.node.send(
+            Message(
+                self.ctx.next_control_id(),
+                "consume_ok",
+                self.id,
+                client,
+                self.config.control_size,
+                self.ctx.env.now,
+                topic=q.name,
+                tag=msg.id,
+            )
+        )
+        self._dispatch(q)
+
+    def _client_crashed(self, client: str) -> None:
+        ev = Timeout(self.ctx.env, self.config.session_timeout, client)
+        ev.callbacks.append(lambda e: self._disconnect(e._value))
+
+    def _disconnect(self, client: str) -> None:
+        """The client's connection is gone: requeue what it held; drop non-durable subscriptions."""
+        if not self.node.up:
+            return
+        for q in list(self.queues.values()):
+            if client not in q.consumers:
+                continue
+            q.consumers.remove(client)
+            q.inflight.pop(client, None)
+            for entry in [e for e in q.unacked.values() if e.consumer == client]:
+                self._requeue(q, entry)
+            self._dispatch(q)
+        for subs in self.topics.values():
+            qname = subs.get(client)
+            if qname is not None and not self.queues[qname].durable:
+                self._delete(subs.pop(client), "node_down")
+
+    def _delete(self, qname: str, reason: str) -> None:
+        q = self.queues.pop(qname)
+        for entry in [*q.ready, *q.unacked.values()]:
+            self.ctx.ledger.lose(entry.row, reason)
+
+    def _crashed(self) -> None:
+        for name, q in list(self.queues.items()):
+            q.consumers.clear()
+            q.inflight.clear()
+            q.blocked = False
+            if q.durable:
+                for entry in sorted(q.unacked.values(), key=lambda e: e.enqueued_at, reverse=True):
+                    q.redelivered += 1
+                    self.ctx.ledger.count("redeliveries")
+                    q.ready.appendleft(entry)
+                q.unacked.clear()
+            else:
+                for entry in [*q.ready, *q.unacked.values()]:
+                    self.ctx.ledger.lose(entry.row, "crash_lost")
+                q.ready.clear()
+                q.unacked.clear()
+                if any(name in subs.values() for subs in self.topics.values()):
+                    del self.queues[name]  # a non-durable subscription dies with the broker
+                    for subs in self.topics.values():
+                        for sub in [s for s, qn in subs.items() if qn == name]:
+                            del subs[sub]
+            q.track(self.ctx.env.now)
+        self._watched.clear()
+
+    def _recovered(self) -> None:
+        for q in self.queues.values():
+            q.publishers.clear()
+
+    # -- figures ---------------------------------------------------------------------------------
+    def statistics(self) -> BrokerStatistics:
+        """Per-queue counters, utilization of the broker's servers, backlog and mean queue wait."""
+        now = self.ctx.env.now
+        node = self.node.statistics()
+        queues = {
+            name: {
+                "ready": len(q.ready),
+                "unacked": len(q.unacked),
+                "enqueued": q.enqueued,
+                "delivered": q.delivered,
+                "acked": q.acked,
+                "redelivered": q.redelivered,
+                "dead_lettered": len(q.dead),
+                "dropped": q.dropped,
+                "backlog_max": max(q.depth_n),
+                "wait_mean": q.wait_total / q.waits if q.waits else math.nan,
+            }
+            for name, q in self.queues.items()
+        }
+        waits = sum(q.waits for q in self.queues.values())
+        wait_total = sum(q.wait_total for q in self.queues.values())
+        busy = (
+            node.busy_time / (now * self.node.servers) if now > 0 and self.node.service is not None else 0.0
+        )
+        return BrokerStatistics(
+            node=self.id,
+            up=self.node.up,
+            queues=queues,
+            utilization=min(busy, 1.0),
+            backlog_max=max((max(q.depth_n) for q in self.queues.values()), default=0),
+            queue_wait_mean=wait_total / waits if waits else math.nan,
+        )
+
+    def depth_series(self, queue: str) -> tuple[array[float], array[int]]:
+        """(times, ready depths) of ``queue``: a step function, each depth holding until the next time."""
+        q = self.queues[queue]
+        return q.depth_t, q.depth_n
+
+
+def broker_service(service: Distribution | None, persist: float) -> Distribution | None:
+    """The service time to give the broker's node: workers are needed for a service time or a persistence
+    cost (the broker's ``cost`` hook then decides each message's time); neither means none."""
+    if service is None and persist > 0:
+        return Constant(0.0)
+    return service

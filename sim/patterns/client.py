@@ -1,0 +1,140 @@
+"""A node's connection to a broker: consumer registration, publisher confirms and flow control.
+
+Registrations (``consume`` a queue, ``subscribe`` to a topic) are control messages; the client repeats
+one every ``retry`` seconds until the broker answers ``consume_ok``, and registers everything again when
+its own node recovers or ``retry`` seconds after the broker's node recovers (a client's reconnect loop).
+``block`` / ``unblock`` from the broker pause and resume publishing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import simpy
+from simpy.events import Timeout
+
+from sim.broker import Broker
+from sim.context import SimContext
+from sim.message import Message
+from sim.node import Node
+from sim.patterns.base import Delivery
+
+__all__ = ["BrokerClient", "connect"]
+
+
+class BrokerClient:
+    """The broker connection of one node (publisher, consumer or both)."""
+
+    def __init__(
+        self, ctx: SimContext, node: Node, broker: Broker, delivery: Delivery, *, retry: float
+    ) -> None:
+        self.ctx = ctx
+        self.node = node
+        self.broker = broker
+        self.delivery = delivery
+        self.retry = retry
+        self.registrations: dict[str, Any] = {}  # key -> payload of the consume message
+        self.confirmed: set[str] = set()
+        self.unblocked: simpy.Event | None = None
+
+    def start(self) -> None:
+        """Register the client's handlers and reconnect hooks."""
+        node = self.node
+        node.on("ack", self.delivery.on_ack)
+        node.on("nack", self.delivery.on_nack)
+        node.on("consume_ok", self._ok)
+        node.on("block", self._block)
+        node.on("unblock", self._unblock)
+        node.on_recover.append(self._reconnect)
+        self.broker.node.on_recover.append(self._broker_back)
+
+    # -- consuming -----------------------------------------------------------------------------
+    def consume(self, queue: str) -> None:
+        """Become a consumer of ``queue``."""
+        self._register(queue, queue)
+
+    def subscribe(self, topic: str, *, durable: bool) -> None:
+        """Subscribe to ``topic`` (a per-subscriber queue on the broker)."""
+        self._register(f"{topic}/{self.node.id}", (topic, durable))
+
+    def on_message(self, kind: str, app: Callable[[Message], None] | None = None) -> None:
+        """Deliver ``kind`` messages to the application: acknowledge, deduplicate, record, then ``app``."""
+        node, delivery = self.node, self.delivery
+
+        def handle(msg: Message) -> None:
+            if delivery.receive(node, msg) and app is not None:
+                app(msg)
+
+        node.on(kind, handle)
+
+    def _register(self, key: str, payload: Any) -> None:
+        self.registrations[key] = payload
+        self.confirmed.discard(key)
+        self._send_registration(key)
+
+    def _send_registration(self, key: str) -> None:
+        if key in self.confirmed or not self.node.up:
+            return
+        ctx = self.ctx
+        self.node.send(
+            Message(
+                ctx.next_control_id(),
+                "consume",
+                self.node.id,
+                self.broker.id,
+                self.broker.config.control_size,
+                ctx.env.now,
+                payload=self.registrations[key],
+            )
+        )
+        ev = Timeout(ctx.env, self.retry, (key, self.node.crashes))
+        ev.callbacks.append(self._registration_timeout)
+
+    def _registration_timeout(self, event: Any) -> None:
+        key, crashes = event._value
+        if crashes == self.node.crashes:  # after a crash, the recovery hook starts over
+            self._send_registration(key)
+
+    def _ok(self, msg: Message) -> None:
+        self.confirmed.add(msg.topic)
+
+    def _reconnect(self) -> None:
+        self.confirmed.clear()
+        for key in self.registrations:
+            self._send_registration(key)
+
+    def _broker_back(self) -> None:
+        ev = Timeout(self.ctx.env, self.retry)
+        ev.callbacks.append(lambda _: self._reconnect())
+        if self.unblocked is not None:  # the broker forgot who it blocked
+            self._unblock(None)
+
+    # -- publishing ----------------------------------------------------------------------------
+    def publish(self, msg: Message) -> simpy.Event | None:
+        """Send ``msg`` to the broker now, or once unblocked; returns the event to wait on if blocked."""
+        if self.unblocked is None:
+            self.delivery.send(self.node, msg)
+            return None
+        waiting = self.unblocked
+        waiting.callbacks.append(lambda _: self.delivery.send(self.node, msg))
+        return waiting
+
+    def _block(self, msg: Message) -> None:
+        if self.unblocked is None:
+            self.unblocked = self.ctx.env.event()
+
+    def _unblock(self, msg: Message | None) -> None:
+        if self.unblocked is not None:
+            waiting, self.unblocked = self.unblocked, None
+            waiting.succeed()
+
+
+def connect(world: Any, broker: Broker, delivery: Delivery, nodes: Iterable[str]) -> dict[str, BrokerClient]:
+    """One started client per node (in order, without repeats), all speaking to ``broker``."""
+    clients: dict[str, BrokerClient] = {}
+    for node_id in dict.fromkeys(nodes):
+        client = BrokerClient(world.ctx, world.node(node_id), broker, delivery, retry=world.reconnect_delay)
+        client.start()
+        clients[node_id] = client
+    return clients

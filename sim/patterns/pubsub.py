@@ -1,0 +1,78 @@
+"""Publish/subscribe: publishers → a broker topic → every subscriber."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import simpy
+
+from sim.errors import SimError
+from sim.message import Message
+from sim.patterns.base import Delivery, World, check_keys
+from sim.patterns.client import connect
+
+__all__ = ["PubSub"]
+
+
+@dataclass(frozen=True, slots=True)
+class PubSub:
+    """Publishers send to a broker topic; the broker fans each message out to every subscriber.
+
+    Subscribers are the workload's consumers. Each publish creates one obligation per subscriber
+    (``dst`` the subscriber, ``topic`` the topic). A durable subscription keeps a subscriber's queue while it
+    is away; a non-durable one is deleted when the broker notices the subscriber gone, and what is published
+    meanwhile is lost for it (``node_down``).
+    """
+
+    name: ClassVar[str] = "pubsub"
+    metrics: ClassVar[dict[str, str]] = {}
+    topic: str = "events"
+    durable: bool | None = None
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> PubSub:
+        check_keys(options, ("topic", "durable_subscriptions"))
+        topic = options.get("topic", "events")
+        if not isinstance(topic, str) or not topic or "/" in topic:
+            raise SimError("topic", topic, "a non-empty topic name without '/'")
+        durable = options.get("durable_subscriptions")
+        if durable is not None and not isinstance(durable, bool):
+            raise SimError("durable_subscriptions", durable, "true or false (default: the broker's durable)")
+        return cls(topic, durable)
+
+    def install(self, world: World) -> None:
+        ctx, workload = world.ctx, world.workload
+        broker = world.broker()
+        broker.declare_topic(self.topic)
+        durable = broker.config.durable if self.durable is None else self.durable
+        delivery = Delivery(ctx, world.delivery, reliable=broker.config.confirms)
+        clients = connect(world, broker, delivery, (*workload.producers, *workload.consumers))
+        subscribers = tuple(dict.fromkeys(workload.consumers))
+        for sub in subscribers:
+            clients[sub].on_message("data")
+            clients[sub].subscribe(self.topic, durable=durable)
+        ledger, topic = ctx.ledger, self.topic
+
+        def emit(producer: str, created_at: float, size: float, consumer: int) -> simpy.Event | None:
+            if not world.node(producer).up:
+                return None
+            msg_id = ctx.next_id()
+            rows = tuple(
+                ledger.open(msg_id, "data", producer, s, topic, created_at, size) for s in subscribers
+            )
+            msg = Message(
+                msg_id,
+                "data",
+                producer,
+                broker.id,
+                size,
+                created_at,
+                rows,
+                topic=topic,
+                recipients=subscribers,
+            )
+            return clients[producer].publish(msg)
+
+        workload.start(emit)

@@ -1,0 +1,58 @@
+"""Message queue: producers → a broker queue → competing consumers; each message goes to one consumer."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import simpy
+
+from sim.errors import SimError
+from sim.message import Message
+from sim.patterns.base import Delivery, World, check_keys
+from sim.patterns.client import connect
+
+__all__ = ["MessageQueue"]
+
+
+@dataclass(frozen=True, slots=True)
+class MessageQueue:
+    """Producers publish to one broker queue; consumers compete for its messages (round-robin, prefetch).
+
+    One obligation per message; its ``dst`` is the broker (any consumer may take it), ``topic`` the queue.
+    Publisher confirms and consumer acks follow the ``[broker]`` settings.
+    """
+
+    name: ClassVar[str] = "queue"
+    metrics: ClassVar[dict[str, str]] = {}
+    queue: str = "work"
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> MessageQueue:
+        check_keys(options, ("queue",))
+        queue = options.get("queue", "work")
+        if not isinstance(queue, str) or not queue or "/" in queue:
+            raise SimError("queue", queue, "a non-empty queue name without '/'")
+        return cls(queue)
+
+    def install(self, world: World) -> None:
+        ctx, workload = world.ctx, world.workload
+        broker = world.broker()
+        broker.declare_queue(self.queue)
+        delivery = Delivery(ctx, world.delivery, reliable=broker.config.confirms)
+        clients = connect(world, broker, delivery, (*workload.producers, *workload.consumers))
+        for consumer in dict.fromkeys(workload.consumers):
+            clients[consumer].on_message("data")
+            clients[consumer].consume(self.queue)
+        ledger, queue = ctx.ledger, self.queue
+
+        def emit(producer: str, created_at: float, size: float, consumer: int) -> simpy.Event | None:
+            if not world.node(producer).up:
+                return None
+            msg_id = ctx.next_id()
+            row = ledger.open(msg_id, "data", producer, broker.id, queue, created_at, size)
+            msg = Message(msg_id, "data", producer, broker.id, size, created_at, row, topic=queue)
+            return clients[producer].publish(msg)
+
+        workload.start(emit)

@@ -1,0 +1,253 @@
+"""Request/reply with callbacks: clients send requests to servers and carry on; a reply fires a callback.
+
+Clients are the workload's producers and keep issuing requests at their arrival times (asynchronous, no
+waiting for replies). Servers are the workload's consumers; a request goes to the consumer the workload
+picks (direct), or through a broker queue that servers compete for (``via_broker``), with replies sent to
+the client's own reply queue. A server's processing time is its node's service time.
+
+Each request is an obligation (client → server) and each reply another (server → client). A client's
+``timeout`` fires the callback with an error; under ``at_least_once`` and ``effectively_once`` the client
+retries up to ``delivery.max_attempts`` times before that, and under ``effectively_once`` servers answer a
+repeated request from a cache of replies instead of processing it again.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import simpy
+from simpy.events import Timeout
+
+from sim.errors import SimError
+from sim.message import Message
+from sim.node import Node
+from sim.patterns.base import Delivery, World, check_keys
+from sim.patterns.client import BrokerClient, connect
+from sim.units import parse_duration, parse_size
+
+__all__ = ["RequestReply"]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestReply:
+    """Asynchronous request/reply with callbacks, timeouts and retries; direct or through a broker."""
+
+    name: ClassVar[str] = "request_reply"
+    metrics: ClassVar[dict[str, str]] = {
+        "rtt_mean": "mean round-trip time of answered requests, s (intended send → callback)",
+        "rtt_p50": "median round-trip time, s",
+        "rtt_p99": "99th percentile round-trip time, s",
+        "requests": "requests issued (whole run)",
+        "answered": "requests whose callback fired with a reply",
+        "timeouts": "requests whose callback fired with a timeout error",
+        "late_replies": "replies that arrived after their request timed out",
+        "outstanding_max": "largest number of requests awaiting a reply at once",
+    }
+    timeout: float = 1.0
+    via_broker: bool = False
+    reply_size: float | None = None
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> RequestReply:
+        check_keys(options, ("timeout", "via_broker", "reply_size"))
+        timeout = parse_duration(options.get("timeout", 1.0), "timeout")
+        if timeout <= 0:
+            raise SimError("timeout", options.get("timeout"), "a duration > 0")
+        via = options.get("via_broker", False)
+        if not isinstance(via, bool):
+            raise SimError("via_broker", via, "true or false")
+        size = options.get("reply_size")
+        return cls(timeout, via, None if size is None else parse_size(size, "reply_size"))
+
+    def install(self, world: World) -> None:
+        _RequestReplyRun(self, world).install()
+
+
+class _RequestReplyRun:
+    """The state of one run of the pattern."""
+
+    def __init__(self, pattern: RequestReply, world: World) -> None:
+        self.p = pattern
+        self.world = world
+        self.ctx = world.ctx
+        self.delivery = Delivery(world.ctx, world.delivery, reliable=False, dedup=False)
+        self.dedup = world.delivery.guarantee == "effectively_once"
+        self.retry = world.delivery.reliable
+        self.max_attempts = world.delivery.max_attempts if self.retry else 1
+        self.outstanding: dict[
+            int, list[Any]
+        ] = {}  # request id -> [created_at, attempt, row, client, server]
+        self.timed_out: set[int] = set()
+        self.rtts = array("d")
+        self.issued = self.answered = self.timeouts = self.late = self.outstanding_max = 0
+        self.clients: dict[str, BrokerClient] = {}
+        self.broker_id = ""
+
+    def install(self) -> None:
+        world, workload = self.world, self.world.workload
+        if self.p.via_broker:
+            broker = world.broker()
+            self.broker_id = broker.id
+            broker.declare_queue("requests")
+            self.clients = connect(world, broker, self.delivery, (*workload.producers, *workload.consumers))
+            for server in dict.fromkeys(workload.consumers):
+                self.world.node(server).on("request", self._serve(world.node(server)))
+                self.clients[server].consume("requests")
+            for client in dict.fromkeys(workload.producers):
+                self.clients[client].on_message("reply", self._on_reply)
+                self.clients[client].consume(f"reply/{client}")
+                broker.declare_queue(f"reply/{client}")
+        else:
+            for server in dict.fromkeys(workload.consumers):
+                node = world.node(server)
+                node.on("request", self._serve(node))
+            for client in dict.fromkeys(workload.producers):
+                node = world.node(client)
+                node.on("reply", self._client_handler(node))
+        world.reporters.append(self.report)
+        workload.start(self._emit)
+
+    # -- client side -----------------------------------------------------------------------------
+    def _emit(self, client: str, created_at: float, size: float, consumer: int) -> simpy.Event | None:
+        world, ctx = self.world, self.ctx
+        if not world.node(client).up:
+            return None
+        server = world.workload.consumers[consumer]
+        dst = self.broker_id or server
+        msg_id = ctx.next_id()
+        row = ctx.ledger.open(
+            msg_id, "request", client, dst, "requests" if self.broker_id else "", created_at, size
+        )
+        self.outstanding[msg_id] = [created_at, 1, row, client, dst]
+        self.outstanding_max = max(self.outstanding_max, len(self.outstanding))
+        self.issued += 1
+        ctx.pending += 1
+        self._send_request(msg_id, size)
+        return None
+
+    def _send_request(self, msg_id: int, size: float) -> None:
+        created_at, attempt, row, client, dst = self.outstanding[msg_id]
+        node = self.world.node(client)
+        msg = Message(
+            msg_id,
+            "request",
+            client,
+            dst,
+            size,
+            created_at,
+            row,
+            reliable=self.retry,
+            attempt=attempt,
+            topic="requests" if self.broker_id else "",
+            payload=client,
+        )
+        self.ctx.ledger.attempt(row)
+        if self.broker_id:
+            self.clients[client].publish(msg)
+        else:
+            node.send(msg)
+        ev = Timeout(self.ctx.env, self.p.timeout, (msg_id, attempt, size, node.crashes))
+        ev.callbacks.append(self._expire)
+
+    def _expire(self, event: Any) -> None:
+        msg_id, attempt, size, crashes = event._value
+        state = self.outstanding.get(msg_id)
+        if state is None or state[1] != attempt:
+            return
+        node = self.world.node(state[3])
+        if attempt < self.max_attempts and node.up and node.crashes == crashes:
+            state[1] = attempt + 1
+            self.ctx.ledger.count("retries")
+            self._send_request(msg_id, size)
+            return
+        del self.outstanding[msg_id]
+        self.timed_out.add(msg_id)
+        self.ctx.pending -= 1
+        self.timeouts += 1  # the callback fires with a timeout error
+        ledger = self.ctx.ledger
+        ledger.lose(state[2], ledger.last_reason(state[2]) or "timeout")
+
+    def _client_handler(self, node: Node) -> Any:
+        def handle(msg: Message) -> None:
+            self.ctx.ledger.deliver(msg.ob, self.ctx.env.now)  # type: ignore[arg-type]
+            self._on_reply(msg)
+
+        return handle
+
+    def _on_reply(self, msg: Message) -> None:
+        state = self.outstanding.pop(msg.tag, None)
+        if state is None:  # answered already (a retry's second reply), or timed out before
+            if msg.tag in self.timed_out:
+                self.timed_out.discard(msg.tag)
+                self.late += 1
+            return
+        self.ctx.pending -= 1
+        self.answered += 1  # the callback fires with the reply
+        self.rtts.append(self.ctx.env.now - state[0])
+
+    # -- server side -----------------------------------------------------------------------------
+    def _serve(self, node: Node) -> Any:
+        """The server's handler: process a request and send the reply (from the cache for a repeat
+        under effectively-once)."""
+        cache: dict[int, Message] = {}
+        ctx, delivery = self.ctx, self.delivery
+
+        def handle(request: Message) -> None:
+            cached = cache.get(request.id) if self.dedup else None
+            if cached is not None:
+                if self.broker_id:
+                    delivery.acknowledge(node, request)
+                ctx.ledger.count("deduplicated")
+                cached.attempt += 1
+                ctx.ledger.attempt(cached.ob)  # type: ignore[arg-type]
+                self._send_reply(node, cached.copy())
+                return
+            if self.broker_id:  # a broker delivery wants the consumer's ack; a direct request does not
+                delivery.acknowledge(node, request)
+            ctx.ledger.deliver(request.ob, ctx.env.now)  # type: ignore[arg-type]
+            client = request.payload
+            size = self.p.reply_size if self.p.reply_size is not None else request.size
+            reply_id = ctx.next_id()
+            row = ctx.ledger.open(reply_id, "reply", node.id, client, "", ctx.env.now, size)
+            reply = Message(
+                reply_id,
+                "reply",
+                node.id,
+                self.broker_id or client,
+                size,
+                ctx.env.now,
+                row,
+                tag=request.id,
+                topic=f"reply/{client}" if self.broker_id else "",
+            )
+            if self.dedup:
+                cache[request.id] = reply
+            ctx.ledger.attempt(row)
+            self._send_reply(node, reply)
+
+        return handle
+
+    def _send_reply(self, node: Node, reply: Message) -> None:
+        if self.broker_id:
+            self.clients[node.id].publish(reply)
+        else:
+            node.send(reply)
+
+    def report(self) -> dict[str, float]:
+        rtts = np.frombuffer(self.rtts, dtype=np.float64)
+        nan = math.nan
+        return {
+            "rtt_mean": float(rtts.mean()) if rtts.size else nan,
+            "rtt_p50": float(np.percentile(rtts, 50)) if rtts.size else nan,
+            "rtt_p99": float(np.percentile(rtts, 99)) if rtts.size else nan,
+            "requests": self.issued,
+            "answered": self.answered,
+            "timeouts": self.timeouts,
+            "late_replies": self.late,
+            "outstanding_max": self.outstanding_max,
+        }
