@@ -13,7 +13,9 @@ Semantics (see docs/architecture.md, "Faults"):
 - **resume**: processing continues where it stopped.
 
 A node without a service time (``service=None``) hands each arrival to its handler at once, with no
-SimPy process involved; a node with one queues arrivals for its workers.
+SimPy process involved; a node with one queues arrivals for its workers. Control traffic (acks, flow
+control, registrations) is handled on arrival either way: it belongs to the messaging library, not to
+the application's workers.
 """
 
 from __future__ import annotations
@@ -142,7 +144,9 @@ class Node:
             self.ctx.drop(msg, "node_down", self.id)
             return
         self.received += 1
-        if self.service is not None:
+        if msg.control and not self.paused:  # acks and flow control are the client library's, not the app's
+            self._dispatch(msg)
+        elif self.service is not None:
             self._arrived[id(msg)] = self.ctx.env.now
             self.inbox.put(msg)
         elif self.paused:

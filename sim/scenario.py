@@ -356,7 +356,7 @@ def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
             raise SimError(key, value, f"a known setting ('{'.'.join(parts[: i + 1])}' is not a table)")
         where = sub
     last = parts[-1]
-    if last not in where and not (len(parts) > 1 and parts[-2] in _OPEN_TABLES):
+    if last not in where and not (len(parts) > 1 and parts[-2] in _OPEN_TABLES) and last not in PATTERNS:
         known = ", ".join(sorted(where))
         raise SimError(key, value, f"a known setting; '{'.'.join(parts[:-1]) or 'top level'}' has {known}")
     where[last] = value

@@ -204,8 +204,9 @@ class Workload:
         for t in times:
             if t >= self.stop_at:
                 return
-            if t > env.now:
-                yield env.timeout(t - env.now)
+            # behind schedule (after backpressure) the producer still yields, so that what arrived
+            # meanwhile (a broker's "block") is handled before its next send
+            yield env.timeout(t - env.now if t > env.now else 0.0)
             size = max(0.0, self.size.sample(sizes))
             consumer = self.destinations.pick(dsts, index, n_consumers) if n_consumers else 0
             self.offered += 1

@@ -180,10 +180,11 @@ class _RequestReplyRun:
         return handle
 
     def _on_reply(self, msg: Message) -> None:
-        state = self.outstanding.pop(msg.tag, None)
+        request_id = msg.payload  # the correlation id: which request this answers
+        state = self.outstanding.pop(request_id, None)
         if state is None:  # answered already (a retry's second reply), or timed out before
-            if msg.tag in self.timed_out:
-                self.timed_out.discard(msg.tag)
+            if request_id in self.timed_out:
+                self.timed_out.discard(request_id)
                 self.late += 1
             return
         self.ctx.pending -= 1
@@ -222,7 +223,7 @@ class _RequestReplyRun:
                 size,
                 ctx.env.now,
                 row,
-                tag=request.id,
+                payload=request.id,
                 topic=f"reply/{client}" if self.broker_id else "",
             )
             if self.dedup:
