@@ -60,8 +60,10 @@ class World:
         if broker is None:
             if node_id not in self.graph:
                 raise SimError("broker.node", node_id, "a node of the topology")
-            if node_id in self.nodes:
+            if node_id in self.nodes or node_id in (*self.workload.producers, *self.workload.consumers):
                 raise SimError("broker.node", node_id, "a node that runs no producer or consumer")
+            # the [broker] table governs the broker's processing; the [nodes] defaults (an application's
+            # service time) and the node's own topology attributes do not apply to it
             b = self.scenario.broker
             service = from_spec(b.service, "broker.service") if b.service is not None else None
             node = self._make_node(node_id, servers=b.servers, service=broker_service(service, b.persist))

@@ -38,6 +38,16 @@ def _parse_set(items: Sequence[str]) -> dict[str, Any]:
     return updates
 
 
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 def _fmt(value: float) -> str:
     if isinstance(value, float) and math.isnan(value):
         return "-"
@@ -56,8 +66,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     if args.set:
         scenario = scenario.with_updates(_parse_set(args.set))
     result = simulate(scenario, search=topology_search_path(path.resolve().parent))
-    if args.json:
-        print(json.dumps({"scenario": scenario.to_dict(), "summary": result.summary}, default=str, indent=2))
+    if args.json:  # strict JSON: nan and inf (not applicable, unbounded) are written as null
+        data = _finite({"scenario": scenario.to_dict(), "summary": result.summary})
+        print(json.dumps(data, default=str, indent=2, allow_nan=False))
         return 0
     print(
         f"{scenario.pattern} on {scenario.topology.name}, seed {scenario.seed}, "

@@ -279,9 +279,9 @@ def from_spec(spec: object, where: str, parse: Parser = parse_duration) -> Distr
         mean = _param(spec, "mean", where, parse)
         return LogNormal(mean, _number(spec["cv"], f"{where}.cv"))
     if kind == "pareto":
-        shape = _positive(_number(spec["shape"], f"{where}.shape"), f"{where}.shape", spec["shape"])
-        if shape <= 1 and "mean" in spec:
-            raise SimError(f"{where}.shape", spec["shape"], "a shape > 1 when the mean is given")
+        shape = _number(spec["shape"], f"{where}.shape")
+        if shape <= 1:  # the mean must be finite: routing and every closed form depend on it
+            raise SimError(f"{where}.shape", spec["shape"], "a shape > 1 (finite mean)")
         if "mean" in spec:
             mean = _param(spec, "mean", where, parse)
             return Pareto(shape, mean * (shape - 1) / shape)

@@ -76,7 +76,7 @@ def run_world(ctx: SimContext, world: World) -> float:
         if t > deadline or t == math.inf:
             break
         step()
-    return float(min(env.now, deadline)) if not ctx.quiet() else float(env.now)
+    return float(env.now) if ctx.quiet() else float(deadline)
 
 
 def simulate(scenario: Scenario, *, search: Sequence[Path] = ()) -> RunResult:

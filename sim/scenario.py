@@ -107,6 +107,14 @@ class WorkloadSettings(_Model):
     _rate = field_validator("rate", mode="before")(lambda v: parse_rate(v, "rate"))
     _on = _duration("on")
     _off = _duration("off")
+
+    @model_validator(mode="after")
+    def _periods(self) -> WorkloadSettings:
+        for name in ("on", "off"):
+            if getattr(self, name) <= 0:
+                raise SimError(name, getattr(self, name), "a duration > 0 (mean length of on/off periods)")
+        return self
+
     _hot = field_validator("hotspot_fraction", mode="before")(
         lambda v: parse_probability(v, "hotspot_fraction")
     )
@@ -162,6 +170,10 @@ class DeliverySettings(_Model):
     def _positive_timeout(self) -> DeliverySettings:
         if self.guarantee != "at_most_once" and self.ack_timeout <= 0:
             raise SimError("ack_timeout", self.ack_timeout, "a duration > 0 for acknowledged delivery")
+        if self.max_timeout < self.ack_timeout:
+            raise SimError(
+                "max_timeout", self.max_timeout, f"a duration >= ack_timeout ({self.ack_timeout:g} s)"
+            )
         return self
 
 
@@ -235,7 +247,7 @@ class Scenario(_Model):
     pattern: str = "point_to_point"
     duration: float = 10.0
     warmup: float = 0.0
-    drain: float = 10.0
+    drain: float = 60.0
     seed: int = 0
     trace: bool = False
     topology: TopologySettings = Field(default_factory=TopologySettings)
@@ -256,14 +268,17 @@ class Scenario(_Model):
     @field_validator("pattern", mode="before")
     @classmethod
     def _pattern(cls, v: Any) -> Any:
-        if v not in PATTERNS:
+        if not isinstance(v, str) or v not in PATTERNS:
             raise SimError("pattern", v, "one of " + ", ".join(sorted(PATTERNS)))
         return v
 
     @field_validator("seed", mode="before")
     @classmethod
     def _seed(cls, v: Any) -> Any:
-        return parse_count(v, "seed", minimum=0)
+        seed = parse_count(v, "seed", minimum=0)
+        if seed >= 2**63:
+            raise SimError("seed", v, "a whole number in [0, 2**63)")
+        return seed
 
     @model_validator(mode="before")
     @classmethod

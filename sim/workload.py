@@ -187,7 +187,6 @@ class Workload:
         self.size = size
         self.destinations = destinations
         self.stop_at = stop_at
-        self.offered = 0
         self._procs: list[simpy.Process] = []
 
     def start(self, emit: Emit) -> None:
@@ -209,7 +208,6 @@ class Workload:
             yield env.timeout(t - env.now if t > env.now else 0.0)
             size = max(0.0, self.size.sample(sizes))
             consumer = self.destinations.pick(dsts, index, n_consumers) if n_consumers else 0
-            self.offered += 1
             wait = emit(node, t, size, consumer)
             if wait is not None:
                 yield wait

@@ -97,7 +97,11 @@ class DeliveryConfig:
 
     def timeout(self, attempt: int) -> float:
         """Retransmission timeout after attempt number ``attempt`` (1-based)."""
-        return min(self.ack_timeout * self.backoff ** (attempt - 1), self.max_timeout)
+        if self.backoff == 1 or attempt == 1:
+            return min(self.ack_timeout, self.max_timeout)
+        if (attempt - 1) * math.log(self.backoff) >= math.log(self.max_timeout / self.ack_timeout):
+            return self.max_timeout  # also keeps backoff ** attempt from overflowing
+        return self.ack_timeout * self.backoff ** (attempt - 1)
 
 
 class Delivery:
