@@ -12,6 +12,8 @@ from sim.broker import Broker, BrokerConfig, broker_service
 from sim.context import SimContext
 from sim.distributions import Distribution, from_spec
 from sim.errors import SimError
+from sim.fault_plan import plan
+from sim.faults import FaultInjector
 from sim.network import Network
 from sim.node import Node
 from sim.patterns import PATTERNS, DeliveryConfig
@@ -52,6 +54,7 @@ class World:
     nodes: dict[str, Node] = field(default_factory=dict)
     brokers: dict[str, Broker] = field(default_factory=dict)
     reporters: list[Callable[[], dict[str, float]]] = field(default_factory=list)
+    faults: FaultInjector | None = None
 
     def broker(self, node_id: str | None = None) -> Broker:
         """The broker on ``node_id`` (default: ``broker.node`` of the scenario), created on first use."""
@@ -72,6 +75,10 @@ class World:
             if len(self.brokers) == 1:
                 self.reporters.append(self._broker_figures)
         return broker
+
+    def default_broker(self) -> str:
+        """The scenario's broker node (``broker.node``, or the node with role ``broker``)."""
+        return self._default_broker()
 
     def _default_broker(self) -> str:
         wanted = self.scenario.broker.node
@@ -209,4 +216,9 @@ def build(ctx: SimContext, scenario: Scenario, *, search: Sequence[Path] = ()) -
     world = World(ctx, scenario, graph, network, workload, delivery, broker_config, b.reconnect_delay)
     pattern = PATTERNS[scenario.pattern].from_options(scenario.options.get(scenario.pattern, {}))
     pattern.install(world)
+    schedule = plan(
+        scenario, graph, ctx.rng, broker=world.default_broker, producers=producers, consumers=consumers
+    )
+    world.faults = FaultInjector(ctx, network, world.node, schedule)
+    world.faults.start()
     return world

@@ -66,20 +66,40 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     if args.set:
         scenario = scenario.with_updates(_parse_set(args.set))
     result = simulate(scenario, search=topology_search_path(path.resolve().parent))
+    violations = result.check() if args.check else []
     if args.json:  # strict JSON: nan and inf (not applicable, unbounded) are written as null
         data = _finite({"scenario": scenario.to_dict(), "summary": result.summary})
+        if args.check:
+            data["violations"] = [
+                {"obligation": v.obligation, "rule": v.rule, "evidence": v.evidence} for v in violations
+            ]
         print(json.dumps(data, default=str, indent=2, allow_nan=False))
-        return 0
+        return 1 if violations else 0
     print(
         f"{scenario.pattern} on {scenario.topology.name}, seed {scenario.seed}, "
         f"{scenario.duration:g} s (+ drain to {result.end_time:g} s), guarantee {scenario.delivery.guarantee}"
     )
+    from sim.patterns import PATTERNS
+
+    others = {m for name, cls in PATTERNS.items() if name != scenario.pattern for m in cls.metrics}
     width = max(len(k) for k in result.summary)
     for key, value in result.summary.items():
-        if key.startswith("lost_") and value == 0:
+        if (key.startswith("lost_") and value == 0) or key in others:
             continue
         print(f"  {key:<{width}}  {_fmt(value)}")
-    return 0
+    if args.check:
+        _print_violations(violations, scenario.delivery.guarantee)
+    return 1 if violations else 0
+
+
+def _print_violations(violations: list[Any], guarantee: str) -> None:
+    if not violations:
+        print(f"check: every {guarantee} promise held")
+        return
+    rules = sorted({v.rule for v in violations})
+    print(f"check: {len(violations)} violation(s) of {', '.join(rules)}; the first ones:")
+    for v in violations[:5]:
+        print(f"  obligation {v.obligation}: {v.rule}: {v.evidence}")
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -124,6 +144,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="scenario TOML file")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting (repeatable)")
     p.add_argument("--json", action="store_true", help="print the scenario and summary as JSON")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="check the delivery guarantee and ordering; exit 1 on a violation",
+    )
     p.set_defaults(func=_cmd_simulate)
 
     p = sub.add_parser("list", help="list patterns, topologies and metrics")

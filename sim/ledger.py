@@ -89,6 +89,7 @@ class Ledger:
         self.size = array("d")
         self.control = array("l")
         self.control_bytes_row = array("d")
+        self.receiver = array("l")
         self.names: list[str] = []
         self._name_code: dict[str, int] = {}
         self.topics: list[str] = [""]
@@ -143,6 +144,7 @@ class Ledger:
             codes.extend(array("b", [0]) * block)
         for counts in (self.attempts, self.transmissions, self.duplicates, self.control):
             counts.extend(array("l", [0]) * block)
+        self.receiver.extend(array("l", [-1]) * block)
         for amounts in (self.bytes, self.control_bytes_row):
             amounts.extend(array("d", [0.0]) * block)
 
@@ -155,8 +157,8 @@ class Ledger:
         self.transmissions[row] += 1
         self.bytes[row] += nbytes
 
-    def deliver(self, row: int, t: float) -> bool:
-        """The recipient's application got the message at ``t``; False if it already had it."""
+    def deliver(self, row: int, t: float, node: str = "") -> bool:
+        """The application on ``node`` got the message at ``t``; False if it already had it."""
         state = self.outcome[row]
         if state == DELIVERED:
             self.duplicates[row] += 1
@@ -167,6 +169,8 @@ class Ledger:
             self.lost_count -= 1
         self.outcome[row] = DELIVERED
         self.delivered_at[row] = t
+        if node:
+            self.receiver[row] = self._node(node)
         self.reason[row] = 0
         self.delivered_count += 1
         return True
@@ -252,6 +256,7 @@ class Ledger:
             "size": np.frombuffer(self.size, dtype=np.float64).copy(),
             "control": np.asarray(self.control[:n], dtype=np.int64),
             "control_bytes": np.frombuffer(self.control_bytes_row, dtype=np.float64)[:n].copy(),
+            "receiver": np.append(names, "")[np.asarray(self.receiver[:n], dtype=np.int64)],
         }
 
     def check(self) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 from sim.ledger import REASONS
 from sim.patterns import PATTERNS
 
-__all__ = ["LOST_BY_REASON", "METRICS", "METRIC_DOCS", "summarize"]
+__all__ = ["LOST_BY_REASON", "METRICS", "METRIC_DOCS", "recovery_time", "summarize"]
 
 METRIC_DOCS: dict[str, str] = {
     "offered": "obligations created after warm-up (messages × intended recipients)",
@@ -44,6 +44,9 @@ METRIC_DOCS: dict[str, str] = {
     "queue_wait_mean": "mean wait in a node or broker queue before service, s",
     "broker_utilization": "busy fraction of broker servers",
     "backlog_max": "largest queue depth observed",
+    "faults": "fault windows in the run (a crash with its recovery, a partition with its heal, ...)",
+    "recovery_time": "longest time from a fault's end until delivery throughput is back within 10 % of "
+    "its level before the fault, s (inf: not back by the end of the run)",
 }
 LOST_BY_REASON = tuple(f"lost_{r}" for r in REASONS if r)
 for _name in LOST_BY_REASON:
@@ -124,3 +127,34 @@ def summarize(
     if extra:
         out.update({k: float(v) for k, v in extra.items()})
     return out
+
+
+def recovery_time(
+    delivered_at: np.ndarray, windows: list[tuple[float, float]], *, warmup: float, duration: float
+) -> float:
+    """Longest recovery over the fault windows ``(start, end)``; ``nan`` without a measurable window.
+
+    The level before a fault is the delivery rate over up to 10 s before it (after warm-up). Recovery is
+    the first time ``t >= end`` at which the deliveries in ``[t, t + w)`` reach 90 % of that level, with
+    ``w`` long enough to expect 100 deliveries. A fault whose throughput never comes back counts as
+    ``inf``.
+    """
+    times = np.sort(delivered_at[np.isfinite(delivered_at)])
+    worst = math.nan
+    for start, end in windows:
+        span = min(10.0, start - warmup)
+        if span <= 0 or end >= duration:
+            continue
+        before = np.searchsorted(times, [start - span, start])
+        level = (before[1] - before[0]) / span
+        if level <= 0:
+            continue
+        width = min(span, 100.0 / level)
+        steps = np.arange(end, duration - width, width / 10)
+        if steps.size == 0:
+            continue
+        counts = np.searchsorted(times, steps + width) - np.searchsorted(times, steps)
+        back = np.flatnonzero(counts >= 0.9 * level * width)
+        took = float(steps[back[0]] - end) if back.size else math.inf
+        worst = took if math.isnan(worst) else max(worst, took)
+    return worst

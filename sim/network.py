@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import networkx as nx
@@ -20,79 +19,16 @@ from scipy.sparse.csgraph import dijkstra
 from simpy.events import Timeout
 
 from sim.context import SimContext
-from sim.distributions import Distribution
+from sim.link import Link, LinkStatistics
 from sim.message import Message
-from sim.rng import RngStreams, Stream
 
-__all__ = ["Endpoint", "Link", "LinkStatistics", "Network"]
-
-_HOP_PENALTY = 1e-9  # seconds added per hop so that equal-latency routes prefer fewer hops
+__all__ = ["Endpoint", "Link", "LinkStatistics", "Network"]  # Link and LinkStatistics re-exported
 
 
 class Endpoint(Protocol):
     """What the network hands arriving messages to (a :class:`sim.node.Node`)."""
 
     def receive(self, msg: Message) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class LinkStatistics:
-    """Snapshot of one directed link."""
-
-    u: str
-    v: str
-    up: bool
-    transmissions: int
-    busy_until: float
-
-
-class Link:
-    """One direction of an edge: latency sampler, Bernoulli loss, bandwidth (bytes/s), state."""
-
-    __slots__ = (
-        "_rng",
-        "bandwidth",
-        "down_reason",
-        "free_at",
-        "latency",
-        "loss",
-        "stream",
-        "transmissions",
-        "u",
-        "up",
-        "v",
-    )
-
-    def __init__(
-        self, u: str, v: str, latency: Distribution, loss: float, bandwidth: float, rng: RngStreams
-    ) -> None:
-        self.u = u
-        self.v = v
-        self.latency = latency
-        self.loss = loss
-        self.bandwidth = bandwidth
-        self._rng = rng
-        self.stream: Stream | None = None  # created on first use: most links of a big graph stay idle
-        self.up = True
-        self.down_reason = "link_down"
-        self.free_at = 0.0
-        self.transmissions = 0
-
-    def make_stream(self) -> Stream:
-        """The link's random stream ``link:<u>-><v>``."""
-        self.stream = self._rng.stream(f"link:{self.u}->{self.v}")
-        return self.stream
-
-    @property
-    def cost(self) -> float:
-        """Routing weight: mean latency plus a tiny per-hop penalty."""
-        return self.latency.mean + _HOP_PENALTY
-
-    def statistics(self) -> LinkStatistics:
-        return LinkStatistics(self.u, self.v, self.up, self.transmissions, self.free_at)
-
-    def __repr__(self) -> str:
-        return f"Link({self.u!r}->{self.v!r}, up={self.up})"
 
 
 class Network:
@@ -111,6 +47,7 @@ class Network:
         self.max_hops = max_hops
         self.endpoints: dict[str, Endpoint] = {}
         self.down_nodes: set[str] = set()
+        self.partitioned = False
         self._routes: dict[str, dict[str, Link]] = {}
         self._names: list[str] = list(graph.nodes)
         self._index = {n: i for i, n in enumerate(self._names)}
@@ -151,12 +88,40 @@ class Network:
             if key in self.links:
                 yield self.links[key]
 
-    def set_link_up(self, u: str, v: str, up: bool, *, reason: str = "link_down", both: bool = True) -> None:
+    def set_link_up(self, u: str, v: str, up: bool, *, both: bool = True) -> None:
         """Bring ``u -> v`` (and ``v -> u`` when ``both``) down or up; routes are recomputed."""
         targets = list(self.edge_links(u, v)) if both else [self.links[(u, v)]]
         for link in targets:
-            link.up = up
-            link.down_reason = reason
+            link.admin_down = not up
+            link.refresh()
+        self._invalidate()
+
+    def partition(self, groups: list[list[str]], *, one_way: bool = False) -> list[Link]:
+        """Cut every link between different groups; nodes in no group form one more group.
+
+        With ``one_way``, only links from a group to a later one are cut (``groups[0]`` cannot reach
+        ``groups[1]``, which still reaches it). Returns the links cut.
+        """
+        where = {n: i for i, group in enumerate(groups) for n in group}
+        rest = len(groups)
+        cut = []
+        for (u, v), link in self.links.items():
+            gu, gv = where.get(u, rest), where.get(v, rest)
+            if gu != gv and (not one_way or gu < gv):
+                link.cut = True
+                link.refresh()
+                cut.append(link)
+        self.partitioned = True
+        self._invalidate()
+        return cut
+
+    def heal(self) -> None:
+        """Remove every partition cut (links taken down by ``link_down`` stay down)."""
+        for link in self.links.values():
+            if link.cut:
+                link.cut = False
+                link.refresh()
+        self.partitioned = False
         self._invalidate()
 
     def set_node_up(self, node_id: str, up: bool) -> None:
@@ -200,6 +165,25 @@ class Network:
         self._routes[dst] = table
         return table
 
+    def _no_route_reason(self, here: str, dst: str) -> str:
+        """Why there is no route: the destination is down, a partition separates the two (a route exists
+        once the cuts heal), or nothing connects them (``unroutable``)."""
+        if dst in self.down_nodes:
+            return "node_down"
+        if self.partitioned:
+            index, down = self._index, self.down_nodes
+            rows, cols = [], []
+            for (u, v), link in self.links.items():
+                if not link.admin_down and u not in down and v not in down:
+                    rows.append(index[u])
+                    cols.append(index[v])
+            n = len(self._names)
+            uncut = csr_matrix(([1.0] * len(rows), (rows, cols)), shape=(n, n))
+            dist = dijkstra(uncut, directed=True, indices=index[here], unweighted=True)
+            if math.isfinite(dist[index[dst]]):
+                return "partition"
+        return "unroutable"
+
     def _fill(self, table: dict[str, Link], dst: str, here: str) -> Link | None:
         p = int(self._preds[dst][self._index[here]])
         if p < 0:
@@ -241,7 +225,7 @@ class Network:
         link = table.get(here) or self._fill(table, dst, here)
         ctx = self.ctx
         if link is None:
-            ctx.drop(msg, "node_down" if dst in self.down_nodes else "unroutable", here)
+            ctx.drop(msg, self._no_route_reason(here, dst), here)
             return
         hops = msg.hops + 1
         if hops > self.max_hops:
@@ -266,12 +250,23 @@ class Network:
         now = env.now
         stream = link.stream or link.make_stream()
         delay = link.latency.sample(stream)
+        impaired = link.impaired
+        if impaired:
+            delay = link.impaired_delay(delay, stream)
         if link.bandwidth != math.inf:
             free = link.free_at
             depart = (free if free > now else now) + size / link.bandwidth
             link.free_at = depart
             delay += depart - now
-        if link.loss and stream.random() < link.loss:
+        if impaired:
+            if link.impaired_loss(stream):
+                ctx.drop(msg, "loss", here)
+                return
+            if link.duplicate and stream.random() < link.duplicate:
+                twin = msg.copy()
+                twin.hops, twin.link = msg.hops, link
+                Timeout(env, delay, twin).callbacks.append(self._arrive_cb)
+        elif link.loss and stream.random() < link.loss:
             ctx.drop(msg, "loss", here)
             return
         msg.link = link

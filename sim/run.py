@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sim.build import World, build
+from sim.checks import Violation, check
 from sim.context import SimContext, TraceRecord
-from sim.metrics import summarize
+from sim.faults import FaultRecord, down_intervals, fault_windows
+from sim.metrics import recovery_time, summarize
 from sim.scenario import Scenario
 
 if TYPE_CHECKING:
@@ -49,10 +51,24 @@ class RunResult:
     end_time: float
     trace: list[TraceRecord] | None = field(default=None, repr=False)
     counters: dict[str, float] = field(default_factory=dict)
+    fault_log: list[FaultRecord] = field(default_factory=list)
+    """What the fault injector did: (time, action, target, detail), in order."""
 
     @property
     def seed(self) -> int:
         return self.scenario.seed
+
+    def check(self) -> list[Violation]:
+        """Violations of the scenario's delivery guarantee and ordering (empty when every promise held)."""
+        d = self.scenario.delivery
+        return check(
+            self.columns,
+            guarantee=d.guarantee,
+            max_attempts=d.max_attempts,
+            ordering=d.ordering,
+            down=down_intervals(self.fault_log, self.end_time),
+            end=self.end_time,
+        )
 
     @property
     def ledger(self) -> pd.DataFrame:
@@ -105,6 +121,12 @@ def simulate(scenario: Scenario, *, search: Sequence[Path] = ()) -> RunResult:
     extra["redeliveries"] = counters.get("redeliveries", 0.0)
     for report in world.reporters:
         extra.update(report())
+    log = list(world.faults.log) if world.faults is not None else []
+    windows = fault_windows(log, end)
+    extra["faults"] = len(windows)
+    extra["recovery_time"] = recovery_time(
+        columns["delivered_at"], windows, warmup=scenario.warmup, duration=scenario.duration
+    )
     summary = summarize(
         columns,
         warmup=scenario.warmup,
@@ -114,4 +136,4 @@ def simulate(scenario: Scenario, *, search: Sequence[Path] = ()) -> RunResult:
         extra=extra,
     )
     counters.update(control_dropped=ledger.control_dropped, offered_total=len(ledger))
-    return RunResult(scenario, summary, columns, end, ctx.trace, counters)
+    return RunResult(scenario, summary, columns, end, ctx.trace, counters, log)

@@ -33,7 +33,9 @@ from sim.units import (
 __all__ = [
     "BrokerSettings",
     "DeliverySettings",
+    "FaultSettings",
     "LinkSettings",
+    "NemesisSettings",
     "NetworkSettings",
     "NodeSettings",
     "Scenario",
@@ -146,6 +148,7 @@ class DeliverySettings(_Model):
     """Delivery guarantee and its retransmission settings."""
 
     guarantee: Literal["at_most_once", "at_least_once", "effectively_once"] = "at_most_once"
+    ordering: Literal["none", "per_key"] = "none"
     ack_timeout: float = 0.05
     backoff: float = 2.0
     max_timeout: float = math.inf
@@ -224,6 +227,161 @@ class BrokerSettings(_Model):
         return self
 
 
+FAULT_ACTIONS = (
+    "crash",
+    "recover",
+    "pause",
+    "resume",
+    "link_down",
+    "link_up",
+    "partition",
+    "heal",
+    "latency",
+    "loss",
+    "duplicate",
+    "reorder",
+)
+_FAULT_PARAMS = {
+    "partition": ("groups", "one_way"),
+    "latency": ("add", "factor"),
+    "loss": ("p", "p_gb", "p_bg", "loss_good", "loss_bad"),
+    "duplicate": ("probability",),
+    "reorder": ("jitter",),
+}
+
+
+class FaultSettings(_Model):
+    """One scheduled fault: ``at`` a time, an ``action`` on ``target`` (nodes or links), optionally ``for`` a
+    duration after which the inverse action follows."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, validate_default=False)
+
+    at: float
+    action: Literal[
+        "crash",
+        "recover",
+        "pause",
+        "resume",
+        "link_down",
+        "link_up",
+        "partition",
+        "heal",
+        "latency",
+        "loss",
+        "duplicate",
+        "reorder",
+    ]
+    target: str | list[str] | None = None
+    for_: float | None = Field(default=None, alias="for")
+    groups: list[list[str]] | None = None
+    one_way: bool | None = None
+    add: float | None = None
+    factor: float | None = None
+    p: float | None = None
+    p_gb: float | None = None
+    p_bg: float | None = None
+    loss_good: float | None = None
+    loss_bad: float | None = None
+    probability: float | None = None
+    jitter: float | None = None
+
+    _at = _duration("at")
+    _add = _duration("add")
+    _jitter = _duration("jitter")
+
+    @field_validator("for_", mode="before")
+    @classmethod
+    def _for(cls, v: Any) -> Any:
+        x = parse_duration(v, "for")
+        if x <= 0:
+            raise SimError("for", v, "a duration > 0")
+        return x
+
+    @field_validator("p", "p_gb", "p_bg", "loss_good", "loss_bad", "probability", mode="before")
+    @classmethod
+    def _prob(cls, v: Any, info: Any) -> Any:
+        return parse_probability(v, info.field_name)
+
+    @field_validator("factor", mode="before")
+    @classmethod
+    def _factor(cls, v: Any) -> Any:
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < math.inf:
+            raise SimError("factor", v, "a finite multiplier >= 0")
+        return float(v)
+
+    @model_validator(mode="after")
+    def _shape(self) -> FaultSettings:
+        a = self.action
+        allowed = _FAULT_PARAMS.get(a, ())
+        for name in (
+            "groups",
+            "one_way",
+            "add",
+            "factor",
+            "p",
+            "p_gb",
+            "p_bg",
+            "loss_good",
+            "loss_bad",
+            "probability",
+            "jitter",
+        ):
+            if getattr(self, name) is not None and name not in allowed:
+                raise SimError(
+                    name,
+                    getattr(self, name),
+                    f"no '{name}' for action '{a}' (it takes {', '.join(allowed) or 'no parameters'})",
+                )
+        needs_target = a not in ("partition", "heal")
+        if needs_target and self.target is None:
+            raise SimError("target", None, f"a node or link for action '{a}'")
+        if not needs_target and self.target is not None:
+            raise SimError("target", self.target, f"no target for '{a}' (a partition names groups)")
+        if a == "partition" and not self.groups:
+            raise SimError("groups", self.groups, 'a non-empty list of node groups, e.g. [["n0", "n1"]]')
+        if a in ("recover", "resume", "link_up", "heal") and self.for_ is not None:
+            raise SimError("for", self.for_, f"no duration for '{a}' (it ends a fault)")
+        if a == "latency" and self.add is None and self.factor is None:
+            raise SimError("add", None, "add (seconds) and/or factor for a latency window")
+        if a == "loss":
+            ge = [self.p_gb, self.p_bg]
+            if (self.p is None) == (None in ge) or (self.p is not None and any(x is not None for x in ge)):
+                raise SimError("p", self.p, "either p (Bernoulli) or p_gb and p_bg (Gilbert–Elliott)")
+        if a == "duplicate" and self.probability is None:
+            raise SimError("probability", None, "a probability for a duplicate window")
+        if a == "reorder" and self.jitter is None:
+            raise SimError("jitter", None, "a jitter duration for a reorder window")
+        return self
+
+
+class NemesisSettings(_Model):
+    """Random faults drawn from the run's ``nemesis`` streams (the same seed, the same fault timeline)."""
+
+    kind: Literal["crash", "partition", "flaky_links"]
+    targets: str | list[str] = "hosts"
+    mttf: float = 10.0
+    mttr: float = 1.0
+    mode: Literal["one", "majority", "halves"] = "halves"
+    fraction: float = 0.1
+    loss: float = 0.2
+    start: float = 0.0
+    stop: float | None = None
+
+    _mttf = _duration("mttf")
+    _mttr = _duration("mttr")
+    _start = _duration("start")
+    _stop = field_validator("stop", mode="before")(lambda v: None if v is None else parse_duration(v, "stop"))
+    _fraction = field_validator("fraction", mode="before")(lambda v: parse_probability(v, "fraction"))
+    _loss = field_validator("loss", mode="before")(lambda v: parse_probability(v, "loss"))
+
+    @model_validator(mode="after")
+    def _positive(self) -> NemesisSettings:
+        for name in ("mttf", "mttr"):
+            if getattr(self, name) <= 0:
+                raise SimError(name, getattr(self, name), "a duration > 0")
+        return self
+
+
 class NetworkSettings(_Model):
     """Routing settings."""
 
@@ -257,6 +415,8 @@ class Scenario(_Model):
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
+    faults: list[FaultSettings] = Field(default_factory=list)
+    nemesis: list[NemesisSettings] = Field(default_factory=list)
     options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Pattern tables (``[queue]``, ``[request_reply]`` ...), keyed by pattern name; each validated by its
     pattern. Written at the top level in TOML and in :meth:`to_dict`."""
@@ -311,6 +471,11 @@ class Scenario(_Model):
             raise SimError("duration", self.duration, "a duration > 0")
         if self.warmup >= self.duration:
             raise SimError("warmup", self.warmup, f"a duration shorter than duration ({self.duration:g} s)")
+        for i, f in enumerate(self.faults):
+            if f.at >= self.duration:
+                raise SimError(
+                    f"faults[{i}].at", f.at, f"a time before the end of the run ({self.duration:g} s)"
+                )
         return self
 
     # -- construction ----------------------------------------------------------------------------
@@ -345,7 +510,9 @@ class Scenario(_Model):
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values, suitable for JSON and hashing (``inf`` as a float); pattern tables at top level."""
-        data = self.model_dump(mode="python")
+        data = self.model_dump(mode="python", by_alias=True)
+        for name in ("faults", "nemesis"):  # unset parameters of a fault stay unset
+            data[name] = [{k: v for k, v in entry.items() if v is not None} for entry in data[name]]
         data.update(data.pop("options"))
         return data
 
@@ -379,12 +546,17 @@ def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
 
 def _sim_error(exc: ValidationError) -> SimError:
     err = exc.errors()[0]
-    loc = [str(p) for p in err["loc"]]
+    loc: list[str] = []
+    for part in err["loc"]:  # faults.0.at -> faults[0].at
+        if isinstance(part, int) and loc:
+            loc[-1] += f"[{part}]"
+        else:
+            loc.append(str(part))
     field = ".".join(loc) or "scenario"
     inner = (err.get("ctx") or {}).get("error")
     if isinstance(inner, SimError):
         # the validator names the field relative to its model; put the model's path in front
-        head = loc[:-1] if loc and inner.field.split(".")[0] == loc[-1] else loc
+        head = loc[:-1] if loc and inner.field.split(".")[0] == loc[-1].split("[")[0] else loc
         return inner.at(".".join(head))
     kind = err["type"]
     if kind == "extra_forbidden":

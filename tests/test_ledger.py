@@ -32,6 +32,7 @@ COLUMN_DTYPES = {
     "size": np.float64,
     "control": np.int64,
     "control_bytes": np.float64,
+    "receiver": object,
 }
 REAL_REASONS = REASONS[1:]
 
@@ -188,11 +189,12 @@ def test_columns_decode_labels() -> None:
     led.open(2, "request", "b", "a", "orders", 0.1, 20)
     led.open(3, "reply", "c", "a", "orders", 0.2, 30)
     led.open(4, "event", "a", "c", "audit", 0.3, 40)
-    led.deliver(1, 0.4)
+    led.deliver(1, 0.4, "b")
     led.lose(2, "crash_lost")
     led.note(3, "overflow")
     cols = led.columns()
     assert set(cols) == set(COLUMN_DTYPES)
+    assert cols["receiver"].tolist() == ["", "b", "", ""]
     assert cols["msg_id"].tolist() == [1, 2, 3, 4]
     assert cols["kind"].tolist() == ["data", "request", "reply", "event"]
     assert cols["src"].tolist() == ["a", "b", "c", "a"]

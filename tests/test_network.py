@@ -108,7 +108,7 @@ def test_link_failing_mid_flight_drops_with_link_down(ctx: SimContext) -> None:
     net, _, rec = wire(ctx, line_graph(2, latency=0.01))
     send(ctx, net, "n0", "n1")
     ctx.env.run(until=0.005)
-    net.set_link_up("n0", "n1", False, reason="partition")
+    net.partition([["n0"], ["n1"]])
     ctx.env.run()
     assert rec.seen == []
     assert ctx.ledger.last_reason(0) == "partition"

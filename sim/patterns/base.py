@@ -200,7 +200,7 @@ class Delivery:
                 return False
             seen.add(msg.id)
         for row in msg.obligations():
-            ctx.ledger.deliver(row, ctx.env.now)
+            ctx.ledger.deliver(row, ctx.env.now, node.id)
         return True
 
     def acknowledge(self, node: Node, msg: Message) -> None:

@@ -174,7 +174,7 @@ class _RequestReplyRun:
 
     def _client_handler(self, node: Node) -> Any:
         def handle(msg: Message) -> None:
-            self.ctx.ledger.deliver(msg.ob, self.ctx.env.now)  # type: ignore[arg-type]
+            self.ctx.ledger.deliver(msg.ob, self.ctx.env.now, node.id)  # type: ignore[arg-type]
             self._on_reply(msg)
 
         return handle
@@ -210,7 +210,7 @@ class _RequestReplyRun:
                 return
             if self.broker_id:  # a broker delivery wants the consumer's ack; a direct request does not
                 delivery.acknowledge(node, request)
-            ctx.ledger.deliver(request.ob, ctx.env.now)  # type: ignore[arg-type]
+            ctx.ledger.deliver(request.ob, ctx.env.now, node.id)  # type: ignore[arg-type]
             client = request.payload
             size = self.p.reply_size if self.p.reply_size is not None else request.size
             reply_id = ctx.next_id()
