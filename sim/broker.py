@@ -153,6 +153,7 @@ class Broker:
         self._lookup = consumer_nodes
         self._tags = itertools.count(1)
         self._watched: set[str] = set()
+        self._by_tag: dict[int, BrokerQueue] = {}  # delivery tag -> its queue (acks name only the tag)
         self._service = node.service
 
     def start(self) -> None:
@@ -308,13 +309,14 @@ class Broker:
         if manual:
             entry.consumer = consumer
             q.unacked[entry.tag] = entry
+            self._by_tag[entry.tag] = q
             q.inflight[consumer] += 1
             ev = Timeout(self.ctx.env, self.config.ack_timeout, (q, entry.tag))
             ev.callbacks.append(self._ack_timeout)
         self.node.send(entry.msg.copy(src=self.id, dst=consumer, reliable=manual, tag=entry.tag))
 
     def _ack(self, msg: Message) -> None:
-        q = self.queues.get(msg.topic)
+        q = self._by_tag.pop(msg.tag, None)
         entry = q.unacked.pop(msg.tag, None) if q is not None else None
         if q is None or entry is None:
             return  # late ack of a message already redelivered, or after a crash
@@ -332,6 +334,7 @@ class Broker:
     def _requeue(self, q: BrokerQueue, entry: Entry) -> None:
         """Take an unacknowledged delivery back: redeliver it, or dead-letter it past the limit."""
         q.unacked.pop(entry.tag, None)
+        self._by_tag.pop(entry.tag, None)
         if entry.consumer in q.inflight:
             q.inflight[entry.consumer] = max(0, q.inflight[entry.consumer] - 1)
         if entry.deliveries > self.config.max_redeliveries:
@@ -402,6 +405,7 @@ class Broker:
             self.ctx.ledger.lose(entry.row, reason)
 
     def _crashed(self) -> None:
+        self._by_tag.clear()
         for name, q in list(self.queues.items()):
             q.consumers.clear()
             q.inflight.clear()

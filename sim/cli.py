@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import sys
 import tomllib
@@ -135,6 +136,46 @@ def _cmd_topology_show(args: argparse.Namespace) -> int:
     return 0
 
 
+ENGINES = ("serial", "processes", "dask")  # sim.engines.ENGINES, kept here so that --help stays fast
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options shared by ``sim run FILE`` and ``python FILE``."""
+    parser.add_argument(
+        "--quick", action="store_true", help="shorter runs and fewer replications (smoke test)"
+    )
+    parser.add_argument("--out", type=Path, help="results folder (default: results/<experiment>)")
+    parser.add_argument("--engine", choices=ENGINES, default="processes", help="where runs execute")
+    parser.add_argument("--workers", type=int, help="parallel workers (default: one per core)")
+    parser.add_argument("--scheduler", help="address of a dask scheduler (tcp://host:port) for --engine dask")
+    parser.add_argument("--fresh", action="store_true", help="discard stored runs and start over")
+    parser.add_argument("--save-ledgers", action="store_true", help="also store each run's ledger as Parquet")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def configure_logging(quiet: bool) -> None:
+    """Log lines (progress off a terminal, warnings about failed runs) go to stderr."""
+    logging.basicConfig(
+        level=logging.WARNING if quiet else logging.INFO, format="%(message)s", stream=sys.stderr
+    )
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from sim.sweep import load_experiment, run_from_args
+
+    path = Path(args.file)
+    exp = load_experiment(path)
+    configure_logging(args.quiet)
+    try:
+        return run_from_args(exp, args, path.resolve().parent)
+    except KeyboardInterrupt:
+        print(
+            "sim: interrupted; finished runs are stored, run the same command again to resume",
+            file=sys.stderr,
+        )
+        return 130
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="sim", description="Discrete-event simulator for messaging patterns.")
     parser.add_argument("--version", action="version", version="sim 0.1.0")
@@ -150,6 +191,11 @@ def _parser() -> argparse.ArgumentParser:
         help="check the delivery guarantee and ordering; exit 1 on a violation",
     )
     p.set_defaults(func=_cmd_simulate)
+
+    p = sub.add_parser("run", help="run an experiment script (a sweep) and store its results")
+    p.add_argument("file", help="experiment script defining EXPERIMENT")
+    add_run_arguments(p)
+    p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("list", help="list patterns, topologies and metrics")
     p.add_argument("what", nargs="?", choices=["patterns", "topologies", "metrics"])

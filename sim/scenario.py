@@ -544,10 +544,15 @@ def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
     where[last] = value
 
 
+_TYPE_TAGS = {"bool", "int", "float", "str", "list", "dict", "none", "function-after", "function-before"}
+
+
 def _sim_error(exc: ValidationError) -> SimError:
     err = exc.errors()[0]
     loc: list[str] = []
-    for part in err["loc"]:  # faults.0.at -> faults[0].at
+    for part in err["loc"]:  # faults.0.at -> faults[0].at; union branches (bool, literal[...]) dropped
+        if isinstance(part, str) and (part in _TYPE_TAGS or "[" in part):
+            continue
         if isinstance(part, int) and loc:
             loc[-1] += f"[{part}]"
         else:

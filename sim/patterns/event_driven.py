@@ -139,10 +139,9 @@ class _EventRun:
         self.world = world
         self.ctx = world.ctx
         self.delivery = Delivery(world.ctx, world.delivery, reliable=None)
-        self.open: dict[int, list[float]] = {}  # root id -> [created_at, pending handler deliveries]
+        self.open: dict[int, list[Any]] = {}  # root id -> [created_at, pending deliveries, events seen]
         self.latencies = array("d")
         self.started = 0
-        self.size = 0.0
 
     def install(self) -> None:
         world, workload = self.world, self.world.workload
@@ -154,6 +153,10 @@ class _EventRun:
             hosts[h.name] = h.node or consumers[i % len(consumers)]
             if h.node and h.node not in world.network.graph:
                 raise SimError(f"event_driven.handlers[{i}].node", h.node, "a node of the topology")
+            if hosts[h.name] == broker.id:
+                raise SimError(
+                    f"event_driven.handlers[{i}].node", hosts[h.name], "a node other than the broker's"
+                )
         self.hosts = hosts
         self.subscribers = {h.name: (hosts[h.name],) for h in self.p.handlers}
         self.fanout = {h.name: sum(len(self.subscribers[e]) for e in h.emits) for h in self.p.handlers}
@@ -187,45 +190,48 @@ class _EventRun:
             node.service = Constant(0.0)
             node.start()
 
-    def _publish(self, node_id: str, topic: str, created_at: float, root: int) -> simpy.Event | None:
+    def _publish(
+        self, node_id: str, topic: str, created_at: float, root: int, size: float
+    ) -> simpy.Event | None:
         ctx = self.ctx
         subs = self.subscribers[topic]
         msg_id = ctx.next_id()
-        rows = tuple(ctx.ledger.open(msg_id, "event", node_id, s, topic, created_at, self.size) for s in subs)
+        rows = tuple(ctx.ledger.open(msg_id, "event", node_id, s, topic, created_at, size) for s in subs)
         msg = Message(
             msg_id,
             "event",
             node_id,
             self.clients[node_id].broker.id,
-            self.size,
+            size,
             created_at,
             rows,
             topic=topic,
             recipients=subs,
-            payload=root,
+            payload=(root, size),
         )
         return self.clients[node_id].publish(msg)
 
     def _emit(self, producer: str, created_at: float, size: float, consumer: int) -> simpy.Event | None:
         if not self.world.node(producer).up:
             return None
-        self.size = size
         roots = self.p.roots
         root_id = self.ctx.next_id()
         self.started += 1
-        self.open[root_id] = [created_at, float(sum(len(self.subscribers[r]) for r in roots))]
+        # [intended send time, handler deliveries still to come, events already counted]
+        self.open[root_id] = [created_at, sum(len(self.subscribers[r]) for r in roots), set()]
         wait = None
         for r in roots:
-            wait = self._publish(producer, r, created_at, root_id) or wait
+            wait = self._publish(producer, r, created_at, root_id, size) or wait
         return wait
 
     def _handle(self, node: Node) -> Any:
         def process(msg: Message) -> None:
-            root = msg.payload
+            root, size = msg.payload
             state = self.open.get(root)
-            for nxt in self.emits[msg.topic]:
-                self._publish(node.id, nxt, self.ctx.env.now, root)
-            if state is not None:
+            for nxt in self.emits[msg.topic]:  # a handler that runs twice (at-least-once) emits twice
+                self._publish(node.id, nxt, self.ctx.env.now, root, size)
+            if state is not None and msg.id not in state[2]:  # ...but its chain counts each event once
+                state[2].add(msg.id)
                 state[1] += self.fanout[msg.topic] - 1
                 if state[1] <= 0:
                     del self.open[root]

@@ -87,12 +87,14 @@ class _RequestReplyRun:
         self.issued = self.answered = self.timeouts = self.late = self.outstanding_max = 0
         self.clients: dict[str, BrokerClient] = {}
         self.broker_id = ""
+        self.confirms = False
 
     def install(self) -> None:
         world, workload = self.world, self.world.workload
         if self.p.via_broker:
             broker = world.broker()
             self.broker_id = broker.id
+            self.confirms = broker.config.confirms
             broker.declare_queue("requests")
             self.clients = connect(world, broker, self.delivery, (*workload.producers, *workload.consumers))
             for server in dict.fromkeys(workload.consumers):
@@ -141,16 +143,14 @@ class _RequestReplyRun:
             size,
             created_at,
             row,
-            reliable=self.retry,
+            # direct: a dropped request is noted, not lost, while the client may retry; through a broker
+            # the publisher-confirm setting decides, as for any publish
+            reliable=self.confirms if self.broker_id else self.retry,
             attempt=attempt,
             topic="requests" if self.broker_id else "",
             payload=client,
         )
-        self.ctx.ledger.attempt(row)
-        if self.broker_id:
-            self.clients[client].publish(msg)
-        else:
-            node.send(msg)
+        self._transmit(node, msg)
         ev = Timeout(self.ctx.env, self.p.timeout, (msg_id, attempt, size, node.crashes))
         ev.callbacks.append(self._expire)
 
@@ -195,18 +195,18 @@ class _RequestReplyRun:
     def _serve(self, node: Node) -> Any:
         """The server's handler: process a request and send the reply (from the cache for a repeat
         under effectively-once)."""
-        cache: dict[int, Message] = {}
         ctx, delivery = self.ctx, self.delivery
 
         def handle(request: Message) -> None:
+            # the reply cache is the server's own memory: a crash forgets it, another server never had it
+            cache: dict[int, Message] = node.volatile.setdefault("replies", {})
             cached = cache.get(request.id) if self.dedup else None
             if cached is not None:
                 if self.broker_id:
                     delivery.acknowledge(node, request)
                 ctx.ledger.count("deduplicated")
                 cached.attempt += 1
-                ctx.ledger.attempt(cached.ob)  # type: ignore[arg-type]
-                self._send_reply(node, cached.copy())
+                self._transmit(node, cached.copy())
                 return
             if self.broker_id:  # a broker delivery wants the consumer's ack; a direct request does not
                 delivery.acknowledge(node, request)
@@ -228,16 +228,17 @@ class _RequestReplyRun:
             )
             if self.dedup:
                 cache[request.id] = reply
-            ctx.ledger.attempt(row)
-            self._send_reply(node, reply)
+            self._transmit(node, reply)
 
         return handle
 
-    def _send_reply(self, node: Node, reply: Message) -> None:
+    def _transmit(self, node: Node, msg: Message) -> None:
+        """Send a request or reply: publish it through the broker (which counts the attempt), or send it."""
         if self.broker_id:
-            self.clients[node.id].publish(reply)
+            self.clients[node.id].publish(msg)
         else:
-            node.send(reply)
+            self.ctx.ledger.attempt(msg.ob)  # type: ignore[arg-type]
+            node.send(msg)
 
     def report(self) -> dict[str, float]:
         rtts = np.frombuffer(self.rtts, dtype=np.float64)

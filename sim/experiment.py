@@ -1,0 +1,190 @@
+"""Experiments: many runs of one base scenario — a grid, explicit points or a space-filling sample — times
+replications, each with a stored seed.
+
+>>> from sim.scenario import Scenario
+>>> exp = Experiment("demo", base=Scenario(duration="2s"), grid={"links.loss": [0.0, 0.1]}, replications=2)
+>>> [(r.params["links.loss"], r.replication) for r in exp.runs()]
+[(0.0, 0), (0.0, 1), (0.1, 0), (0.1, 1)]
+>>> exp.runs()[0].seed == exp.runs()[2].seed  # replication i has the same seed at every point (paired)
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from sim.errors import SimError
+from sim.scenario import Scenario
+
+__all__ = ["Experiment", "RunSpec", "Sample", "config_hash", "replication_seeds"]
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """A space-filling sample of ``n`` points over numeric ``ranges`` (``{"links.loss": (0.0, 0.1)}``).
+
+    ``method`` is ``"lhs"`` (Latin hypercube) or ``"sobol"`` (scrambled Sobol; ``n`` is best a power of two);
+    both from ``scipy.stats.qmc``, seeded with ``seed``. A range given as two ints yields whole numbers.
+    """
+
+    n: int
+    ranges: Mapping[str, tuple[float, float]]
+    method: Literal["lhs", "sobol"] = "lhs"
+    seed: int = 0
+
+    def points(self) -> list[dict[str, Any]]:
+        from scipy.stats import qmc
+
+        if self.n < 1 or not self.ranges:
+            raise SimError("sample", self.n, "n >= 1 points over at least one range")
+        names = list(self.ranges)
+        for name, (low, high) in self.ranges.items():
+            if not low < high:
+                raise SimError(f"sample.ranges.{name}", (low, high), "a range (low, high) with low < high")
+        engine = qmc.LatinHypercube if self.method == "lhs" else qmc.Sobol
+        unit = engine(d=len(names), seed=self.seed).random(self.n)
+        out = []
+        for row in unit:
+            point: dict[str, Any] = {}
+            for name, u in zip(names, row.tolist(), strict=True):
+                low, high = self.ranges[name]
+                value = low + u * (high - low)
+                point[name] = round(value) if isinstance(low, int) and isinstance(high, int) else value
+            out.append(point)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class RunSpec:
+    """One run of an experiment: its parameter point, replication, seed, scenario and config hash."""
+
+    point: int
+    params: dict[str, Any]
+    replication: int
+    seed: int
+    scenario: Scenario
+    config_hash: str
+
+
+def replication_seeds(seed: int, replications: int) -> list[int]:
+    """Seeds of replications ``0..R-1``: ``SeedSequence(seed)`` spawned ``R`` times, one 63-bit word each."""
+    children = np.random.SeedSequence(seed).spawn(replications)
+    return [int(c.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1)) for c in children]
+
+
+def config_hash(scenario: Scenario) -> str:
+    """A stable 16-hex-digit hash of everything that determines a run (the seed included)."""
+    text = json.dumps(scenario.to_dict(), sort_keys=True, default=_jsonable)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return str(value)
+
+
+@dataclass
+class Experiment:
+    """A set of runs sharing a base scenario.
+
+    Parameters
+    ----------
+    name : str
+        Results go to ``results/<name>/`` by default.
+    base : Scenario
+        What every run starts from.
+    grid : mapping of dotted key to list of values
+        Full factorial over these values (``{"pattern": [...], "links.loss": [0, 0.01]}``).
+    points : list of mappings, optional
+        Explicit parameter points (zip-style), combined with the grid as a product.
+    sample : Sample, optional
+        A space-filling sample, combined with grid and points as a product.
+    replications : int
+        Runs per parameter point; replication ``i`` uses the same seed at every point.
+    seed : int
+        Base seed of the replication seeds.
+    quick : mapping of dotted key to value
+        Overrides applied in ``--quick`` mode (default: duration, warm-up and drain divided by 10).
+    quick_replications : int
+        Replications in quick mode.
+    description : str
+        The question the experiment answers (shown in reports).
+    """
+
+    name: str
+    base: Scenario
+    grid: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    points: Sequence[Mapping[str, Any]] | None = None
+    sample: Sample | None = None
+    replications: int = 1
+    seed: int = 0
+    quick: Mapping[str, Any] | None = None
+    quick_replications: int = 2
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name or "/" in self.name or self.name.startswith("."):
+            raise SimError("experiment.name", self.name, "a non-empty name usable as a folder name")
+        if self.replications < 1:
+            raise SimError("experiment.replications", self.replications, "a whole number >= 1")
+        for key, values in self.grid.items():
+            if isinstance(values, str) or not isinstance(values, Sequence) or len(values) == 0:
+                raise SimError(f"grid.{key}", values, "a non-empty list of values")
+        if self.points is not None and len(self.points) == 0:
+            raise SimError("points", self.points, "a non-empty list of parameter points (or None)")
+
+    def parameter_points(self) -> list[dict[str, Any]]:
+        """Every parameter point: grid × points × sample (each factor optional)."""
+        grid = [dict(zip(self.grid, combo, strict=True)) for combo in itertools.product(*self.grid.values())]
+        factors = [grid or [{}]]
+        if self.points is not None:
+            factors.append([dict(p) for p in self.points])
+        if self.sample is not None:
+            factors.append(self.sample.points())
+        out = []
+        for combo in itertools.product(*factors):
+            merged: dict[str, Any] = {}
+            for part in combo:
+                merged.update(part)
+            out.append(merged)
+        return out
+
+    def swept(self) -> list[str]:
+        """The dotted keys that vary between runs."""
+        keys: dict[str, None] = {}
+        for point in self.parameter_points():
+            keys.update(dict.fromkeys(point))
+        return list(keys)
+
+    def quick_overrides(self) -> dict[str, Any]:
+        """What ``--quick`` changes."""
+        if self.quick is not None:
+            return dict(self.quick)
+        b = self.base
+        return {"duration": b.duration / 10, "warmup": b.warmup / 10, "drain": b.drain / 10}
+
+    def runs(self, *, quick: bool = False) -> list[RunSpec]:
+        """Every run, validated up front: a bad point raises SimError naming it before anything runs."""
+        base = self.base.with_updates(self.quick_overrides()) if quick else self.base
+        reps = min(self.replications, self.quick_replications) if quick else self.replications
+        seeds = replication_seeds(self.seed, reps)
+        specs = []
+        for i, point in enumerate(self.parameter_points()):
+            try:
+                at_point = base.with_updates(point)
+            except SimError as exc:
+                shown = ", ".join(f"{k}={v!r}" for k, v in point.items())
+                raise SimError(f"point {i} ({shown}): {exc.field}", exc.value, exc.allowed) from None
+            for r, seed in enumerate(seeds):
+                scenario = at_point.with_updates({"seed": seed})
+                specs.append(RunSpec(i, point, r, seed, scenario, config_hash(scenario)))
+        return specs

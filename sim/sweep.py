@@ -1,0 +1,225 @@
+"""Run an experiment: expand it, skip what is stored, execute the rest on an engine, store every row as it
+finishes, then consolidate ``runs.parquet``, ``summary.csv``, ``meta.json`` (and the report)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import platform
+import subprocess
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from sim.build import topology_search_path
+from sim.engines import run_all
+from sim.errors import SimError
+from sim.experiment import Experiment
+from sim.progress import Progress
+from sim.store import ResultStore
+
+__all__ = ["load_experiment", "main", "run_experiment", "run_from_args"]
+
+log = logging.getLogger("sim.sweep")
+_PACKAGES = (
+    "simpy",
+    "numpy",
+    "pandas",
+    "networkx",
+    "pydantic",
+    "scipy",
+    "pyarrow",
+    "dask",
+    "distributed",
+    "matplotlib",
+)
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in ("sim", *_PACKAGES):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _git_sha(where: Path) -> str:
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def run_experiment(
+    exp: Experiment,
+    *,
+    quick: bool = False,
+    out: Path | None = None,
+    engine: str = "processes",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    fresh: bool = False,
+    save_ledgers: bool = False,
+    quiet: bool = False,
+    report: bool = True,
+    base_dir: Path | None = None,
+) -> pd.DataFrame:
+    """Run every run of ``exp`` not already stored; returns the table of all stored runs.
+
+    Raises SimError before anything runs if a parameter point is invalid or the engine is unusable.
+    """
+    specs = exp.runs(quick=quick)  # validates every point first
+    folder = Path(out) if out is not None else Path("results") / exp.name
+    store = ResultStore(folder)
+    if fresh:
+        store.clear()
+    done = store.done()
+    todo = [s for s in specs if s.config_hash not in done]
+    search = [str(p) for p in topology_search_path(base_dir)]
+    payloads = [
+        {
+            "scenario": s.scenario.to_dict(),
+            "params": s.params,
+            "point": s.point,
+            "replication": s.replication,
+            "seed": s.seed,
+            "config_hash": s.config_hash,
+            "search": search,
+            "ledger_path": str(folder / "ledgers" / f"{s.config_hash}.parquet") if save_ledgers else "",
+        }
+        for s in todo
+    ]
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    if len(todo) < len(specs):
+        log.info(
+            "%d of %d runs already stored in %s; running %d",
+            len(specs) - len(todo),
+            len(specs),
+            folder,
+            len(todo),
+        )
+    progress = Progress(len(todo), quiet=quiet)
+
+    def on_row(row: dict[str, Any]) -> None:
+        store.record(row)
+        progress.update(row["status"] == "ok")
+        if row["status"] != "ok":
+            log.warning(
+                "run %s (point %d, replication %d) failed: %s",
+                row["config_hash"],
+                row["point"],
+                row["replication"],
+                row["error"],
+            )
+
+    try:
+        run_all(payloads, on_row, engine=engine, workers=workers, scheduler=scheduler)
+    finally:
+        swept = exp.swept()
+        wanted = {s.config_hash for s in specs}
+        frame = store.consolidate(swept)
+        if not frame.empty:
+            frame = frame[frame["config_hash"].isin(wanted)].reset_index(drop=True)
+            store.write_summary(frame, swept)
+        store.write_meta(
+            {
+                "experiment": exp.name,
+                "description": exp.description,
+                "quick": quick,
+                "engine": engine,
+                "workers": workers,
+                "seed": exp.seed,
+                "replications": exp.replications,
+                "swept": swept,
+                "runs": len(specs),
+                "ran": progress.done,
+                "failed": progress.failed,
+                "started": started,
+                "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+                "versions": _versions(),
+                "git_sha": _git_sha(base_dir or Path.cwd()),
+                "platform": platform.platform(),
+            }
+        )
+    if report and not frame.empty:
+        _report(folder, quiet)
+    return frame
+
+
+def _report(folder: Path, quiet: bool) -> None:
+    try:
+        from sim.report import write_report
+    except ImportError:  # the report arrives with its own module
+        return
+    write_report(folder, quiet=quiet)
+
+
+def load_experiment(path: Path) -> Experiment:
+    """The ``EXPERIMENT`` (or ``experiment()``) defined by an experiment script."""
+    if not path.is_file():
+        raise SimError("experiment file", str(path), "an existing .py file defining EXPERIMENT")
+    spec = importlib.util.spec_from_file_location(f"sim_experiment_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise SimError("experiment file", str(path), "a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+    except SimError:
+        raise
+    except Exception as exc:
+        raise SimError(
+            "experiment file", str(path), f"a script that imports cleanly ({type(exc).__name__}: {exc})"
+        ) from None
+    found = getattr(module, "EXPERIMENT", None)
+    if found is None and callable(getattr(module, "experiment", None)):
+        found = module.experiment()
+    if not isinstance(found, Experiment):
+        raise SimError("experiment file", str(path), "a script defining EXPERIMENT = Experiment(...)")
+    return found
+
+
+def run_from_args(exp: Experiment, args: argparse.Namespace, base_dir: Path | None) -> int:
+    frame = run_experiment(
+        exp,
+        quick=args.quick,
+        out=args.out,
+        engine=args.engine,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        fresh=args.fresh,
+        save_ledgers=args.save_ledgers,
+        quiet=args.quiet,
+        base_dir=base_dir,
+    )
+    folder = args.out or Path("results") / exp.name
+    failed = int((frame["status"] != "ok").sum()) if not frame.empty else 0
+    if not args.quiet:
+        print(f"{len(frame)} runs in {folder} ({failed} failed)")  # noqa: T201  (a command's own output)
+    return 0
+
+
+def main(exp: Experiment, argv: Sequence[str] | None = None) -> int:
+    """``python experiments/x.py [options]``: the same as ``sim run experiments/x.py [options]``."""
+    from sim.cli import add_run_arguments, configure_logging
+
+    parser = argparse.ArgumentParser(prog=Path(sys.argv[0]).name, description=exp.description or exp.name)
+    add_run_arguments(parser)
+    args = parser.parse_args(argv)
+    configure_logging(args.quiet)
+    try:
+        return run_from_args(exp, args, Path(sys.argv[0]).resolve().parent)
+    except SimError as exc:
+        print(f"sim: error: {exc}", file=sys.stderr)  # noqa: T201
+        return 2

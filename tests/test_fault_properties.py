@@ -1,0 +1,300 @@
+"""Property tests: random small topologies × random valid fault schedules × every pattern and guarantee.
+
+Schedules are built valid by construction: faults on one resource (a node, an edge, the network's
+partition state, one kind of window on ``all`` links) never overlap, and every time is inside the run.
+Properties:
+
+- conservation: offered = delivered + lost + in_flight, lost splits into ``lost_<reason>``, and nothing is
+  delivered to a crashed node;
+- determinism: the same seed gives the same fault log and the same ledger, column by column;
+- nemeses are drawn before the run: every pattern sees the same fault timeline;
+- at-least-once with a durable broker, unbounded retries and faults that all end loses nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sim.checks import Violation
+from sim.metrics import LOST_BY_REASON
+from sim.run import RunResult, simulate
+from sim.scenario import Scenario
+from sim.topology.generators import line, ring, star
+
+PATTERNS = ("point_to_point", "queue", "pubsub", "request_reply", "event_driven")
+GUARANTEES = ("at_most_once", "at_least_once", "effectively_once")
+TICK = 0.01  # fault times are whole ticks: readable counterexamples, and gaps between faults are >= 1 tick
+WINDOWS = ("loss", "latency", "duplicate", "reorder")
+SETTINGS = settings(
+    deadline=None,
+    derandomize=True,  # the same examples on every run: a property test that flakes helps nobody
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+@dataclass
+class Case:
+    """A drawn scenario, kept as plain data so that a failing example prints as a readable dict."""
+
+    pattern: str
+    guarantee: str
+    topology: dict[str, Any]
+    producers: list[str]
+    consumers: list[str]
+    duration: float
+    seed: int
+    faults: list[dict[str, Any]] = field(default_factory=list)
+
+    def scenario(self, **extra: Any) -> Scenario:
+        data: dict[str, Any] = {
+            "pattern": self.pattern,
+            "duration": self.duration,
+            "drain": "5s",
+            "seed": self.seed,
+            "topology": self.topology,
+            "workload": {"producers": self.producers, "consumers": self.consumers, "rate": "50/s"},
+            "delivery": {"guarantee": self.guarantee},
+            "faults": self.faults,
+        }
+        if self.pattern != "point_to_point":
+            data["broker"] = {"node": "hub"}
+        for key, value in extra.items():
+            if isinstance(value, dict):
+                data[key] = {**data.get(key, {}), **value}
+            else:
+                data[key] = value
+        return Scenario.from_dict(data)
+
+
+def _graph(topology: dict[str, Any]) -> nx.Graph[str]:
+    build = {"star": star, "line": line, "ring": ring}[topology["name"]]
+    return build(**topology["params"])
+
+
+@st.composite
+def topologies(draw: st.DrawFn, pattern: str) -> dict[str, Any]:
+    """A star with the broker at ``hub`` (every pattern), or a line or ring (point-to-point only)."""
+    kinds = ["star", "line", "ring"] if pattern == "point_to_point" else ["star"]
+    name = draw(st.sampled_from(kinds))
+    low = {"star": 2, "line": 2, "ring": 3}[name]
+    return {"name": name, "params": {"n": draw(st.integers(low, low + 2))}}
+
+
+def _window_params(draw: st.DrawFn, kind: str) -> dict[str, Any]:
+    prob = st.sampled_from([0.0, 0.1, 0.3, 0.5, 1.0])
+    if kind == "loss":
+        if draw(st.booleans()):
+            return {"p": draw(prob)}
+        ge = {"p_gb": draw(prob), "p_bg": draw(st.sampled_from([0.1, 0.5, 1.0]))}
+        if draw(st.booleans()):
+            ge |= {"loss_good": draw(prob), "loss_bad": draw(prob)}
+        return ge
+    if kind == "latency":
+        params = {}
+        if draw(st.booleans()):
+            params["add"] = draw(st.sampled_from(["1ms", "10ms", "50ms"]))
+        if not params or draw(st.booleans()):
+            params["factor"] = draw(st.sampled_from([0.0, 0.5, 2.0, 5.0]))
+        return params
+    if kind == "duplicate":
+        return {"probability": draw(prob)}
+    return {"jitter": draw(st.sampled_from(["1ms", "5ms", "30ms"]))}
+
+
+@st.composite
+def schedules(
+    draw: st.DrawFn,
+    graph: nx.Graph[str],
+    duration: float,
+    *,
+    all_end: bool = False,
+    keep_up: tuple[str, ...] = (),
+    earliest: float = 0.0,
+) -> list[dict[str, Any]]:
+    """A valid list of ``[[faults]]`` tables for ``graph``.
+
+    Intents are drawn freely and kept only where they overlap nothing already kept on the same resource,
+    so shrinking removes faults rather than breaking validity. With ``all_end`` every fault ends (with a
+    ``for`` or an explicit inverse) at least 0.1 s before the end of the run. Nodes in ``keep_up`` are
+    never crashed.
+    """
+    nodes = sorted(graph.nodes)
+    crashable = [n for n in nodes if n not in keep_up]
+    edges = sorted(tuple(sorted(e)) for e in graph.edges)
+    ticks = round(duration / TICK)
+    last = ticks - (10 if all_end else 1)
+    busy: dict[tuple[Any, ...], list[tuple[int, int]]] = {}
+    out: list[dict[str, Any]] = []
+    for _ in range(draw(st.integers(0, 5))):
+        kind = draw(
+            st.sampled_from(["crash", "pause", "link_down", "partition", "loss", "latency", "duplicate", "reorder"])
+        )
+        if kind == "crash" and not crashable:
+            continue
+        start = draw(st.integers(round(earliest / TICK), last - 1))
+        length = draw(st.integers(1, max(1, last - start) if all_end else ticks))
+        end = start + length
+        explicit = kind in ("crash", "pause", "link_down", "partition") and draw(st.booleans())
+        entry: dict[str, Any] = {"at": round(start * TICK, 2), "action": kind}
+        if kind in ("crash", "pause"):
+            target = draw(st.sampled_from(crashable if kind == "crash" else nodes))
+            resource: tuple[Any, ...] = ("node", target)
+            entry["target"] = target
+        elif kind == "link_down":
+            u, v = draw(st.sampled_from(edges))
+            resource = ("edge", u, v)
+            entry["target"] = f"{u}-{v}"
+        elif kind == "partition":
+            resource = ("partition",)
+            shuffled = draw(st.permutations(nodes))
+            cut = draw(st.integers(1, len(nodes) - 1))
+            groups = [list(shuffled[:cut])]
+            if len(nodes) - cut >= 2 and draw(st.booleans()):  # a second group; the rest form a third
+                groups.append(list(shuffled[cut : cut + draw(st.integers(1, len(nodes) - cut - 1))]))
+            entry["groups"] = groups
+            if draw(st.booleans()):
+                entry["one_way"] = True
+        else:
+            resource = ("window", kind)
+            entry["target"] = "all"
+            entry |= _window_params(draw, kind)
+        # strictly apart: an inverse and a new fault at the same instant are applied in schedule order
+        if any(start <= e and s <= end for s, e in busy.get(resource, [])):
+            continue
+        busy.setdefault(resource, []).append((start, end))
+        if explicit and end < ticks:  # the inverse as its own table
+            inverse = {"crash": "recover", "pause": "resume", "link_down": "link_up", "partition": "heal"}[kind]
+            out.append(entry)
+            back = {"at": round(end * TICK, 2), "action": inverse}
+            if "target" in entry:
+                back["target"] = entry["target"]
+            out.append(back)
+        else:
+            entry["for"] = round(length * TICK, 2)
+            out.append(entry)
+    return out
+
+
+@st.composite
+def cases(
+    draw: st.DrawFn,
+    patterns: tuple[str, ...] = PATTERNS,
+    guarantees: tuple[str, ...] = GUARANTEES,
+    *,
+    all_end: bool = False,
+    crash_producers: bool = True,
+    earliest: float = 0.0,
+) -> Case:
+    pattern = draw(st.sampled_from(patterns))
+    topology = draw(topologies(pattern))
+    graph = _graph(topology)
+    hosts = sorted(n for n, role in graph.nodes(data="role") if role == "host")
+    producers = draw(st.lists(st.sampled_from(hosts), min_size=1, max_size=2, unique=True))
+    consumers = draw(st.lists(st.sampled_from(hosts), min_size=1, max_size=2, unique=True))
+    duration = float(draw(st.sampled_from([2, 3, 4])))
+    keep_up = () if crash_producers else tuple(producers)
+    return Case(
+        pattern=pattern,
+        guarantee=draw(st.sampled_from(guarantees)),
+        topology=topology,
+        producers=producers,
+        consumers=consumers,
+        duration=duration,
+        seed=draw(st.integers(0, 2**16)),
+        faults=draw(schedules(graph, duration, all_end=all_end, keep_up=keep_up, earliest=earliest)),
+    )
+
+
+def _describe(violations: list[Violation], result: RunResult) -> str:
+    rows = "\n".join(f"  {v.rule}: row {v.obligation}: {v.evidence}" for v in violations[:5])
+    return f"{len(violations)} violation(s):\n{rows}\nfault log: {result.fault_log}"
+
+
+# -- (a) conservation ---------------------------------------------------------------------------------
+@settings(SETTINGS, max_examples=40)
+@given(case=cases())
+def test_conservation_and_no_delivery_while_down(case: Case) -> None:
+    result = simulate(case.scenario())
+    s = result.summary
+    assert s["offered"] == s["delivered"] + s["lost"] + s["in_flight"]
+    assert s["lost"] == sum(s[name] for name in LOST_BY_REASON)
+    outcome = result.columns["outcome"]
+    assert np.isnan(result.columns["delivered_at"][outcome != "delivered"]).all()
+    down = [v for v in result.check() if v.rule == "no_delivery_while_down"]
+    assert not down, _describe(down, result)
+    # every scheduled action that fell inside the run was applied, in time order
+    times = [t for t, *_ in result.fault_log]
+    assert times == sorted(times)
+    assert all(t <= result.end_time for t in times)
+
+
+# -- (b) determinism ----------------------------------------------------------------------------------
+def _same_ledger(a: RunResult, b: RunResult) -> None:
+    assert a.columns.keys() == b.columns.keys()
+    for name, col in a.columns.items():
+        assert np.array_equal(col, b.columns[name], equal_nan=col.dtype.kind == "f"), name
+
+
+@settings(SETTINGS, max_examples=20)
+@given(case=cases())
+def test_same_seed_same_fault_log_and_ledger(case: Case) -> None:
+    a, b = simulate(case.scenario()), simulate(case.scenario())
+    assert a.fault_log == b.fault_log
+    assert len(a.fault_log) >= sum(1 for f in case.faults if f["at"] < case.duration)
+    _same_ledger(a, b)
+    assert a.summary == pytest.approx(b.summary, nan_ok=True)
+
+
+NEMESES = {
+    "crash": {"kind": "crash", "targets": "hosts", "mttf": "1s", "mttr": "200ms"},
+    "partition": {"kind": "partition", "mttf": "1s", "mttr": "300ms", "mode": "one"},
+    "flaky_links": {"kind": "flaky_links", "mttf": "500ms", "mttr": "300ms", "fraction": 0.5, "loss": 0.5},
+}
+
+
+@settings(SETTINGS, max_examples=8)
+@given(
+    kind=st.sampled_from(sorted(NEMESES)),
+    seed=st.integers(0, 2**16),
+    leaves=st.integers(2, 4),
+    guarantee=st.sampled_from(GUARANTEES),
+)
+def test_a_nemesis_gives_every_pattern_the_same_timeline(kind: str, seed: int, leaves: int, guarantee: str) -> None:
+    logs = []
+    for pattern in PATTERNS:
+        case = Case(pattern, guarantee, {"name": "star", "params": {"n": leaves}}, ["h0"], ["h1"], 3.0, seed)
+        result = simulate(case.scenario(nemesis=[NEMESES[kind]], broker={"node": "hub"}))
+        # the drain ends at different times, so compare what happened during the run itself
+        logs.append([entry for entry in result.fault_log if entry[0] < case.duration])
+        assert not [v for v in result.check() if v.rule == "no_delivery_while_down"]
+    assert all(log == logs[0] for log in logs[1:])
+
+
+# -- (c) at-least-once loses nothing once the faults are over ------------------------------------------
+def _reliable(case: Case) -> Scenario:
+    return case.scenario(
+        drain="120s",
+        delivery={"max_attempts": "inf", "ack_timeout": "20ms", "max_timeout": "200ms"},
+        broker={"durable": True, "max_redeliveries": "inf"},
+    )
+
+
+@settings(SETTINGS, max_examples=40)
+@given(case=cases(("point_to_point", "queue", "pubsub"), ("at_least_once",), all_end=True, crash_producers=False, earliest=0.2))
+def test_at_least_once_loses_nothing_after_the_faults_end(case: Case) -> None:
+    result = simulate(_reliable(case))
+    s = result.summary
+    violations = result.check()
+    assert s["lost"] == 0, _describe(violations, result)
+    assert s["in_flight"] == 0
+    assert not violations, _describe(violations, result)
+    assert math.isfinite(result.end_time)
