@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/sim simulate experiments/scenarios/point_to_point.toml
+	$(BIN)/sim run experiments/compare_patterns.py --quick
+	@echo "report: results/compare_patterns/report.md (and report.html, figures/)"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -32,7 +33,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix sim tests benchmarks experiments topologies
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_network.py
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -176,6 +176,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 130
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from sim.report import HEADLINE, write_report
+
+    write_report(Path(args.folder), reference=args.reference, metrics=args.metric or HEADLINE)
+    return 0
+
+
+def _cmd_baseline(args: argparse.Namespace) -> int:
+    from sim.regression import check_baseline, update_baseline
+
+    configure_logging(True)
+    if args.action == "update":
+        path = update_baseline(args.experiment, engine=args.engine)
+        print(f"baseline written: {path}")
+        return 0
+    result = check_baseline(args.experiment, engine=args.engine)
+    print(result.describe())
+    return 0 if result.ok else 1
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="sim", description="Discrete-event simulator for messaging patterns.")
     parser.add_argument("--version", action="version", version="sim 0.1.0")
@@ -196,6 +216,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="experiment script defining EXPERIMENT")
     add_run_arguments(p)
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("report", help="write report.md, report.html and figures for a results folder")
+    p.add_argument("folder", help="results folder written by 'sim run' (results/<experiment>)")
+    p.add_argument("--reference", help="pattern the others are compared with (default: point_to_point)")
+    p.add_argument("--metric", action="append", help="headline metric (repeatable; default: a standard set)")
+    p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("baseline", help="regression baselines of an experiment's quick run")
+    p.add_argument("action", choices=["update", "check"])
+    p.add_argument("experiment", help="experiment script or name in experiments/")
+    p.add_argument("--engine", choices=ENGINES, default="processes")
+    p.set_defaults(func=_cmd_baseline)
 
     p = sub.add_parser("list", help="list patterns, topologies and metrics")
     p.add_argument("what", nargs="?", choices=["patterns", "topologies", "metrics"])

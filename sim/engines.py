@@ -35,6 +35,7 @@ def execute(payload: dict[str, Any]) -> Row:
         scenario = Scenario.from_dict(payload["scenario"])
         result = simulate(scenario, search=[Path(p) for p in payload.get("search", [])])
         row.update(result.summary)
+        row["_series"] = {name: [list(x), list(y)] for name, (x, y) in result.series.items()}
         if payload.get("ledger_path"):
             from sim.store import write_parquet
 

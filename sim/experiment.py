@@ -102,8 +102,11 @@ class Experiment:
         Results go to ``results/<name>/`` by default.
     base : Scenario
         What every run starts from.
-    grid : mapping of dotted key to list of values
-        Full factorial over these values (``{"pattern": [...], "links.loss": [0, 0.01]}``).
+    grid : mapping of dotted key to list of values, or of a name to labelled variants
+        Full factorial over these values (``{"pattern": [...], "links.loss": [0, 0.01]}``). A value that
+        is a mapping of labels to settings is a named factor: ``{"broker_crash": {"off": {}, "on":
+        {"faults": [...]}}}`` sweeps the label (stored as the column ``broker_crash``) and applies its
+        settings.
     points : list of mappings, optional
         Explicit parameter points (zip-style), combined with the grid as a product.
     sample : Sample, optional
@@ -137,7 +140,10 @@ class Experiment:
         if self.replications < 1:
             raise SimError("experiment.replications", self.replications, "a whole number >= 1")
         for key, values in self.grid.items():
-            if isinstance(values, str) or not isinstance(values, Sequence) or len(values) == 0:
+            if isinstance(values, Mapping):
+                if not values or not all(isinstance(v, Mapping) for v in values.values()):
+                    raise SimError(f"grid.{key}", values, "labelled variants: {label: {setting: value}}")
+            elif isinstance(values, str) or not isinstance(values, Sequence) or len(values) == 0:
                 raise SimError(f"grid.{key}", values, "a non-empty list of values")
         if self.points is not None and len(self.points) == 0:
             raise SimError("points", self.points, "a non-empty list of parameter points (or None)")
@@ -156,6 +162,17 @@ class Experiment:
             for part in combo:
                 merged.update(part)
             out.append(merged)
+        return out
+
+    def settings(self, point: Mapping[str, Any]) -> dict[str, Any]:
+        """The scenario settings a parameter point stands for (labelled variants expanded)."""
+        out: dict[str, Any] = {}
+        for key, value in point.items():
+            variants = self.grid.get(key)
+            if isinstance(variants, Mapping):
+                out.update(variants[value])
+            else:
+                out[key] = value
         return out
 
     def swept(self) -> list[str]:
@@ -180,7 +197,7 @@ class Experiment:
         specs = []
         for i, point in enumerate(self.parameter_points()):
             try:
-                at_point = base.with_updates(point)
+                at_point = base.with_updates(self.settings(point))
             except SimError as exc:
                 shown = ", ".join(f"{k}={v!r}" for k, v in point.items())
                 raise SimError(f"point {i} ({shown}): {exc.field}", exc.value, exc.allowed) from None

@@ -53,6 +53,9 @@ class RunResult:
     counters: dict[str, float] = field(default_factory=dict)
     fault_log: list[FaultRecord] = field(default_factory=list)
     """What the fault injector did: (time, action, target, detail), in order."""
+    series: dict[str, tuple[list[float], list[float]]] = field(default_factory=dict)
+    """Small curves for reports: ``latency_cdf`` (latency in s, cumulative fraction of deliveries after
+    warm-up) and ``backlog`` (time in s, messages ready in all broker queues), each at most ~400 points."""
 
     @property
     def seed(self) -> int:
@@ -136,4 +139,48 @@ def simulate(scenario: Scenario, *, search: Sequence[Path] = ()) -> RunResult:
         extra=extra,
     )
     counters.update(control_dropped=ledger.control_dropped, offered_total=len(ledger))
-    return RunResult(scenario, summary, columns, end, ctx.trace, counters, log)
+    series = {"latency_cdf": _latency_cdf(columns, scenario.warmup)}
+    if world.brokers:
+        series["backlog"] = _backlog(
+            [b.depth_series(q) for b in world.brokers.values() for q in b.queues], end
+        )
+    return RunResult(scenario, summary, columns, end, ctx.trace, counters, log, series)
+
+
+def _latency_cdf(columns: dict[str, np.ndarray], warmup: float) -> tuple[list[float], list[float]]:
+    keep = (columns["created_at"] >= warmup) & (columns["outcome"] == "delivered")
+    latency = np.sort(columns["delivered_at"][keep] - columns["created_at"][keep])
+    if latency.size == 0:
+        return [], []
+    levels = np.linspace(0.0, 1.0, 201)
+    return np.quantile(latency, levels).tolist(), levels.tolist()
+
+
+def _backlog(curves: list[tuple[Any, Any]], end: float, points: int = 400) -> tuple[list[float], list[float]]:
+    """The sum of step functions (times, depths), as the largest depth in each of ``points`` time bins."""
+    times, deltas = [], []
+    for t, n in curves:
+        depth = np.asarray(n, dtype=np.float64)
+        times.append(np.asarray(t, dtype=np.float64))
+        deltas.append(np.diff(depth, prepend=0.0))
+    if not times:
+        return [], []
+    t_all = np.concatenate(times)
+    order = np.argsort(t_all, kind="stable")
+    t_all, level = t_all[order], np.cumsum(np.concatenate(deltas)[order])
+    edges = np.linspace(0.0, max(end, float(t_all[-1])), points + 1)
+    which = np.clip(np.searchsorted(edges, t_all, side="right") - 1, 0, points - 1)
+    peak = np.full(points, np.nan)
+    np.fmax.at(peak, which, level)
+    # bins with no change hold the level reached before them
+    filled = np.copy(peak)
+    last = 0.0
+    for i in range(points):
+        if np.isnan(filled[i]):
+            filled[i] = last
+        last = (
+            float(level[np.searchsorted(t_all, edges[i + 1], side="right") - 1])
+            if t_all[0] <= edges[i + 1]
+            else 0.0
+        )
+    return edges[:-1].tolist(), filled.tolist()

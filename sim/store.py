@@ -1,7 +1,8 @@
 """The results folder of an experiment, written so that nothing finished is ever lost.
 
 ``runs/<config_hash>.json`` — one file per finished run, written atomically as it finishes (the journal);
-``runs.parquet`` — every run, one row each, consolidated from the journal; ``summary.csv`` — means per
+``runs.parquet`` — every run, one row each, consolidated from the journal; ``series.parquet`` — each run's
+small curves for reports (latency CDF, broker backlog over time), long format; ``summary.csv`` — means per
 parameter point; ``meta.json`` — versions, git commit, engine, times; ``ledgers/<config_hash>.parquet`` with
 ``--save-ledgers``. Every file is written to a temporary name and renamed into place.
 """
@@ -79,7 +80,14 @@ class ResultStore:
         """Start over (``--fresh``): remove stored runs and everything derived from them."""
         for name in ("runs", "ledgers", "figures"):
             shutil.rmtree(self.folder / name, ignore_errors=True)
-        for name in ("runs.parquet", "summary.csv", "meta.json", "report.md", "report.html"):
+        for name in (
+            "runs.parquet",
+            "series.parquet",
+            "summary.csv",
+            "meta.json",
+            "report.md",
+            "report.html",
+        ):
             (self.folder / name).unlink(missing_ok=True)
 
     def record(self, row: Mapping[str, Any]) -> None:
@@ -113,9 +121,11 @@ class ResultStore:
     def consolidate(self, swept: Iterable[str], order: Mapping[str, int] | None = None) -> pd.DataFrame:
         """Write ``runs.parquet`` from every stored run; returns the table (swept parameters first)."""
         rows = self.rows()
+        curves = [(str(r["config_hash"]), r.pop("_series", None)) for r in rows]
         frame = pd.DataFrame(rows)
         if frame.empty:
             return frame
+        self._write_series(curves)
         swept = [c for c in swept if c in frame.columns]
         rest = [c for c in frame.columns if c not in swept and c not in BOOKKEEPING]
         frame = frame[swept + [c for c in BOOKKEEPING if c in frame.columns] + rest]
@@ -127,6 +137,26 @@ class ResultStore:
         frame = frame.sort_values(["point", "replication"], kind="stable").reset_index(drop=True)
         write_parquet(frame, self.parquet)
         return frame
+
+    def _write_series(self, curves: list[tuple[str, Any]]) -> None:
+        parts = []
+        for config, series in curves:
+            for name, (xs, ys) in (series or {}).items():
+                parts.append(pd.DataFrame({"config_hash": config, "series": name, "x": xs, "y": ys}))
+        old = self.folder / "series.parquet"
+        if parts:
+            frame = pd.concat(parts, ignore_index=True)
+            if old.exists():  # curves of runs consolidated earlier, whose journal entries are gone
+                previous = pd.read_parquet(old)
+                frame = pd.concat([previous[~previous["config_hash"].isin(frame["config_hash"])], frame])
+            write_parquet(frame.astype({"x": "float64", "y": "float64"}), old)
+
+    def series(self) -> pd.DataFrame:
+        """Every stored run's curves: columns config_hash, series, x, y (empty if none)."""
+        path = self.folder / "series.parquet"
+        if not path.exists():
+            return pd.DataFrame(columns=["config_hash", "series", "x", "y"])
+        return pd.read_parquet(path)
 
     def write_meta(self, meta: Mapping[str, Any]) -> None:
         atomic_write(self.folder / "meta.json", json.dumps(meta, indent=2, sort_keys=True, default=str))

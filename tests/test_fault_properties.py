@@ -147,14 +147,10 @@ def schedules(
         entry: dict[str, Any] = {"at": round(start * TICK, 2), "action": kind}
         if kind in ("crash", "pause"):
             target = draw(st.sampled_from(crashable if kind == "crash" else nodes))
-            resource: tuple[Any, ...] = ("node", target)
+            resources: list[tuple[Any, ...]] = [("node", target)]
             entry["target"] = target
-        elif kind == "link_down":
-            u, v = draw(st.sampled_from(edges))
-            resource = ("edge", u, v)
-            entry["target"] = f"{u}-{v}"
         elif kind == "partition":
-            resource = ("partition",)
+            resources = [("partition",)]
             shuffled = draw(st.permutations(nodes))
             cut = draw(st.integers(1, len(nodes) - 1))
             groups = [list(shuffled[:cut])]
@@ -163,14 +159,23 @@ def schedules(
             entry["groups"] = groups
             if draw(st.booleans()):
                 entry["one_way"] = True
-        else:
-            resource = ("window", kind)
-            entry["target"] = "all"
-            entry |= _window_params(draw, kind)
+        else:  # link_down or a window: on one edge (one or both ways), or a window on all links
+            if kind != "link_down" and draw(st.booleans()):
+                entry["target"], links = "all", [(u, v) for e in edges for u, v in (e, e[::-1])]
+            else:
+                u, v = draw(st.sampled_from(edges))
+                if draw(st.booleans()):
+                    entry["target"], links = f"{u}-{v}", [(u, v), (v, u)]
+                else:
+                    entry["target"], links = f"{v}->{u}", [(v, u)]
+            resources = [(kind, u, v) for u, v in links]
+            if kind != "link_down":
+                entry |= _window_params(draw, kind)
         # strictly apart: an inverse and a new fault at the same instant are applied in schedule order
-        if any(start <= e and s <= end for s, e in busy.get(resource, [])):
+        if any(start <= e and s <= end for r in resources for s, e in busy.get(r, [])):
             continue
-        busy.setdefault(resource, []).append((start, end))
+        for r in resources:
+            busy.setdefault(r, []).append((start, end))
         if explicit and end < ticks:  # the inverse as its own table
             inverse = {"crash": "recover", "pause": "resume", "link_down": "link_up", "partition": "heal"}[kind]
             out.append(entry)
