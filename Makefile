@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install demo test validate lint format bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "sim needs Python >= 3.11"'
@@ -20,7 +20,10 @@ demo: $(STAMP)
 	@echo "report: results/compare_patterns/report.md (and report.html, figures/)"
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
+
+validate: $(STAMP)
+	$(BIN)/python -m sim.validation --out docs/validation.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check sim tests benchmarks experiments topologies

@@ -30,6 +30,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from simpy.events import Timeout
 
 from sim.context import SimContext
@@ -155,6 +156,8 @@ class Broker:
         self._watched: set[str] = set()
         self._by_tag: dict[int, BrokerQueue] = {}  # delivery tag -> its queue (acks name only the tag)
         self._service = node.service
+        self.measure_from = 0.0
+        """Queue waits of messages enqueued before this time (the warm-up) are not counted."""
 
     def start(self) -> None:
         """Register the broker's handlers on its node."""
@@ -299,7 +302,7 @@ class Broker:
 
     def _deliver(self, q: BrokerQueue, entry: Entry, consumer: str) -> None:
         now = self.ctx.env.now
-        if entry.deliveries == 0:
+        if entry.deliveries == 0 and entry.enqueued_at >= self.measure_from:
             q.wait_total += now - entry.enqueued_at
             q.waits += 1
         entry.deliveries += 1
@@ -466,6 +469,20 @@ class Broker:
             backlog_max=max((max(q.depth_n) for q in self.queues.values()), default=0),
             queue_wait_mean=wait_total / waits if waits else math.nan,
         )
+
+    def backlog_mean(self, start: float, end: float) -> float:
+        """Time-average of the messages ready in all queues over ``[start, end)`` (Little's L_q)."""
+        if end <= start:
+            return math.nan
+        area = 0.0
+        for q in self.queues.values():
+            t = np.asarray(q.depth_t, dtype=np.float64)
+            n = np.asarray(q.depth_n, dtype=np.float64)
+            # the depth n[i] holds from t[i] until t[i + 1] (the last until ``end``)
+            stops = np.append(t[1:], end)
+            lo, hi = np.clip(t, start, end), np.clip(stops, start, end)
+            area += float(np.sum(n * (hi - lo)))
+        return area / (end - start)
 
     def depth_series(self, queue: str) -> tuple[array[float], array[int]]:
         """(times, ready depths) of ``queue``: a step function, each depth holding until the next time."""

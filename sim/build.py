@@ -71,6 +71,7 @@ class World:
             service = from_spec(b.service, "broker.service") if b.service is not None else None
             node = self._make_node(node_id, servers=b.servers, service=broker_service(service, b.persist))
             broker = self.brokers[node_id] = Broker(self.ctx, node, self.broker_config, self.node)
+            broker.measure_from = self.scenario.warmup
             broker.start()
             if len(self.brokers) == 1:
                 self.reporters.append(self._broker_figures)
@@ -97,9 +98,11 @@ class World:
     def _broker_figures(self) -> dict[str, float]:
         stats = [b.statistics() for b in self.brokers.values()]
         waits = [s.queue_wait_mean for s in stats if s.queue_wait_mean == s.queue_wait_mean]
+        sc = self.scenario
         return {
             "broker_utilization": max(s.utilization for s in stats),
             "backlog_max": max(s.backlog_max for s in stats),
+            "backlog_mean": sum(b.backlog_mean(sc.warmup, sc.duration) for b in self.brokers.values()),
             "queue_wait_mean": sum(waits) / len(waits) if waits else float("nan"),
         }
 

@@ -44,6 +44,7 @@ METRIC_DOCS: dict[str, str] = {
     "queue_wait_mean": "mean wait in a node or broker queue before service, s",
     "broker_utilization": "busy fraction of broker servers",
     "backlog_max": "largest queue depth observed",
+    "backlog_mean": "time-average of messages ready in broker queues between warm-up and the end (Little's L_q)",
     "faults": "fault windows in the run (a crash with its recovery, a partition with its heal, ...)",
     "recovery_time": "longest time from a fault's end until delivery throughput is back within 10 % of "
     "its level before the fault, s (inf: not back by the end of the run)",

@@ -64,8 +64,9 @@ def resolve(experiment: str | Path) -> Path:
 
 def _fresh(script: Path, folder: Path, engine: str) -> tuple[str, pd.DataFrame]:
     exp = load_experiment(script)
-    run_experiment(exp, quick=True, out=folder, engine=engine, quiet=True, report=False,
-                   base_dir=script.resolve().parent)
+    run_experiment(
+        exp, quick=True, out=folder, engine=engine, quiet=True, report=False, base_dir=script.resolve().parent
+    )
     frame, meta = load_runs(folder)
     swept = _swept(frame, meta)
     metrics = [m for m in DEFAULT_METRICS if m in frame.columns and frame[m].notna().any()]
@@ -73,7 +74,9 @@ def _fresh(script: Path, folder: Path, engine: str) -> tuple[str, pd.DataFrame]:
     return exp.name, agg.drop(columns=["std"])
 
 
-def update_baseline(experiment: str | Path, *, baselines: Path = BASELINES, engine: str = "processes") -> Path:
+def update_baseline(
+    experiment: str | Path, *, baselines: Path = BASELINES, engine: str = "processes"
+) -> Path:
     """Run the experiment in quick mode and store its figures as the new baseline; returns the file."""
     script = resolve(experiment)
     with tempfile.TemporaryDirectory() as tmp:
@@ -84,8 +87,9 @@ def update_baseline(experiment: str | Path, *, baselines: Path = BASELINES, engi
         previous = pd.read_csv(old)
         keys = [c for c in previous.columns if c not in ("n", "mean", "ci95", "tolerance")]
         kept = previous[keys + ["tolerance"]].astype({k: str for k in keys})
-        merged = agg.astype({k: str for k in keys if k in agg}).merge(kept, on=keys, how="left",
-                                                                      suffixes=("", "_old"))
+        merged = agg.astype({k: str for k in keys if k in agg}).merge(
+            kept, on=keys, how="left", suffixes=("", "_old")
+        )
         agg["tolerance"] = merged["tolerance_old"].fillna("ci").to_numpy()
     atomic_write(old, agg.to_csv(index=False))
     return old
@@ -107,14 +111,21 @@ def _allowed(tolerance: str, base: pd.Series, fresh: pd.Series) -> float:
     raise SimError("tolerance", tolerance, "ci, rel:<fraction> or abs:<amount>")
 
 
-def check_baseline(experiment: str | Path, *, baselines: Path = BASELINES, engine: str = "processes",
-                   metrics: Sequence[str] | None = None) -> Comparison:
+def check_baseline(
+    experiment: str | Path,
+    *,
+    baselines: Path = BASELINES,
+    engine: str = "processes",
+    metrics: Sequence[str] | None = None,
+) -> Comparison:
     """Run the experiment in quick mode and compare it with its baseline."""
     script = resolve(experiment)
     name = load_experiment(script).name
     path = baselines / f"{name}.csv"
     if not path.exists():
-        raise SimError("baseline", str(path), f"an existing baseline (create it: sim baseline update {experiment})")
+        raise SimError(
+            "baseline", str(path), f"an existing baseline (create it: sim baseline update {experiment})"
+        )
     base = pd.read_csv(path)
     with tempfile.TemporaryDirectory() as tmp:
         _, fresh = _fresh(script, Path(tmp), engine)
@@ -125,7 +136,9 @@ def compare(base: pd.DataFrame, fresh: pd.DataFrame, metrics: Sequence[str] | No
     """Compare two aggregated tables (columns: parameters..., metric, n, mean, ci95[, tolerance])."""
     gone = sorted(set(base["metric"]) - set(fresh["metric"]))
     if gone:
-        raise SimError("baseline metric", gone[0], "a metric the simulator still reports (update the baseline)")
+        raise SimError(
+            "baseline metric", gone[0], "a metric the simulator still reports (update the baseline)"
+        )
     if metrics is not None:
         base = base[base["metric"].isin(metrics)]
     keys = [c for c in base.columns if c not in ("n", "mean", "ci95", "tolerance")]
@@ -135,21 +148,42 @@ def compare(base: pd.DataFrame, fresh: pd.DataFrame, metrics: Sequence[str] | No
         key = tuple(str(b[k]) for k in keys)
         f = fresh_index.get(key)
         if f is None:
-            rows.append({**{k: b[k] for k in keys}, "baseline": b["mean"], "fresh": math.nan, "delta": math.nan,
-                         "allowed": math.nan, "status": "missing"})
+            rows.append(
+                {
+                    **{k: b[k] for k in keys},
+                    "baseline": b["mean"],
+                    "fresh": math.nan,
+                    "delta": math.nan,
+                    "allowed": math.nan,
+                    "status": "missing",
+                }
+            )
             continue
         allowed = _allowed(b.get("tolerance", "ci"), b, f)
         both_nan = not math.isfinite(b["mean"]) and not math.isfinite(f["mean"])
         delta = 0.0 if both_nan else float(f["mean"]) - float(b["mean"])
         ok = both_nan or (math.isfinite(delta) and abs(delta) <= allowed)
-        rows.append({**{k: b[k] for k in keys}, "baseline": b["mean"], "fresh": f["mean"], "delta": delta,
-                     "allowed": allowed, "status": "ok" if ok else "regressed"})
+        rows.append(
+            {
+                **{k: b[k] for k in keys},
+                "baseline": b["mean"],
+                "fresh": f["mean"],
+                "delta": delta,
+                "allowed": allowed,
+                "status": "ok" if ok else "regressed",
+            }
+        )
     table = pd.DataFrame(rows)
     return Comparison(table, table[table["status"] != "ok"].reset_index(drop=True))
 
 
-def assert_no_regression(experiment: str | Path, *, baselines: Path = BASELINES, engine: str = "serial",
-                         metrics: Sequence[str] | None = None) -> None:
+def assert_no_regression(
+    experiment: str | Path,
+    *,
+    baselines: Path = BASELINES,
+    engine: str = "serial",
+    metrics: Sequence[str] | None = None,
+) -> None:
     """For pytest: fail with the table of differences if a quick run strays from the baseline."""
     result = check_baseline(experiment, baselines=baselines, engine=engine, metrics=metrics)
     if not result.ok:

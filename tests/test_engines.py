@@ -64,7 +64,12 @@ def test_every_engine_gives_identical_rows(tmp_path: Path) -> None:
     for engine in ENGINES:
         out = tmp_path / engine
         frame = run_experiment(
-            EXPERIMENT, out=out, engine=engine, workers=None if engine == "serial" else 2, quiet=True, report=False
+            EXPERIMENT,
+            out=out,
+            engine=engine,
+            workers=None if engine == "serial" else 2,
+            quiet=True,
+            report=False,
         )
         frames[engine], series[engine] = _rows(frame), _series(out)
     reference = frames["serial"]

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import sim.sweep
 from sim.cli import main as sim_main
 from sim.errors import SimError
 from sim.experiment import Experiment, Sample, config_hash, replication_seeds
@@ -61,7 +62,9 @@ def test_grid_is_a_full_factorial_with_the_first_key_slowest() -> None:
 
 
 def test_runs_are_point_major_and_apply_the_point() -> None:
-    exp = Experiment("g", base=small(), grid={"links.loss": [0.0, 0.1], "topology.params.n": [3, 4]}, replications=3)
+    exp = Experiment(
+        "g", base=small(), grid={"links.loss": [0.0, 0.1], "topology.params.n": [3, 4]}, replications=3
+    )
     runs = exp.runs()
     assert [(r.point, r.replication) for r in runs] == [(p, r) for p in range(4) for r in range(3)]
     for run in runs:
@@ -93,7 +96,12 @@ def test_labelled_variants_sweep_a_label_and_apply_its_settings() -> None:
     exp = Experiment(
         "v",
         base=small(),
-        grid={"size": {"small": {"workload.size": "100B"}, "large": {"workload.size": "10KB", "links.loss": 0.1}}},
+        grid={
+            "size": {
+                "small": {"workload.size": "100B"},
+                "large": {"workload.size": "10KB", "links.loss": 0.1},
+            }
+        },
     )
     runs = exp.runs()
     assert [r.params for r in runs] == [{"size": "small"}, {"size": "large"}]
@@ -137,7 +145,10 @@ def test_sample_int_ranges_give_ints(method: str) -> None:
 
 def test_sample_combines_with_the_grid() -> None:
     exp = Experiment(
-        "s", base=small(), grid={"pattern": ["point_to_point", "queue"]}, sample=Sample(4, {"links.loss": (0.0, 0.1)})
+        "s",
+        base=small(),
+        grid={"pattern": ["point_to_point", "queue"]},
+        sample=Sample(4, {"links.loss": (0.0, 0.1)}),
     )
     points = exp.parameter_points()
     assert len(points) == 8
@@ -204,7 +215,7 @@ def test_rows_carry_seed_and_config_hash(tmp_path: Path) -> None:
     assert frame.groupby("replication")["seed"].nunique().eq(1).all()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a negative experiment seed raises numpy's ValueError, not SimError")
+@pytest.mark.xfail(strict=True, reason="bug: a negative seed raises numpy's ValueError")
 def test_negative_experiment_seed_is_a_sim_error() -> None:
     with pytest.raises(SimError):
         Experiment("s", base=small(), seed=-1).runs()
@@ -315,14 +326,19 @@ def test_a_grid_value_wins_over_quick_overrides() -> None:
     [
         ({"grid": {"links.lossy": [0.0, 0.1]}}, r"point 0 \(links\.lossy=0\.0\): links\.lossy"),
         ({"grid": {"links.loss": [0.0, 1.5]}}, r"point 1 \(links\.loss=1\.5\): links\.loss = 1\.5"),
-        ({"grid": {"pattern": ["queue", "carrier_pigeon"]}}, r"point 1 \(pattern='carrier_pigeon'\): pattern"),
+        (
+            {"grid": {"pattern": ["queue", "carrier_pigeon"]}},
+            r"point 1 \(pattern='carrier_pigeon'\): pattern",
+        ),
         ({"points": [{"workload.rate": 10}, {"workload.rate": -1}]}, r"point 1 \(workload\.rate=-1\)"),
         ({"sample": Sample(2, {"links.loss": (0.5, 1.5)})}, r"point \d \(links\.loss=1\.\d+\): links\.loss"),
         ({"grid": {"nodes.nonsense.deep": [1]}}, r"point 0 \(nodes\.nonsense\.deep=1\)"),
     ],
     ids=["unknown-key", "bad-value", "bad-pattern", "bad-point", "bad-sample", "unknown-table"],
 )
-def test_a_bad_point_is_named_before_any_run(tmp_path: Path, kwargs: dict[str, object], expected: str) -> None:
+def test_a_bad_point_is_named_before_any_run(
+    tmp_path: Path, kwargs: dict[str, object], expected: str
+) -> None:
     exp = Experiment("bad", base=small(), **kwargs)  # type: ignore[arg-type]
     out = tmp_path / "results"
     with pytest.raises(SimError, match=expected):
@@ -342,7 +358,16 @@ def test_a_bad_point_is_named_before_any_run(tmp_path: Path, kwargs: dict[str, o
         {"name": ""},
         {"name": "a/b"},
     ],
-    ids=["empty-list", "string", "scalar", "empty-variants", "empty-points", "no-replications", "no-name", "slash"],
+    ids=[
+        "empty-list",
+        "string",
+        "scalar",
+        "empty-variants",
+        "empty-points",
+        "no-replications",
+        "no-name",
+        "slash",
+    ],
 )
 def test_malformed_experiment_is_a_sim_error(kwargs: dict[str, object]) -> None:
     args: dict[str, object] = {"name": "bad", "base": small()}
@@ -365,21 +390,21 @@ def test_points_that_collide_are_rejected_or_kept_apart() -> None:
     assert len({r.config_hash for r in runs}) == len(runs)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: numpy ints in a grid reach json.dumps in the journal (TypeError)")
+@pytest.mark.xfail(strict=True, reason="bug: numpy ints in a grid break the journal")
 def test_numpy_values_in_a_grid_are_stored(tmp_path: Path) -> None:
     exp = Experiment("np", base=small(), grid={"topology.params.n": list(np.arange(3, 5))})
     frame = run_experiment(exp, out=tmp_path / "r", engine="serial", quiet=True, report=False)
     assert list(frame["topology.params.n"]) == [3, 4]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a list-valued swept setting breaks summary.csv (unhashable list)")
+@pytest.mark.xfail(strict=True, reason="bug: a list-valued swept setting breaks summary.csv")
 def test_list_valued_grid_values_are_summarized(tmp_path: Path) -> None:
     exp = Experiment("lists", base=small(), grid={"workload.producers": [["n0"], ["n1"]]})
     frame = run_experiment(exp, out=tmp_path / "r", engine="serial", quiet=True, report=False)
     assert len(frame) == 2 and (tmp_path / "r" / "summary.csv").is_file()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a swept setting with mixed types (str and int) breaks runs.parquet")
+@pytest.mark.xfail(strict=True, reason="bug: a swept setting of mixed types breaks runs.parquet")
 def test_mixed_type_grid_values_are_stored(tmp_path: Path) -> None:
     exp = Experiment("mixed", base=small(), grid={"workload.rate": ["50/s", 60]})
     frame = run_experiment(exp, out=tmp_path / "r", engine="serial", quiet=True, report=False)
@@ -398,7 +423,10 @@ from sim.scenario import Scenario
 EXPERIMENT = Experiment(
     "tiny",
     base=Scenario(
-        duration="0.5s", drain="0.5s", topology={"name": "line", "params": {"n": 3}}, workload={"rate": "50/s"}
+        duration="0.5s",
+        drain="0.5s",
+        topology={"name": "line", "params": {"n": 3}},
+        workload={"rate": "50/s"},
     ),
     grid={"links.loss": [0.0, 0.1]},
     replications=2,
@@ -485,3 +513,29 @@ def test_sim_run_on_a_bad_file_prints_one_line_and_exits_2(
     assert stderr.startswith("sim: error: experiment file") and stderr.count("\n") == 1
     assert expected in stderr
     assert not out.exists()
+
+
+def _interrupted(*args: object, **kwargs: object) -> None:
+    raise KeyboardInterrupt
+
+
+def test_sim_run_interrupted_exits_130_with_one_line(
+    script: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sim.sweep, "run_experiment", _interrupted)
+    assert sim_main(["run", str(script), "--engine", "serial"]) == 130
+    stdout, stderr = capsys.readouterr()
+    assert stdout == "" and stderr.count("\n") == 1
+    assert stderr.startswith("sim: interrupted; finished runs are stored")
+
+
+@pytest.mark.xfail(strict=True, reason="bug: python FILE shows a traceback on Ctrl-C")
+def test_python_file_interrupted_exits_130_like_sim_run(
+    script: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sim.sweep, "run_experiment", _interrupted)
+    try:
+        status: object = sim.sweep.main(load_experiment(script), ["--engine", "serial"])
+    except KeyboardInterrupt:
+        status = "KeyboardInterrupt escaped"
+    assert status == 130

@@ -1,0 +1,84 @@
+"""Speed-up of a sweep on the ``processes`` engine over ``serial``, in the same process tree.
+
+Workload: 40 short runs (5 link-loss values × 8 replications) of point-to-point messaging with
+at-least-once delivery over a leaf-spine fabric (2 spines, 4 leaves, 4 hosts each), 4 producers at
+500 messages/s each for 5 simulated seconds — about 0.3-0.5 s of work per run. Each engine writes to its
+own temporary results folder through :func:`sim.sweep.run_experiment` (no report), so the figures include
+everything a sweep does: expansion, payloads, the journal, consolidation; for ``processes`` also starting
+the worker pool (spawn).
+
+Prints both wall times and the speed-up serial / processes (target >= 1.8 with 2 workers on 2 cores),
+and checks that both engines stored identical rows. Usage:
+``python benchmarks/bench_sweep.py [--workers 2] [--replications 8] [--duration 5s]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from sim.experiment import Experiment
+from sim.scenario import Scenario
+from sim.sweep import run_experiment
+
+LOSS = [0.0, 0.005, 0.01, 0.02, 0.05]
+
+
+def experiment(replications: int, duration: str) -> Experiment:
+    base = Scenario(
+        pattern="point_to_point",
+        duration=duration,
+        drain="2s",
+        topology={"name": "leaf_spine", "params": {"spines": 2, "leaves": 4, "hosts_per_leaf": 4}},
+        links={"latency": {"dist": "exponential", "mean": "500us"}, "bandwidth": "1Gbps"},
+        workload={"producers": 4, "consumers": 4, "rate": "500/s", "size": "1KB"},
+        delivery={"guarantee": "at_least_once", "ack_timeout": "50ms"},
+    )
+    return Experiment("bench_sweep", base=base, grid={"links.loss": LOSS}, replications=replications, seed=1)
+
+
+def timed(exp: Experiment, engine: str, workers: int | None) -> tuple[float, pd.DataFrame]:
+    with tempfile.TemporaryDirectory(prefix=f"bench-sweep-{engine}-") as out:
+        started = time.perf_counter()
+        frame = run_experiment(exp, out=Path(out), engine=engine, workers=workers, quiet=True, report=False)
+        return time.perf_counter() - started, frame
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--replications", type=int, default=8)
+    parser.add_argument("--duration", default="5s", help="simulated seconds per run")
+    args = parser.parse_args()
+
+    exp = experiment(args.replications, args.duration)
+    runs = len(exp.runs())
+    load = os.getloadavg()[0]
+    print(f"{runs} runs, {os.cpu_count()} cores, {args.workers} workers, load average {load:.2f} at start")
+    serial, serial_rows = timed(exp, "serial", None)
+    work = float(serial_rows["wall_time"].sum())
+    print(f"serial:    {serial:6.2f} s  ({work / runs:.2f} s of work per run)")
+    pool, pool_rows = timed(exp, "processes", args.workers)
+    pool_work = float(pool_rows["wall_time"].sum())
+    print(
+        f"processes: {pool:6.2f} s  ({pool_work / runs:.2f} s of work per run; "
+        f"{args.workers} workers, pool start-up included)"
+    )
+    print(f"speed-up:  {serial / pool:6.2f}x  (target >= 1.8x with 2 workers on 2 cores)")
+    if os.getloadavg()[0] > (os.cpu_count() or 1) + 0.5:
+        print("note: other processes were competing for the cores; the speed-up is understated")
+
+    same = serial_rows.drop(columns="wall_time").equals(pool_rows.drop(columns="wall_time"))
+    failed = int((serial_rows["status"] != "ok").sum() + (pool_rows["status"] != "ok").sum())
+    print(f"identical rows: {'yes' if same else 'NO'}; failed runs: {failed}")
+    if not same or failed:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":  # the processes engine spawns workers that import this module
+    main()
