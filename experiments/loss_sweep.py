@@ -17,7 +17,7 @@ The workload is the same in every run of a replication (same seed → same arriv
 destinations), so the guarantees and loss rates are compared on identical traffic. ``retries`` counts
 retransmissions; ``lost_loss`` / ``lost_timeout`` say why at-most-once and exhausted retries lose messages.
 
-Run it: ``sim run experiments/loss_sweep.py`` (``--quick`` for a smoke run of about ten seconds).
+Run it: ``sim run experiments/loss_sweep.py`` (``--quick`` for a smoke run of about half a minute).
 """
 
 from sim.experiment import Experiment

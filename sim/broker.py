@@ -196,6 +196,13 @@ class Broker:
         """Create the topic ``name`` (subscriptions are added by ``subscribe`` messages)."""
         self.topics.setdefault(name, {})
 
+    def declare_subscription(self, topic: str, subscriber: str, *, durable: bool) -> BrokerQueue:
+        """Create ``subscriber``'s queue on ``topic`` ahead of its first registration (configuration, as a
+        deployment declares its queues), so that nothing published before the subscriber connects is lost."""
+        self.declare_topic(topic)
+        qname = self.topics[topic].setdefault(subscriber, f"{topic}/{subscriber}")
+        return self.declare_queue(qname, durable=durable)
+
     # -- publishing ------------------------------------------------------------------------------
     def _publish(self, msg: Message) -> None:
         ctx = self.ctx

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import math
 import sys
 import tomllib
@@ -15,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from sim.arguments import ENGINES, add_run_arguments, configure_logging
 from sim.errors import SimError
 
 __all__ = ["main"]
@@ -134,30 +134,6 @@ def _cmd_topology_show(args: argparse.Namespace) -> int:
     graph = build_topology(args.name, params, seed=args.seed, search=topology_search_path())
     print(format_description(args.name, graph))
     return 0
-
-
-ENGINES = ("serial", "processes", "dask")  # sim.engines.ENGINES, kept here so that --help stays fast
-
-
-def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options shared by ``sim run FILE`` and ``python FILE``."""
-    parser.add_argument(
-        "--quick", action="store_true", help="shorter runs and fewer replications (smoke test)"
-    )
-    parser.add_argument("--out", type=Path, help="results folder (default: results/<experiment>)")
-    parser.add_argument("--engine", choices=ENGINES, default="processes", help="where runs execute")
-    parser.add_argument("--workers", type=int, help="parallel workers (default: one per core)")
-    parser.add_argument("--scheduler", help="address of a dask scheduler (tcp://host:port) for --engine dask")
-    parser.add_argument("--fresh", action="store_true", help="discard stored runs and start over")
-    parser.add_argument("--save-ledgers", action="store_true", help="also store each run's ledger as Parquet")
-    parser.add_argument("--quiet", action="store_true", help="no progress output")
-
-
-def configure_logging(quiet: bool) -> None:
-    """Log lines (progress off a terminal, warnings about failed runs) go to stderr."""
-    logging.basicConfig(
-        level=logging.WARNING if quiet else logging.INFO, format="%(message)s", stream=sys.stderr
-    )
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

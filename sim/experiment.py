@@ -119,6 +119,8 @@ class Experiment:
         Overrides applied in ``--quick`` mode (default: duration, warm-up and drain divided by 10).
     quick_replications : int
         Replications in quick mode.
+    quick_grid : mapping, optional
+        Grid entries that replace the grid's in quick mode (for example fewer topology sizes).
     description : str
         The question the experiment answers (shown in reports).
     """
@@ -132,6 +134,7 @@ class Experiment:
     seed: int = 0
     quick: Mapping[str, Any] | None = None
     quick_replications: int = 2
+    quick_grid: Mapping[str, Any] | None = None
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -148,9 +151,10 @@ class Experiment:
         if self.points is not None and len(self.points) == 0:
             raise SimError("points", self.points, "a non-empty list of parameter points (or None)")
 
-    def parameter_points(self) -> list[dict[str, Any]]:
+    def parameter_points(self, *, quick: bool = False) -> list[dict[str, Any]]:
         """Every parameter point: grid × points × sample (each factor optional)."""
-        grid = [dict(zip(self.grid, combo, strict=True)) for combo in itertools.product(*self.grid.values())]
+        table = {**self.grid, **(self.quick_grid or {})} if quick else dict(self.grid)
+        grid = [dict(zip(table, combo, strict=True)) for combo in itertools.product(*table.values())]
         factors = [grid or [{}]]
         if self.points is not None:
             factors.append([dict(p) for p in self.points])
@@ -195,7 +199,7 @@ class Experiment:
         reps = min(self.replications, self.quick_replications) if quick else self.replications
         seeds = replication_seeds(self.seed, reps)
         specs = []
-        for i, point in enumerate(self.parameter_points()):
+        for i, point in enumerate(self.parameter_points(quick=quick)):
             try:
                 at_point = base.with_updates(self.settings(point))
             except SimError as exc:

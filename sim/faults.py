@@ -189,7 +189,9 @@ def nemesis_schedule(
         if kind == "partition":
             order = sorted(nodes, key=lambda _: stream.random())
             size = {"one": 1, "majority": (len(order) - 1) // 2, "halves": len(order) // 2}[mode]
-            groups = [order[: max(size, 1)], order[max(size, 1) :]]
+            groups = [
+                order[: max(size, 1)]
+            ]  # the rest (switches and other untargeted nodes too) is the other side
             out.append(FaultAction(t, "partition", (), {"groups": groups, "one_way": False}, length, name))
         else:
             count = max(1, round(fraction * len(links)))

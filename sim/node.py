@@ -9,24 +9,28 @@ Semantics (see docs/architecture.md, "Faults"):
   (clients use them to re-establish consumers and subscriptions). ``on_crash`` callbacks run at a crash
   (a broker uses them to notice a consumer's connection dropping).
 - **pause**: the process is frozen (think SIGSTOP) but its host is alive: arrivals still queue in the inbox,
-  nothing is processed, work in service is suspended with its remaining time, state is kept.
+  nothing is processed, work in service is suspended with its remaining time, state is kept, and what the
+  node would send (its producer's messages, retransmissions) waits until it resumes.
 - **resume**: processing continues where it stopped.
 
-A node without a service time (``service=None``) hands each arrival to its handler at once, with no
-SimPy process involved; a node with one queues arrivals for its workers. Control traffic (acks, flow
+A node without a service time (``service=None``) hands each arrival to its handler at once; a node with one
+queues arrivals for its ``servers``. Servers are driven by events, not processes: starting a service
+schedules one completion event with a callback, which hands the message to its handler and starts the next
+— a crash or a pause bumps a generation counter so that completions already scheduled are ignored (no ghost
+worker can survive a crash). Control traffic (acks, flow
 control, registrations) is handled on arrival either way: it belongs to the messaging library, not to
 the application's workers.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import simpy
-from simpy.events import Initialize
+from simpy.events import Timeout
 
 from sim.context import SimContext
 from sim.distributions import Distribution
@@ -100,19 +104,21 @@ class Node:
         self.handlers: dict[str, Handler] = {}
         self.on_recover: list[Callable[[], None]] = []
         self.on_crash: list[Callable[[], None]] = []
+        self.on_resume: list[Callable[[], None]] = []
         self.cost: Callable[[Message], float] | None = None
         """Optional per-message service time (seconds) used instead of sampling ``service``."""
         self.volatile: dict[str, Any] = {}
         self.up = True
         self.paused = False
-        self.inbox = simpy.Store(ctx.env)
-        self._held: deque[Message] = deque()
-        self._workers: list[simpy.Process] = []
-        self._serving: list[Message | None] = []
-        self._resumed = ctx.env.event()
         self.stream = ctx.rng.stream(f"service:{id}")
-        self._arrived: dict[int, float] = {}
-        self._generation = 0
+        self._inbox: deque[tuple[Message, float]] = deque()  # waiting for a server, with arrival time
+        self._held: deque[Message] = deque()  # arrivals held while paused (no service time)
+        self._outbox: deque[Message] = deque()  # sends held while paused
+        self._serving: dict[int, tuple[Message, float]] = {}  # token -> (message, end of service)
+        self._suspended: list[tuple[Message, float]] = []  # paused work: (message, remaining time)
+        self._tokens = itertools.count()
+        self._generation = 0  # a crash or pause invalidates the completions already scheduled
+        self._done_cb: Callable[[Any], None] = self._done
         self.received = self.processed = self.dropped = self.crash_lost = self.crashes = 0
         self.wait_total = 0.0
         self.busy_time = 0.0
@@ -122,18 +128,17 @@ class Node:
         self.handlers[kind] = handler
 
     def start(self) -> None:
-        """Start the worker processes (nodes with a service time only)."""
-        if self.service is not None and not self._workers:
-            self._serving = [None] * self.servers
-            self._generation += 1
-            gen = self._generation
-            self._workers = [self.ctx.env.process(self._serve(i, gen)) for i in range(self.servers)]
+        """Begin serving whatever waits (kept for symmetry: servers are driven by events, not processes)."""
+        self._next()
 
     # -- traffic -------------------------------------------------------------------------------
     def send(self, msg: Message) -> None:
         """Send ``msg`` from this node (dropped as ``node_down`` while the node is down)."""
         if not self.up:
             self.ctx.drop(msg, "node_down", self.id)
+            return
+        if self.paused:  # a stopped process sends nothing: what it would send waits for the resume
+            self._outbox.append(msg)
             return
         self.transport.send(msg)
 
@@ -147,8 +152,9 @@ class Node:
         if msg.control and not self.paused:  # acks and flow control are the client library's, not the app's
             self._dispatch(msg)
         elif self.service is not None:
-            self._arrived[id(msg)] = self.ctx.env.now
-            self.inbox.put(msg)
+            self._inbox.append((msg, self.ctx.env.now))
+            if len(self._serving) < self.servers and not self.paused:
+                self._next()
         elif self.paused:
             self._held.append(msg)
         else:
@@ -162,40 +168,32 @@ class Node:
         else:
             handler(msg)
 
-    def _serve(self, slot: int, gen: int) -> Any:
+    # -- the servers: one scheduled completion per message in service, no process --------------------------
+    def _next(self) -> None:
+        """Start service for waiting messages while a server is free."""
+        inbox, serving = self._inbox, self._serving
         env = self.ctx.env
-        try:
-            while True:
-                if gen != self._generation:
-                    return  # a crash replaced this worker before it first ran
-                if self.paused:
-                    yield self._resumed
-                try:
-                    with self.inbox.get() as req:
-                        msg = yield req
-                except simpy.Interrupt as irq:
-                    if irq.cause != "pause":
-                        raise
-                    continue
-                self.wait_total += env.now - self._arrived.pop(id(msg), env.now)
-                self._serving[slot] = msg
-                cost, service = self.cost, self.service
-                remaining = cost(msg) if cost is not None else service.sample(self.stream)  # type: ignore[union-attr]
-                self.busy_time += remaining
-                while remaining > 0:
-                    began = env.now
-                    try:
-                        yield env.timeout(remaining)
-                        remaining = 0.0
-                    except simpy.Interrupt as irq:
-                        if irq.cause != "pause":
-                            raise
-                        remaining -= env.now - began
-                        yield self._resumed
-                self._serving[slot] = None
-                self._dispatch(msg)
-        except simpy.Interrupt:
-            return  # crashed: crash() already accounted for the inbox and the work in service
+        while inbox and len(serving) < self.servers and not self.paused and self.up:
+            msg, arrived = inbox.popleft()
+            now = env.now
+            self.wait_total += now - arrived
+            cost = self.cost
+            duration = cost(msg) if cost is not None else self.service.sample(self.stream)  # type: ignore[union-attr]
+            self.busy_time += duration
+            self._begin(msg, duration)
+
+    def _begin(self, msg: Message, duration: float) -> None:
+        token = next(self._tokens)
+        self._serving[token] = (msg, self.ctx.env.now + duration)
+        Timeout(self.ctx.env, duration, (token, self._generation)).callbacks.append(self._done_cb)
+
+    def _done(self, event: Any) -> None:
+        token, generation = event._value
+        if generation != self._generation:
+            return  # the node crashed or paused meanwhile
+        msg, _ = self._serving.pop(token)
+        self._dispatch(msg)
+        self._next()
 
     # -- life cycle ----------------------------------------------------------------------------
     def crash(self) -> None:
@@ -204,31 +202,29 @@ class Node:
             return
         self.up = False
         self.crashes += 1
-        lost = list(self.inbox.items) + [m for m in self._serving if m is not None] + list(self._held)
-        self.inbox.items.clear()
+        self._generation += 1
+        lost = [m for m, _ in self._inbox] + [m for m, _ in self._serving.values()]
+        lost += [m for m, _ in self._suspended] + list(self._held) + list(self._outbox)
+        self._outbox.clear()
+        self._inbox.clear()
+        self._serving.clear()
+        self._suspended.clear()
         self._held.clear()
-        self._arrived.clear()
         for msg in lost:
             self.crash_lost += 1
             self.ctx.drop(msg, "crash_lost", self.id)
-        self._generation += 1
-        self._interrupt("crash")
-        self._workers = []
-        self._serving = []
         self.volatile.clear()
         self.paused = False
-        self._wake()
         self.transport.set_node_up(self.id, False)
         for callback in list(self.on_crash):
             callback()
 
     def recover(self) -> None:
-        """Come back up with an empty inbox and fresh workers, then run ``on_recover`` callbacks."""
+        """Come back up with an empty inbox, then run ``on_recover`` callbacks."""
         if self.up:
             return
         self.up = True
         self.transport.set_node_up(self.id, True)
-        self.start()
         for callback in list(self.on_recover):
             callback()
 
@@ -237,27 +233,27 @@ class Node:
         if not self.up or self.paused:
             return
         self.paused = True
-        self._interrupt("pause")
-
-    def _interrupt(self, cause: str) -> None:
-        # A worker that has not run yet (started this instant) checks the flags itself when it starts;
-        # an interrupt thrown into an unstarted generator could not be caught.
-        for proc in self._workers:
-            if proc.is_alive and not isinstance(proc.target, Initialize):
-                proc.interrupt(cause)
+        self._generation += 1
+        now = self.ctx.env.now
+        self._suspended = [(msg, end - now) for msg, end in self._serving.values()]
+        self._serving.clear()
 
     def resume(self) -> None:
         """Continue processing after :meth:`pause`."""
         if not self.paused:
             return
         self.paused = False
-        self._wake()
-        while self._held and not self.paused and self.up:
+        suspended, self._suspended = self._suspended, []
+        for msg, remaining in suspended:
+            self._begin(msg, remaining)
+        self._next()
+        while self._held and not self.paused and self.up:  # what arrived meanwhile (acks too) first
             self._dispatch(self._held.popleft())
-
-    def _wake(self) -> None:
-        self._resumed.succeed()
-        self._resumed = self.ctx.env.event()
+        while self._outbox and not self.paused and self.up:
+            self.transport.send(self._outbox.popleft())
+        callbacks, self.on_resume = self.on_resume, []  # one-shot: each waits for this resume only
+        for callback in callbacks:
+            callback()
 
     def statistics(self) -> NodeStatistics:
         """A frozen snapshot of the node's counters."""
@@ -269,8 +265,8 @@ class Node:
             processed=self.processed,
             dropped=self.dropped,
             crash_lost=self.crash_lost,
-            queued=len(self.inbox.items) + len(self._held),
-            in_service=sum(m is not None for m in self._serving),
+            queued=len(self._inbox) + len(self._held),
+            in_service=len(self._serving) + len(self._suspended),
             crashes=self.crashes,
             wait_total=self.wait_total,
             busy_time=self.busy_time,

@@ -86,7 +86,7 @@ def update_baseline(
     if old.exists():  # keep tolerances someone edited
         previous = pd.read_csv(old)
         keys = [c for c in previous.columns if c not in ("n", "mean", "ci95", "tolerance")]
-        kept = previous[keys + ["tolerance"]].astype({k: str for k in keys})
+        kept = previous[[*keys, "tolerance"]].astype({k: str for k in keys})
         merged = agg.astype({k: str for k in keys if k in agg}).merge(
             kept, on=keys, how="left", suffixes=("", "_old")
         )

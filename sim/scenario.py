@@ -333,19 +333,35 @@ class FaultSettings(_Model):
                     f"no '{name}' for action '{a}' (it takes {', '.join(allowed) or 'no parameters'})",
                 )
         needs_target = a not in ("partition", "heal")
-        if needs_target and self.target is None:
+        if needs_target and (self.target is None or self.target == [] or self.target == ""):
             raise SimError("target", None, f"a node or link for action '{a}'")
         if not needs_target and self.target is not None:
             raise SimError("target", self.target, f"no target for '{a}' (a partition names groups)")
-        if a == "partition" and not self.groups:
-            raise SimError("groups", self.groups, 'a non-empty list of node groups, e.g. [["n0", "n1"]]')
+        if a == "partition":
+            if not self.groups or any(not g for g in self.groups):
+                raise SimError(
+                    "groups", self.groups, 'a non-empty list of non-empty node groups, e.g. [["n0", "n1"]]'
+                )
+            seen = [n for g in self.groups for n in g]
+            twice = sorted({n for n in seen if seen.count(n) > 1})
+            if twice:
+                raise SimError("groups", self.groups, f"each node in one group only ({twice[0]!r} is in two)")
         if a in ("recover", "resume", "link_up", "heal") and self.for_ is not None:
             raise SimError("for", self.for_, f"no duration for '{a}' (it ends a fault)")
         if a == "latency" and self.add is None and self.factor is None:
             raise SimError("add", None, "add (seconds) and/or factor for a latency window")
         if a == "loss":
-            ge = [self.p_gb, self.p_bg]
-            if (self.p is None) == (None in ge) or (self.p is not None and any(x is not None for x in ge)):
+            extra = [n for n in ("p_gb", "p_bg", "loss_good", "loss_bad") if getattr(self, n) is not None]
+            if self.p is not None and extra:
+                # beside a Gilbert–Elliott chain, p is the odd one out; beside p alone, the state losses are
+                field = "p" if extra[0] in ("p_gb", "p_bg") else extra[0]
+                raise SimError(
+                    field,
+                    getattr(self, field),
+                    "either p (Bernoulli) or p_gb and p_bg "
+                    "[, loss_good, loss_bad] (Gilbert–Elliott), not both",
+                )
+            if self.p is None and (self.p_gb is None or self.p_bg is None):
                 raise SimError("p", self.p, "either p (Bernoulli) or p_gb and p_bg (Gilbert–Elliott)")
         if a == "duplicate" and self.probability is None:
             raise SimError("probability", None, "a probability for a duplicate window")
@@ -379,6 +395,8 @@ class NemesisSettings(_Model):
         for name in ("mttf", "mttr"):
             if getattr(self, name) <= 0:
                 raise SimError(name, getattr(self, name), "a duration > 0")
+        if self.stop is not None and self.stop <= self.start:
+            raise SimError("stop", self.stop, f"a time after start ({self.start:g} s)")
         return self
 
 

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from sim.experiment import replication_seeds
 from sim.engines import run_all
+from sim.experiment import replication_seeds
 from sim.scenario import Scenario
 
 Summary = dict[str, float]
@@ -95,9 +95,13 @@ class Outcome:
 def _mm(consumers: int, rate: float, service: Any, size: float, **broker: Any) -> Scenario:
     duration = 40000.0 * size
     return Scenario(
-        pattern="queue", duration=duration, warmup=duration / 20,
-        topology={"name": "star", "params": {"n": consumers + 1}}, links={"latency": 0},
-        nodes={"service": service}, workload={"producers": 1, "consumers": consumers, "rate": rate},
+        pattern="queue",
+        duration=duration,
+        warmup=duration / 20,
+        topology={"name": "star", "params": {"n": consumers + 1}},
+        links={"latency": 0},
+        nodes={"service": service},
+        workload={"producers": 1, "consumers": consumers, "rate": rate},
         delivery={"guarantee": "at_most_once"},
         broker={"node": "hub", "consumer_ack": "manual", "prefetch": 1, **broker},
     )
@@ -108,8 +112,12 @@ def _queueing(s: Summary) -> dict[str, float]:
 
 
 def _line(hops: int, size: float, **kw: Any) -> Scenario:
-    return Scenario(duration=200.0 * size, topology={"name": "line", "params": {"n": hops + 1}},
-                    workload={"rate": "50/s"}, **kw)
+    return Scenario(
+        duration=200.0 * size,
+        topology={"name": "line", "params": {"n": hops + 1}},
+        workload={"rate": "50/s"},
+        **kw,
+    )
 
 
 def _ratio(result: Summary) -> dict[str, float]:
@@ -121,78 +129,170 @@ def _retransmission(s: Summary) -> dict[str, float]:
 
 
 def _tandem(size: float) -> Scenario:
-    handlers = [{"name": "a", "emits": ["b"], "service": {"dist": "exponential", "mean": 1 / 2.0}},
-                {"name": "b", "emits": ["c"], "service": {"dist": "exponential", "mean": 1 / 3.0}},
-                {"name": "c", "emits": [], "service": {"dist": "exponential", "mean": 1 / 2.5}}]
+    handlers = [
+        {"name": "a", "emits": ["b"], "service": {"dist": "exponential", "mean": 1 / 2.0}},
+        {"name": "b", "emits": ["c"], "service": {"dist": "exponential", "mean": 1 / 3.0}},
+        {"name": "c", "emits": [], "service": {"dist": "exponential", "mean": 1 / 2.5}},
+    ]
     duration = 20000.0 * size
-    return Scenario(pattern="event_driven", duration=duration, warmup=duration / 20,
-                    topology={"name": "star", "params": {"n": 5}}, links={"latency": 0},
-                    workload={"producers": 1, "consumers": 3, "rate": 1.0}, broker={"node": "hub"},
-                    event_driven={"handlers": handlers})
+    return Scenario(
+        pattern="event_driven",
+        duration=duration,
+        warmup=duration / 20,
+        topology={"name": "star", "params": {"n": 5}},
+        links={"latency": 0},
+        workload={"producers": 1, "consumers": 3, "rate": 1.0},
+        broker={"node": "hub"},
+        event_driven={"handlers": handlers},
+    )
 
 
 H, P, D, T = 3, 0.1, 0.002, 0.05  # hops, loss per link, one-way latency per hop, fixed retransmission timeout
 A = (1 - P) ** H
 CASES: tuple[Case, ...] = (
-    Case("mm1", "broker queue, 1 consumer: M/M/1, λ = 0.5, μ = 1",
-         lambda s: _mm(1, 0.5, {"dist": "exponential", "mean": 1}, s),
-         {"Wq": 1.0, "W": 2.0, "Lq": 0.5}, _queueing, size=7.0, quick_precision=0.15,
-         notes="Wq = ρ/(μ−λ), W = 1/(μ−λ), Lq = λWq (Little's law on the recorded backlog)"),
-    Case("mmc", "broker queue, 3 competing consumers: M/M/3, λ = 2.1, μ = 1",
-         lambda s: _mm(3, 2.1, {"dist": "exponential", "mean": 1}, s),
-         {"Wq": erlang_c(3, 2.1, 1.0) / (3 - 2.1)}, lambda r: {"Wq": r["queue_wait_mean"]}, size=5.0,
-         quick_precision=0.15, notes="Erlang C"),
-    Case("mm1k", "bounded queue, drop_new: M/M/1/4, λ = 0.8, μ = 1",
-         lambda s: _mm(1, 0.8, {"dist": "exponential", "mean": 1}, s, capacity=3, overflow="drop_new"),
-         {"blocking": mm1k_blocking(0.8, 1.0, 4)},
-         lambda r: {"blocking": r["lost_overflow"] / r["offered"]}, size=1.5, quick_precision=0.08,
-         notes="K = capacity 3 + the message at the consumer; blocking = p_K"),
-    Case("md1", "broker queue, constant service: M/D/1, λ = 0.5, S = 1",
-         lambda s: _mm(1, 0.5, 1.0, s), {"Wq": 0.5 * 1.0 / (2 * 0.5)},
-         lambda r: {"Wq": r["queue_wait_mean"]}, size=1.5, quick_precision=0.08,
-         notes="Pollaczek–Khinchine, E[S²] = 1/μ²"),
-    Case("mg1", "broker queue, lognormal service (mean 1, CV 1): M/G/1, λ = 0.5",
-         lambda s: _mm(1, 0.5, {"dist": "lognormal", "mean": 1, "cv": 1}, s), {"Wq": 0.5 * 2.0 / (2 * 0.5)},
-         lambda r: {"Wq": r["queue_wait_mean"]}, size=5.0, quick_precision=0.15,
-         notes="Pollaczek–Khinchine, E[S²] = m²(1+v²)"),
-    Case("path", "point-to-point, 4 hops of constant 2 ms", lambda s: _line(4, s, links={"latency": "2ms"}),
-         {"latency": 0.008}, lambda r: {"latency": r["latency_max"]}, replications=2, exact=True,
-         notes="exact: every message takes the sum of the hop latencies"),
-    Case("loss", f"point-to-point at-most-once, {H} hops, loss {P} per link",
-         lambda s: _line(H, s, links={"latency": "1ms", "loss": P}), {"delivery_ratio": A}, _ratio,
-         notes="(1−p)^h"),
-    Case("retransmit", f"at-least-once, {H} hops, loss {P} both ways, fixed timeout {T * 1000:g} ms",
-         lambda s: _line(H, s, links={"latency": D, "loss": P}, delivery={
-             "guarantee": "at_least_once", "ack_timeout": T, "backoff": 1, "max_attempts": "inf"}),
-         {"attempts": 1 / (1 - P) ** (2 * H), "latency": H * D + T * (1 / A - 1)}, _retransmission, size=1.5,
-         quick_precision=0.08,
-         notes="attempts: 1/q, q = (1−p)^{2h}; latency: h·d + T·(1/a − 1), a = (1−p)^h"),
-    Case("bottleneck", "one link, 1 KB at 100 kB/s (s = 10 ms), Poisson λ = 50/s: M/D/1 at the link",
-         lambda s: Scenario(duration=400.0 * s, warmup=20.0 * s, topology={"name": "line", "params": {"n": 2}},
-                            links={"latency": "1ms", "bandwidth": "100kB/s"},
-                            workload={"rate": "50/s", "size": "1KB"}),
-         {"latency": 0.001 + 0.01 + 50 * 0.01**2 / (2 * (1 - 0.5))}, lambda r: {"latency": r["latency_mean"]},
-         notes="latency = d + s + Wq, Wq = λs²/(2(1−ρ))"),
-    Case("fanout", "pub/sub on a star, broker at the hub, 4 subscribers, loss 5 % per link",
-         lambda s: Scenario(pattern="pubsub", duration=100.0 * s, topology={"name": "star", "params": {"n": 5}},
-                            links={"latency": "1ms", "loss": 0.05}, broker={"node": "hub"},
-                            workload={"producers": 1, "consumers": 4, "rate": "50/s"}),
-         {"delivery_ratio": 0.95**2, "transmissions_per_publish": 1 + 4 * 0.95},
-         lambda r: {"delivery_ratio": r["delivery_ratio"],
-                    "transmissions_per_publish": r["data_transmissions"] / (r["offered"] / 4)},
-         notes="per subscriber (1−p)²; 1 publish + K deliveries when nothing is lost (1 + K(1−p) with loss)"),
-    Case("rpc", "request/reply, client–server link 5 ms, exponential server μ = 20/s, λ = 10/s",
-         lambda s: Scenario(pattern="request_reply", duration=4000.0 * s, warmup=200.0 * s,
-                            topology={"name": "client_server", "params": {
-                                "latency": "5ms", "service": {"dist": "exponential", "mean": 0.05}}},
-                            workload={"producers": ["client"], "consumers": ["server"], "rate": 10.0},
-                            request_reply={"timeout": "1h"}),
-         {"rtt": 0.005 * 2 + 1 / (20 - 10)}, lambda r: {"rtt": r["rtt_mean"]},
-         notes="RTT = 2d + 1/(μ−λ) (M/M/1 sojourn)"),
-    Case("tandem", "event chain a → b → c, exponential handlers μ = 2, 3, 2.5, λ = 1",
-         _tandem, {"chain_latency": 1 / (2 - 1) + 1 / (3 - 1) + 1 / (2.5 - 1)},
-         lambda r: {"chain_latency": r["chain_latency_mean"]}, size=1.5, quick_precision=0.06,
-         notes="Jackson tandem: Σ 1/(μᵢ−λ)"),
+    Case(
+        "mm1",
+        "broker queue, 1 consumer: M/M/1, λ = 0.5, μ = 1",
+        lambda s: _mm(1, 0.5, {"dist": "exponential", "mean": 1}, s),
+        {"Wq": 1.0, "W": 2.0, "Lq": 0.5},
+        _queueing,
+        size=7.0,
+        quick_precision=0.15,
+        notes="Wq = ρ/(μ−λ), W = 1/(μ−λ), Lq = λWq (Little's law on the recorded backlog)",
+    ),
+    Case(
+        "mmc",
+        "broker queue, 3 competing consumers: M/M/3, λ = 2.1, μ = 1",
+        lambda s: _mm(3, 2.1, {"dist": "exponential", "mean": 1}, s),
+        {"Wq": erlang_c(3, 2.1, 1.0) / (3 - 2.1)},
+        lambda r: {"Wq": r["queue_wait_mean"]},
+        size=5.0,
+        quick_precision=0.15,
+        notes="Erlang C",
+    ),
+    Case(
+        "mm1k",
+        "bounded queue, drop_new: M/M/1/4, λ = 0.8, μ = 1",
+        lambda s: _mm(1, 0.8, {"dist": "exponential", "mean": 1}, s, capacity=3, overflow="drop_new"),
+        {"blocking": mm1k_blocking(0.8, 1.0, 4)},
+        lambda r: {"blocking": r["lost_overflow"] / r["offered"]},
+        size=1.5,
+        quick_precision=0.08,
+        notes="K = capacity 3 + the message at the consumer; blocking = p_K",
+    ),
+    Case(
+        "md1",
+        "broker queue, constant service: M/D/1, λ = 0.5, S = 1",
+        lambda s: _mm(1, 0.5, 1.0, s),
+        {"Wq": 0.5 * 1.0 / (2 * 0.5)},
+        lambda r: {"Wq": r["queue_wait_mean"]},
+        size=1.5,
+        quick_precision=0.08,
+        notes="Pollaczek–Khinchine, E[S²] = 1/μ²",
+    ),
+    Case(
+        "mg1",
+        "broker queue, lognormal service (mean 1, CV 1): M/G/1, λ = 0.5",
+        lambda s: _mm(1, 0.5, {"dist": "lognormal", "mean": 1, "cv": 1}, s),
+        {"Wq": 0.5 * 2.0 / (2 * 0.5)},
+        lambda r: {"Wq": r["queue_wait_mean"]},
+        size=5.0,
+        quick_precision=0.15,
+        notes="Pollaczek–Khinchine, E[S²] = m²(1+v²)",
+    ),
+    Case(
+        "path",
+        "point-to-point, 4 hops of constant 2 ms",
+        lambda s: _line(4, s, links={"latency": "2ms"}),
+        {"latency": 0.008},
+        lambda r: {"latency": r["latency_max"]},
+        replications=2,
+        exact=True,
+        notes="exact: every message takes the sum of the hop latencies",
+    ),
+    Case(
+        "loss",
+        f"point-to-point at-most-once, {H} hops, loss {P} per link",
+        lambda s: _line(H, s, links={"latency": "1ms", "loss": P}),
+        {"delivery_ratio": A},
+        _ratio,
+        notes="(1−p)^h",
+    ),
+    Case(
+        "retransmit",
+        f"at-least-once, {H} hops, loss {P} both ways, fixed timeout {T * 1000:g} ms",
+        lambda s: _line(
+            H,
+            s,
+            links={"latency": D, "loss": P},
+            delivery={"guarantee": "at_least_once", "ack_timeout": T, "backoff": 1, "max_attempts": "inf"},
+        ),
+        {"attempts": 1 / (1 - P) ** (2 * H), "latency": H * D + T * (1 / A - 1)},
+        _retransmission,
+        size=1.5,
+        quick_precision=0.08,
+        notes="attempts: 1/q, q = (1−p)^{2h}; latency: h·d + T·(1/a − 1), a = (1−p)^h",
+    ),
+    Case(
+        "bottleneck",
+        "one link, 1 KB at 100 kB/s (s = 10 ms), Poisson λ = 50/s: M/D/1 at the link",
+        lambda s: Scenario(
+            duration=400.0 * s,
+            warmup=20.0 * s,
+            topology={"name": "line", "params": {"n": 2}},
+            links={"latency": "1ms", "bandwidth": "100kB/s"},
+            workload={"rate": "50/s", "size": "1KB"},
+        ),
+        {"latency": 0.001 + 0.01 + 50 * 0.01**2 / (2 * (1 - 0.5))},
+        lambda r: {"latency": r["latency_mean"]},
+        notes="latency = d + s + Wq, Wq = λs²/(2(1−ρ))",
+    ),
+    Case(
+        "fanout",
+        "pub/sub on a star, broker at the hub, 4 subscribers, loss 5 % per link",
+        lambda s: Scenario(
+            pattern="pubsub",
+            duration=100.0 * s,
+            topology={"name": "star", "params": {"n": 5}},
+            links={"latency": "1ms", "loss": 0.05},
+            broker={"node": "hub"},
+            workload={"producers": 1, "consumers": 4, "rate": "50/s"},
+        ),
+        {"delivery_ratio": 0.95**2, "transmissions_per_publish": 1 + 4 * 0.95},
+        lambda r: {
+            "delivery_ratio": r["delivery_ratio"],
+            "transmissions_per_publish": r["data_transmissions"] / (r["offered"] / 4),
+        },
+        notes="per subscriber (1−p)²; 1 publish + K deliveries when nothing is lost (1 + K(1−p) with loss)",
+    ),
+    Case(
+        "rpc",
+        "request/reply, client–server link 5 ms, exponential server μ = 20/s, λ = 10/s",
+        lambda s: Scenario(
+            pattern="request_reply",
+            duration=4000.0 * s,
+            warmup=200.0 * s,
+            topology={
+                "name": "client_server",
+                "params": {"latency": "5ms", "service": {"dist": "exponential", "mean": 0.05}},
+            },
+            workload={"producers": ["client"], "consumers": ["server"], "rate": 10.0},
+            request_reply={"timeout": "1h"},
+        ),
+        {"rtt": 0.005 * 2 + 1 / (20 - 10)},
+        lambda r: {"rtt": r["rtt_mean"]},
+        notes="RTT = 2d + 1/(μ−λ) (M/M/1 sojourn)",
+    ),
+    Case(
+        "tandem",
+        "event chain a → b → c, exponential handlers μ = 2, 3, 2.5, λ = 1",
+        _tandem,
+        {"chain_latency": 1 / (2 - 1) + 1 / (3 - 1) + 1 / (2.5 - 1)},
+        lambda r: {"chain_latency": r["chain_latency_mean"]},
+        size=1.5,
+        quick_precision=0.06,
+        notes="Jackson tandem: Σ 1/(μᵢ−λ)",
+    ),
 )
 
 
@@ -200,8 +300,14 @@ def evaluate(case: Case, *, quick: bool = False, seed: int = 2026, engine: str =
     """Run ``case`` (replications × one long run) and compare each estimate with its closed form."""
     size = case.quick_size if quick else case.size
     payloads = [
-        {"scenario": case.scenario(size).with_updates({"seed": s}).to_dict(), "params": {}, "point": 0,
-         "replication": i, "seed": s, "config_hash": f"{case.name}-{i}"}
+        {
+            "scenario": case.scenario(size).with_updates({"seed": s}).to_dict(),
+            "params": {},
+            "point": 0,
+            "replication": i,
+            "seed": s,
+            "config_hash": f"{case.name}-{i}",
+        }
         for i, s in enumerate(replication_seeds(seed, case.replications))
     ]
     rows: list[dict[str, Any]] = []
@@ -218,7 +324,11 @@ def evaluate(case: Case, *, quick: bool = False, seed: int = 2026, engine: str =
     for name, theory in case.theory.items():
         x = np.asarray(samples[name], dtype=np.float64)
         n = x.size
-        half = 0.0 if case.exact else float(stats.t.ppf(1 - (1 - LEVEL) / 2, n - 1) * x.std(ddof=1) / math.sqrt(n))
+        half = (
+            0.0
+            if case.exact
+            else float(stats.t.ppf(1 - (1 - LEVEL) / 2, n - 1) * x.std(ddof=1) / math.sqrt(n))
+        )
         out.append(Outcome(case.name, name, theory, float(x.mean()), half, n))
     return out
 
@@ -226,22 +336,32 @@ def evaluate(case: Case, *, quick: bool = False, seed: int = 2026, engine: str =
 def write_page(outcomes: list[Outcome], path: Path, *, quick: bool) -> None:
     """Write docs/validation.md: one table per case."""
     lines = [
-        "# Validation against theory", "",
+        "# Validation against theory",
+        "",
         "Generated by `python -m sim.validation` (`make validate`); do not edit by hand. Each case runs "
         "independent replications and compares the mean with its closed form: the theory must lie inside the "
         f"{LEVEL:.0%} Student-t confidence interval, whose half-width is reported relative to the value.",
-        "" if not quick else "\n*This page was generated in quick mode (shorter runs, wider intervals).*", "",
+        "" if not quick else "\n*This page was generated in quick mode (shorter runs, wider intervals).*",
+        "",
     ]
     for case in CASES:
         rows = [o for o in outcomes if o.case == case.name]
         if not rows:
             continue
-        lines += [f"## {case.name}: {case.model}", "", case.notes, "",
-                  "| quantity | theory | simulation mean | 99 % CI | relative error | CI half-width / value | inside |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            f"## {case.name}: {case.model}",
+            "",
+            case.notes,
+            "",
+            "| quantity | theory | simulation mean | 99 % CI | relative error | CI half-width / value "
+            "| inside |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for o in rows:
-            lines.append(f"| {o.quantity} | {o.theory:.6g} | {o.mean:.6g} | ± {o.half_width:.3g} | "
-                         f"{o.relative_error:+.2%} | {o.relative_half_width:.2%} | {'yes' if o.inside else 'NO'} |")
+            lines.append(
+                f"| {o.quantity} | {o.theory:.6g} | {o.mean:.6g} | ± {o.half_width:.3g} | "
+                f"{o.relative_error:+.2%} | {o.relative_half_width:.2%} | {'yes' if o.inside else 'NO'} |"
+            )
         lines.append("")
     text = "\n".join(lines)
     tmp = path.with_suffix(".tmp")
@@ -267,8 +387,10 @@ def main(argv: list[str] | None = None) -> int:
             ok = o.inside and o.relative_half_width <= limit
             failed += not ok
             outcomes.append(o)
-            print(f"{o.case:>10} {o.quantity:<26} theory {o.theory:<10.5g} sim {o.mean:<10.5g} "  # noqa: T201
-                  f"± {o.half_width:<9.3g} ({o.relative_half_width:.2%}) {'ok' if ok else 'FAIL'}")
+            print(  # noqa: T201  (the command's own output)
+                f"{o.case:>10} {o.quantity:<26} theory {o.theory:<10.5g} sim {o.mean:<10.5g} "
+                f"± {o.half_width:<9.3g} ({o.relative_half_width:.2%}) {'ok' if ok else 'FAIL'}"
+            )
     write_page(outcomes, args.out, quick=args.quick)
     print(f"wrote {args.out}; {failed} quantities outside their interval or too imprecise")  # noqa: T201
     return 1 if failed else 0

@@ -470,6 +470,8 @@ def test_sim_run_file(script: Path, tmp_path: Path) -> None:
 
 
 def test_python_file_quietly(script: Path, tmp_path: Path) -> None:
+    import matplotlib.font_manager  # noqa: F401  (builds matplotlib's font cache, which would log once)
+
     out = tmp_path / "via-python"
     done = subprocess.run(
         [sys.executable, str(script), "--engine", "serial", "--out", str(out), "--quiet"],

@@ -1,7 +1,7 @@
 """Property tests: random small topologies × random valid fault schedules × every pattern and guarantee.
 
-Schedules are built valid by construction: faults on one resource (a node, an edge, the network's
-partition state, one kind of window on ``all`` links) never overlap, and every time is inside the run.
+Schedules are built valid by construction: faults on one resource (a node, a link direction, the network's
+partition state, one kind of window on a link direction) never overlap, and every time is inside the run.
 Properties:
 
 - conservation: offered = delivered + lost + in_flight, lost splits into ``lost_<reason>``, and nothing is
@@ -32,7 +32,6 @@ from sim.topology.generators import line, ring, star
 PATTERNS = ("point_to_point", "queue", "pubsub", "request_reply", "event_driven")
 GUARANTEES = ("at_most_once", "at_least_once", "effectively_once")
 TICK = 0.01  # fault times are whole ticks: readable counterexamples, and gaps between faults are >= 1 tick
-WINDOWS = ("loss", "latency", "duplicate", "reorder")
 SETTINGS = settings(
     deadline=None,
     derandomize=True,  # the same examples on every run: a property test that flakes helps nobody
@@ -315,7 +314,7 @@ def _reliable(case: Case) -> Scenario:
     )
 
 
-@settings(SETTINGS, max_examples=80)
+@settings(SETTINGS, max_examples=60)
 @given(case=RELIABLE_CASES)
 def test_at_least_once_loses_nothing_after_the_faults_end(case: Case) -> None:
     result = simulate(_reliable(case))
@@ -341,11 +340,7 @@ def test_a_crashed_producer_loses_its_unacknowledged_messages(pattern: str) -> N
 
 
 # -- bugs found on the way ---------------------------------------------------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="pubsub: a publish reaching the broker before a subscriber's first registration is lost for it "
-    "(reason node_down, no node down) and confirmed to the publisher, even with durable subscriptions",
-)
+# regression: publishes reaching the broker before a subscriber's first registration used to be lost for it
 @pytest.mark.parametrize(
     "setup",
     [
@@ -378,10 +373,7 @@ def test_pubsub_keeps_publishes_for_a_durable_subscriber_not_yet_registered(setu
     assert result.check() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a paused node (SIGSTOP) still originates traffic: its producer keeps sending and retransmitting",
-)
+# regression: a paused node (SIGSTOP) used to keep sending and retransmitting
 def test_a_paused_producer_sends_nothing() -> None:
     case = Case(
         "point_to_point", "at_least_once", {"name": "line", "params": {"n": 2}}, ["n0"], ["n1"], 2.0, 0
@@ -393,12 +385,22 @@ def test_a_paused_producer_sends_nothing() -> None:
     assert result.summary["duplicates"] == 0  # nothing to retransmit while frozen, since acks wait too
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a partition nemesis lists both sides as groups, so nodes outside its targets (switches, the "
-    "broker) form a third group and every link to them is cut: in a star every node is isolated",
+# regression: the partition nemesis used to list both sides, so untargeted switches formed a third group
+@pytest.mark.parametrize(
+    "mode",
+    [
+        "one",
+        "majority",
+        pytest.param(
+            "halves",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="partitions cut links: hosts of the isolated side that reach each other only "
+                "through a switch left on the other side are cut off from each other too (documented)",
+            ),
+        ),
+    ],
 )
-@pytest.mark.parametrize("mode", ["one", "majority", "halves"])
 def test_partition_nemesis_keeps_each_side_connected(mode: str) -> None:
     from sim.build import build
     from sim.context import SimContext
@@ -417,3 +419,21 @@ def test_partition_nemesis_keeps_each_side_connected(mode: str) -> None:
             for a, b in itertools.pairwise(group):
                 assert world.network.route(a, b), (mode, action.params["groups"], a, b)
         world.network.heal()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="recovery_time compares a window expecting 100 Poisson deliveries (sd 10 %) with a 10 % "
+    "tolerance: a fault that touches no traffic still reports a recovery time (here 0.72 s for seed 10)",
+)
+def test_recovery_time_is_zero_for_a_fault_that_touches_no_traffic() -> None:
+    times = []
+    for seed in range(12):
+        case = Case(
+            "point_to_point", "at_most_once", {"name": "star", "params": {"n": 3}}, ["h0"], ["h1"], 10.0, seed
+        )
+        case.faults = [{"at": 5, "action": "crash", "target": "h2", "for": 1}]  # h2 carries no traffic
+        result = simulate(case.scenario(workload={"rate": "100/s"}))
+        assert result.summary["lost"] == 0
+        times.append(result.summary["recovery_time"])
+    assert times == [0.0] * 12

@@ -19,7 +19,8 @@ from sim.scenario import Scenario
 from sim.sweep import run_experiment
 
 BASE = Scenario(
-    duration="2s", warmup="0.2s",
+    duration="2s",
+    warmup="0.2s",
     topology={"name": "star", "params": {"n": 4}},
     links={"latency": {"dist": "exponential", "mean": "1ms"}},
     workload={"producers": ["h0"], "consumers": ["h1", "h3"], "rate": "100/s"},
@@ -30,8 +31,13 @@ BASE = Scenario(
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("report")
-    exp = Experiment("report_test", base=BASE, grid={"pattern": ["point_to_point", "queue"],
-                                                     "links.loss": [0.0, 0.05]}, replications=3, seed=7)
+    exp = Experiment(
+        "report_test",
+        base=BASE,
+        grid={"pattern": ["point_to_point", "queue"], "links.loss": [0.0, 0.05]},
+        replications=3,
+        seed=7,
+    )
     run_experiment(exp, out=folder, engine="serial", quiet=True, report=False)
     return folder
 
@@ -70,13 +76,13 @@ def test_write_report_files(results: Path, capsys: pytest.CaptureFixture[str]) -
     assert "Paired differences against point_to_point" in md
     html = report.html.read_text()
     assert html.count("data:image/png;base64,") == len(report.figures)
-    assert "<table" in html and "src=\"figures/" not in html  # self-contained
+    assert "<table" in html and 'src="figures/' not in html  # self-contained
     stats_csv = pd.read_csv(results / "statistics.csv")
     assert {"metric", "n", "mean", "std", "ci95"} <= set(stats_csv.columns)
 
 
 def test_report_bad_input(results: Path, tmp_path: Path) -> None:
-    with pytest.raises(SimError, match="runs.parquet is missing"):
+    with pytest.raises(SimError, match=r"runs\.parquet is missing"):
         write_report(tmp_path)
     with pytest.raises(SimError, match=r"^--reference = 'pubsub'"):
         write_report(results, reference="pubsub", quiet=True)
@@ -85,8 +91,16 @@ def test_report_bad_input(results: Path, tmp_path: Path) -> None:
 
 
 def test_compare_tolerances_and_vanished_metrics() -> None:
-    base = pd.DataFrame({"pattern": ["q", "q", "q"], "metric": ["a", "b", "c"], "n": 3, "mean": [1.0, 2.0, 3.0],
-                         "ci95": [0.1, 0.1, 0.1], "tolerance": ["ci", "rel:0.5", "abs:0.01"]})
+    base = pd.DataFrame(
+        {
+            "pattern": ["q", "q", "q"],
+            "metric": ["a", "b", "c"],
+            "n": 3,
+            "mean": [1.0, 2.0, 3.0],
+            "ci95": [0.1, 0.1, 0.1],
+            "tolerance": ["ci", "rel:0.5", "abs:0.01"],
+        }
+    )
     fresh = base.drop(columns="tolerance").assign(mean=[1.05, 2.9, 3.02], ci95=[0.01, 0.01, 0.01])
     result = compare(base, fresh)
     assert result.table["status"].tolist() == ["ok", "ok", "regressed"]

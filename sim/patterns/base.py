@@ -129,6 +129,7 @@ class Delivery:
         self.reliable = config.reliable if reliable is None else reliable
         self.dedup = config.guarantee == "effectively_once" if dedup is None else dedup
         self.pending: dict[int, Message] = {}
+        self._frozen: dict[str, list[Any]] = {}  # node -> timers that fired while it was paused
         self._expire_cb = self._expire
 
     # -- sender side ---------------------------------------------------------------------------
@@ -148,8 +149,17 @@ class Delivery:
     def _transmit(self, node: Node, msg: Message) -> None:
         node.send(msg.copy())
         value = (node, msg.id, msg.attempt, node.crashes)
+        if node.paused:  # the copy leaves when the node resumes; so does its timer
+            self._freeze(node, value)
+            return
         ev = Timeout(self.ctx.env, self.config.timeout(msg.attempt), value)
         ev.callbacks.append(self._expire_cb)
+
+    def _freeze(self, node: Node, value: Any) -> None:
+        frozen = self._frozen.setdefault(node.id, [])
+        if not frozen:
+            node.on_resume.append(lambda: self._thaw(node))
+        frozen.append(value)
 
     def _expire(self, event: Any) -> None:
         node, msg_id, attempt, crashes = event._value
@@ -157,6 +167,9 @@ class Delivery:
         if msg is None or msg.attempt != attempt:
             return  # acknowledged meanwhile
         ledger = self.ctx.ledger
+        if node.paused and node.up and crashes == node.crashes:
+            self._freeze(node, event._value)  # a frozen sender retries nothing: the timer restarts on resume
+            return
         if crashes != node.crashes or not node.up:  # the sender crashed: its retransmission state is gone
             self._give_up(msg, "crash_lost")
         elif attempt >= self.config.max_attempts:
@@ -168,6 +181,11 @@ class Delivery:
                 ledger.attempt(row)
             ledger.count("retries")
             self._transmit(node, msg)
+
+    def _thaw(self, node: Node) -> None:
+        for value in self._frozen.pop(node.id, []):
+            ev = Timeout(self.ctx.env, self.config.timeout(value[2]), value)
+            ev.callbacks.append(self._expire_cb)
 
     def _give_up(self, msg: Message, reason: str) -> None:
         del self.pending[msg.id]

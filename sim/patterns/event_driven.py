@@ -168,7 +168,7 @@ class _EventRun:
             self._service(node, h)
             client = self.clients[node.id]
             client.on_message("event", self._handle(node))
-            broker.declare_topic(h.name)
+            broker.declare_subscription(h.name, node.id, durable=durable)
             client.subscribe(h.name, durable=durable)
         self.emits = {h.name: h.emits for h in self.p.handlers}
         world.reporters.append(self.report)

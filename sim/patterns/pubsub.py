@@ -51,6 +51,7 @@ class PubSub:
         clients = connect(world, broker, delivery, (*workload.producers, *workload.consumers))
         subscribers = tuple(dict.fromkeys(workload.consumers))
         for sub in subscribers:
+            broker.declare_subscription(self.topic, sub, durable=durable)
             clients[sub].on_message("data")
             clients[sub].subscribe(self.topic, durable=durable)
         ledger, topic = ctx.ledger, self.topic

@@ -299,7 +299,8 @@ def shipped(name: str, params: dict[str, object] | None = None) -> nx.Graph:
 
 def test_shipped_names_are_available() -> None:
     assert available([SHIPPED])[len(GENERATORS) :] == [
-        "example_line", "example_star", "leaf_spine_dc", "microservice_mesh", "three_region_wan",
+        "client_server", "example_line", "example_star", "leaf_spine_dc", "microservice_mesh",
+        "three_region_wan",
     ]  # fmt: skip
 
 

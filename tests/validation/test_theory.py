@@ -18,7 +18,14 @@ def test_theory_inside_the_interval(case: Case) -> None:
 def test_intervals_can_fail() -> None:
     # a wrong closed form must fall outside: end-to-end delivery over 3 lossy hops taken as 2 hops
     case = next(c for c in CASES if c.name == "loss")
-    wrong = Case(case.name, case.model, case.scenario, {"delivery_ratio": 0.9**2}, case.estimates,
-                 replications=case.replications, quick_size=case.quick_size)
+    wrong = Case(
+        case.name,
+        case.model,
+        case.scenario,
+        {"delivery_ratio": 0.9**2},
+        case.estimates,
+        replications=case.replications,
+        quick_size=case.quick_size,
+    )
     (outcome,) = evaluate(wrong, quick=True)
     assert not outcome.inside

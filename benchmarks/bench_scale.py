@@ -1,0 +1,94 @@
+"""Scale: 10^6 messages over a 10,000-node Barabási–Albert topology, for point-to-point and the queue pattern.
+
+Exponential link latency (mean 1 ms), 1 % loss per link, at-least-once delivery; 100 producers and 100
+consumers. Prints wall time, simulated events per second, messages per second and peak RSS for each pattern,
+beside the bare-SimPy reference of ``bench_network.py`` run in the same process at 10^5 messages: the ratio
+compares sim's cost per hop with the reference's. Targets (issue): < 60 s per pattern, peak RSS < 2 GiB,
+per-hop ratio <= 0.6. Usage: ``python benchmarks/bench_scale.py [--messages 1000000] [--nodes 10000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_network
+
+from sim import Scenario
+from sim.build import build
+from sim.context import SimContext
+from sim.run import run_world
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def scenario(pattern: str, messages: int, nodes: int) -> Scenario:
+    producers = 100
+    rate = 1000.0  # per producer per simulated second
+    return Scenario(
+        pattern=pattern,
+        duration=messages / (producers * rate),
+        drain="30s",
+        seed=1,
+        topology={"name": "barabasi_albert", "params": {"n": nodes, "m": 2}},
+        links={"latency": {"dist": "exponential", "mean": "1ms"}, "loss": 0.01},
+        workload={"producers": producers, "consumers": 100, "rate": rate, "size": "1KB"},
+        delivery={"guarantee": "at_least_once", "ack_timeout": "100ms"},
+        broker={"node": "n1", "prefetch": 100, "ack_timeout": "1s"},
+    )
+
+
+def run(pattern: str, messages: int, nodes: int) -> dict[str, float]:
+    ctx = SimContext.from_seed(1)
+    start = time.perf_counter()
+    world = build(ctx, scenario(pattern, messages, nodes))
+    built = time.perf_counter()
+    run_world(ctx, world)
+    wall = time.perf_counter() - start
+    ctx.ledger.check()
+    events = next(ctx.env._eid)  # SimPy's event counter: events scheduled in the run
+    hops = ctx.ledger.data_transmissions + ctx.ledger.control_transmissions
+    return {
+        "wall": wall,
+        "build": built - start,
+        "events": events,
+        "messages": len(ctx.ledger),
+        "hops": hops,
+        "delivered": ctx.ledger.delivered_count,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--nodes", type=int, default=10_000)
+    parser.add_argument("--reference-messages", type=int, default=100_000)
+    parser.add_argument("--patterns", nargs="+", default=["point_to_point", "queue"])
+    args = parser.parse_args()
+    g = bench_network.make_graph(1000, 7)
+    times, src, dst = bench_network.workload(g, args.reference_messages, 7)
+    ref_wall, ref_hops, _ = bench_network.run_reference(g, times, src, dst)
+    ref_hop = ref_wall / ref_hops
+    print(
+        f"reference (bare SimPy, {args.reference_messages} messages, 1,000 nodes): {ref_hop * 1e6:.2f} us/hop"
+    )
+    for pattern in args.patterns:
+        r = run(pattern, args.messages, args.nodes)
+        per_hop = r["wall"] / r["hops"]
+        print(
+            f"{pattern:>15}: {r['wall']:7.1f} s (build {r['build']:.1f} s)  "
+            f"{r['events'] / r['wall']:9.0f} events/s  "
+            f"{r['messages'] / r['wall']:8.0f} messages/s  {r['delivered'] / r['messages']:.4f} delivered  "
+            f"peak RSS {peak_rss_mib():6.0f} MiB  {per_hop * 1e6:5.2f} us/hop  ratio {per_hop / ref_hop:.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
