@@ -19,17 +19,20 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # imported where used: spawned workers import this module, and need none of it
+    import pandas as pd
 
-from sim.experiment import Experiment
-from sim.scenario import Scenario
-from sim.sweep import run_experiment
+    from sim.experiment import Experiment
 
 LOSS = [0.0, 0.005, 0.01, 0.02, 0.05]
 
 
 def experiment(replications: int, duration: str) -> Experiment:
+    from sim.experiment import Experiment
+    from sim.scenario import Scenario
+
     base = Scenario(
         pattern="point_to_point",
         duration=duration,
@@ -49,6 +52,8 @@ def _cpu() -> float:
 
 def timed(exp: Experiment, engine: str, workers: int | None) -> tuple[float, float, pd.DataFrame]:
     """Wall time, CPU time (this process and its finished children) and rows of one sweep."""
+    from sim.sweep import run_experiment
+
     with tempfile.TemporaryDirectory(prefix=f"bench-sweep-{engine}-") as out:
         started, cpu = time.perf_counter(), _cpu()
         frame = run_experiment(exp, out=Path(out), engine=engine, workers=workers, quiet=True, report=False)

@@ -76,25 +76,33 @@ def _ci(values: pd.Series) -> tuple[float, float, float, int]:
     return mean, std, float(stats.t.ppf(0.975, n - 1) * std / math.sqrt(n)), n
 
 
-def aggregate(frame: pd.DataFrame, swept: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
-    """Per parameter point and metric: n, mean, standard deviation and 95 % CI half-width (Student t)."""
+def _stat_rows(
+    groups: Any, names: Sequence[str], metrics: Sequence[str], value: str, fixed: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """One row per group and metric: the group's key, n, mean (named ``value``), std and 95 % CI."""
     rows = []
-    groups = frame.groupby(list(swept), sort=False, dropna=False) if swept else [((), frame)]
     for key, part in groups:
         key = key if isinstance(key, tuple) else (key,)
         for metric in metrics:
             mean, std, half, n = _ci(part[metric])
             rows.append(
                 {
-                    **dict(zip(swept, key, strict=True)),
+                    **(fixed or {}),
+                    **dict(zip(names, key, strict=True)),
                     "metric": metric,
                     "n": n,
-                    "mean": mean,
+                    value: mean,
                     "std": std,
                     "ci95": half,
                 }
             )
-    return pd.DataFrame(rows)
+    return rows
+
+
+def aggregate(frame: pd.DataFrame, swept: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
+    """Per parameter point and metric: n, mean, standard deviation and 95 % CI half-width (Student t)."""
+    groups = frame.groupby(list(swept), sort=False, dropna=False) if swept else [((), frame)]
+    return pd.DataFrame(_stat_rows(groups, swept, metrics, "mean"))
 
 
 def paired_differences(
@@ -115,21 +123,8 @@ def paired_differences(
             continue
         diffs = mine.loc[common, list(metrics)] - ref.loc[common, list(metrics)]
         groups = diffs.groupby(level=others, sort=False, dropna=False) if others else [((), diffs)]
-        for key, part in groups:
-            key = key if isinstance(key, tuple) else (key,)
-            for metric in metrics:
-                mean, _, half, n = _ci(part[metric])
-                rows.append(
-                    {
-                        "pattern": pattern,
-                        **dict(zip(others, key, strict=True)),
-                        "metric": metric,
-                        "n": n,
-                        "difference": mean,
-                        "ci95": half,
-                    }
-                )
-    return pd.DataFrame(rows)
+        rows += _stat_rows(groups, others, metrics, "difference", {"pattern": pattern})
+    return pd.DataFrame(rows).drop(columns="std", errors="ignore")
 
 
 def _fmt(metric: str, mean: float, half: float) -> str:

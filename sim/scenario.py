@@ -14,7 +14,7 @@ import math
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -227,20 +227,11 @@ class BrokerSettings(_Model):
         return self
 
 
-FAULT_ACTIONS = (
-    "crash",
-    "recover",
-    "pause",
-    "resume",
-    "link_down",
-    "link_up",
-    "partition",
-    "heal",
-    "latency",
-    "loss",
-    "duplicate",
-    "reorder",
-)
+FaultActionName = Literal[
+    "crash", "recover", "pause", "resume", "link_down", "link_up", "partition", "heal",
+    "latency", "loss", "duplicate", "reorder",
+]  # fmt: skip
+FAULT_ACTIONS: tuple[str, ...] = get_args(FaultActionName)
 _FAULT_PARAMS = {
     "partition": ("groups", "one_way"),
     "latency": ("add", "factor"),
@@ -257,20 +248,7 @@ class FaultSettings(_Model):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, validate_default=False)
 
     at: float
-    action: Literal[
-        "crash",
-        "recover",
-        "pause",
-        "resume",
-        "link_down",
-        "link_up",
-        "partition",
-        "heal",
-        "latency",
-        "loss",
-        "duplicate",
-        "reorder",
-    ]
+    action: FaultActionName
     target: str | list[str] | None = None
     for_: float | None = Field(default=None, alias="for")
     groups: list[list[str]] | None = None
