@@ -34,3 +34,5 @@ def configure_logging(quiet: bool) -> None:
     logging.basicConfig(
         level=logging.WARNING if quiet else logging.INFO, format="%(message)s", stream=sys.stderr
     )
+    for chatty in ("distributed", "dask", "tornado", "bokeh"):  # the dask engine's own INFO lines
+        logging.getLogger(chatty).setLevel(logging.WARNING)

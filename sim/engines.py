@@ -125,7 +125,7 @@ def _dask(
                 n_workers=workers or os.cpu_count() or 1,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                dashboard_address=":0",  # any free port: a second cluster must not collide
             )
             client = Client(cluster)  # type: ignore[no-untyped-call]
         with client:

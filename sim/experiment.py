@@ -45,6 +45,8 @@ class Sample:
 
         if self.n < 1 or not self.ranges:
             raise SimError("sample", self.n, "n >= 1 points over at least one range")
+        if self.method not in ("lhs", "sobol"):
+            raise SimError("sample.method", self.method, "lhs or sobol")
         names = list(self.ranges)
         for name, (low, high) in self.ranges.items():
             if not low < high:
@@ -72,6 +74,11 @@ class RunSpec:
     seed: int
     scenario: Scenario
     config_hash: str
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as Python numbers, so that points hash, compare and serialize like plain values."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def replication_seeds(seed: int, replications: int) -> list[int]:
@@ -142,6 +149,8 @@ class Experiment:
             raise SimError("experiment.name", self.name, "a non-empty name usable as a folder name")
         if self.replications < 1:
             raise SimError("experiment.replications", self.replications, "a whole number >= 1")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise SimError("experiment.seed", self.seed, "a whole number >= 0")
         for key, values in self.grid.items():
             if isinstance(values, Mapping):
                 if not values or not all(isinstance(v, Mapping) for v in values.values()):
@@ -160,12 +169,13 @@ class Experiment:
             factors.append([dict(p) for p in self.points])
         if self.sample is not None:
             factors.append(self.sample.points())
-        out = []
+        out: list[dict[str, Any]] = []
         for combo in itertools.product(*factors):
             merged: dict[str, Any] = {}
             for part in combo:
-                merged.update(part)
-            out.append(merged)
+                merged.update({k: _plain(v) for k, v in part.items()})
+            if merged not in out:  # a point given twice (or overridden into another) runs once
+                out.append(merged)
         return out
 
     def settings(self, point: Mapping[str, Any]) -> dict[str, Any]:

@@ -62,6 +62,12 @@ def _json_safe(row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    raise TypeError(f"cannot store {type(value).__name__} in a results row")
+
+
 def _from_json(row: Mapping[str, Any]) -> dict[str, Any]:
     return {
         k: float(v["float"]) if isinstance(v, dict) and set(v) == {"float"} else v for k, v in row.items()
@@ -92,7 +98,8 @@ class ResultStore:
 
     def record(self, row: Mapping[str, Any]) -> None:
         """Journal one finished run."""
-        atomic_write(self.journal / f"{row['config_hash']}.json", json.dumps(_json_safe(row), sort_keys=True))
+        text = json.dumps(_json_safe(row), sort_keys=True, default=_json_default)
+        atomic_write(self.journal / f"{row['config_hash']}.json", text)
 
     def rows(self) -> list[dict[str, Any]]:
         """Every stored run: the consolidated table, overridden by newer journal entries."""
@@ -118,15 +125,22 @@ class ResultStore:
         """Config hashes of runs that finished without error (they are skipped on a rerun)."""
         return {str(r["config_hash"]) for r in self.rows() if r.get("status") == "ok"}
 
-    def consolidate(self, swept: Iterable[str], order: Mapping[str, int] | None = None) -> pd.DataFrame:
-        """Write ``runs.parquet`` from every stored run; returns the table (swept parameters first)."""
+    def consolidate(self, swept: Iterable[str], keep: set[str] | None = None) -> pd.DataFrame:
+        """Write ``runs.parquet`` from the stored runs (those in ``keep``, the experiment's config hashes,
+        when given; older runs stay in the journal); returns the table, swept parameters first."""
         rows = self.rows()
+        if keep is not None:
+            rows = [r for r in rows if str(r["config_hash"]) in keep]
         curves = [(str(r["config_hash"]), r.pop("_series", None)) for r in rows]
         frame = pd.DataFrame(rows)
         if frame.empty:
             return frame
         self._write_series(curves)
         swept = [c for c in swept if c in frame.columns]
+        for col in swept:  # lists, tables and mixed types become text: groupable and storable
+            values = frame[col].tolist()
+            if any(isinstance(v, list | dict | tuple) for v in values) or len({type(v) for v in values}) > 1:
+                frame[col] = [json.dumps(v, sort_keys=True) if not isinstance(v, str) else v for v in values]
         rest = [c for c in frame.columns if c not in swept and c not in BOOKKEEPING]
         frame = frame[swept + [c for c in BOOKKEEPING if c in frame.columns] + rest]
         for col in ("point", "replication", "seed"):
@@ -177,6 +191,6 @@ class ResultStore:
             ]
             table = pd.concat(parts, axis=1).copy().reset_index()
         else:
-            means = ok[metrics].mean().add_suffix("_mean")
-            table = pd.concat([pd.Series({"replications": len(ok)}), means]).to_frame().T
+            means, stds = ok[metrics].mean().add_suffix("_mean"), ok[metrics].std().add_suffix("_std")
+            table = pd.concat([pd.Series({"replications": len(ok)}), means, stds]).to_frame().T
         atomic_write(self.folder / "summary.csv", table.to_csv(index=False))

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from sim.build import topology_search_path
-from sim.engines import run_all
+from sim.engines import ENGINES, run_all
 from sim.errors import SimError
 from sim.experiment import Experiment
 from sim.progress import Progress
@@ -80,6 +80,10 @@ def run_experiment(
     Raises SimError before anything runs if a parameter point is invalid or the engine is unusable.
     """
     specs = exp.runs(quick=quick)  # validates every point first
+    if engine not in ENGINES:
+        raise SimError("--engine", engine, "one of " + ", ".join(ENGINES))
+    if workers is not None and workers < 1:
+        raise SimError("--workers", workers, "a whole number >= 1")
     folder = Path(out) if out is not None else Path("results") / exp.name
     store = ResultStore(folder)
     if fresh:
@@ -127,10 +131,8 @@ def run_experiment(
         run_all(payloads, on_row, engine=engine, workers=workers, scheduler=scheduler)
     finally:
         swept = exp.swept()
-        wanted = {s.config_hash for s in specs}
-        frame = store.consolidate(swept)
+        frame = store.consolidate(swept, keep={s.config_hash for s in specs})
         if not frame.empty:
-            frame = frame[frame["config_hash"].isin(wanted)].reset_index(drop=True)
             store.write_summary(frame, swept)
         store.write_meta(
             {
@@ -223,3 +225,6 @@ def main(exp: Experiment, argv: Sequence[str] | None = None) -> int:
     except SimError as exc:
         print(f"sim: error: {exc}", file=sys.stderr)  # noqa: T201
         return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("sim: interrupted; finished runs are stored, run the same command again to resume\n")
+        return 130

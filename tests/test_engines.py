@@ -246,7 +246,6 @@ def test_a_sweep_reports_progress(tmp_path: Path, caplog: pytest.LogCaptureFixtu
 
 
 @pytest.mark.filterwarnings("ignore:Port 8787 is already in use:UserWarning")  # another cluster's dashboard
-@pytest.mark.xfail(strict=True, reason="bug: distributed's INFO lines pass the CLI's logging set-up")
 def test_a_quiet_dask_sweep_prints_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -173,7 +173,6 @@ def test_bad_sample_is_a_sim_error(sample: Sample) -> None:
         Experiment("s", base=small(), sample=sample).runs()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: an unknown Sample.method silently means Sobol")
 def test_unknown_sample_method_is_a_sim_error() -> None:
     with pytest.raises(SimError, match="method"):
         Sample(4, {"links.loss": (0.0, 0.1)}, method="halton").points()  # type: ignore[arg-type]
@@ -215,7 +214,6 @@ def test_rows_carry_seed_and_config_hash(tmp_path: Path) -> None:
     assert frame.groupby("replication")["seed"].nunique().eq(1).all()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a negative seed raises numpy's ValueError")
 def test_negative_experiment_seed_is_a_sim_error() -> None:
     with pytest.raises(SimError):
         Experiment("s", base=small(), seed=-1).runs()
@@ -378,7 +376,6 @@ def test_malformed_experiment_is_a_sim_error(kwargs: dict[str, object]) -> None:
         assert "grid." in str(info.value)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: two parameter points with the same settings share a config hash")
 def test_points_that_collide_are_rejected_or_kept_apart() -> None:
     # the explicit point overrides the grid's links.loss, so both points are the same scenario; one row
     # per config hash in the journal then silently loses one of them
@@ -390,21 +387,18 @@ def test_points_that_collide_are_rejected_or_kept_apart() -> None:
     assert len({r.config_hash for r in runs}) == len(runs)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: numpy ints in a grid break the journal")
 def test_numpy_values_in_a_grid_are_stored(tmp_path: Path) -> None:
     exp = Experiment("np", base=small(), grid={"topology.params.n": list(np.arange(3, 5))})
     frame = run_experiment(exp, out=tmp_path / "r", engine="serial", quiet=True, report=False)
     assert list(frame["topology.params.n"]) == [3, 4]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a list-valued swept setting breaks summary.csv")
 def test_list_valued_grid_values_are_summarized(tmp_path: Path) -> None:
     exp = Experiment("lists", base=small(), grid={"workload.producers": [["n0"], ["n1"]]})
     frame = run_experiment(exp, out=tmp_path / "r", engine="serial", quiet=True, report=False)
     assert len(frame) == 2 and (tmp_path / "r" / "summary.csv").is_file()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a swept setting of mixed types breaks runs.parquet")
 def test_mixed_type_grid_values_are_stored(tmp_path: Path) -> None:
     exp = Experiment("mixed", base=small(), grid={"workload.rate": ["50/s", 60]})
     frame = run_experiment(exp, out=tmp_path / "r", engine="serial", quiet=True, report=False)
@@ -531,7 +525,6 @@ def test_sim_run_interrupted_exits_130_with_one_line(
     assert stderr.startswith("sim: interrupted; finished runs are stored")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: python FILE shows a traceback on Ctrl-C")
 def test_python_file_interrupted_exits_130_like_sim_run(
     script: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -132,7 +132,6 @@ def test_a_rerun_with_the_point_fixed_runs_only_that_point(tmp_path: Path, execu
     assert list(summary["topology.name"]) == ["line", "ring"]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: runs.parquet keeps stale rows of other runs")
 @pytest.mark.parametrize("second", ["fixed-point", "quick"])
 def test_runs_parquet_holds_only_this_experiments_runs(tmp_path: Path, second: str) -> None:
     out = tmp_path / "r"
@@ -194,7 +193,6 @@ def test_fresh_starts_over(tmp_path: Path, executed: list[str]) -> None:
     assert len(pd.read_parquet(out / "runs.parquet")) == 4
 
 
-@pytest.mark.xfail(strict=True, reason="bug: --fresh clears before the engine is checked")
 def test_fresh_with_a_bad_engine_option_keeps_the_stored_runs(tmp_path: Path) -> None:
     out = tmp_path / "r"
     run(FIXED, out)
@@ -246,7 +244,6 @@ def test_summary_has_one_row_per_point_with_mean_and_std(tmp_path: Path) -> None
     assert list(summary["delivered_std"]) == pytest.approx(list(expected["std"]))
 
 
-@pytest.mark.xfail(strict=True, reason="bug: summary.csv has no _std columns when nothing is swept")
 def test_summary_without_swept_parameters_has_std(tmp_path: Path) -> None:
     out = tmp_path / "r"
     run(Experiment("single", base=BASE, replications=2), out)
