@@ -321,8 +321,7 @@ class Broker:
             q.unacked[entry.tag] = entry
             self._by_tag[entry.tag] = q
             q.inflight[consumer] += 1
-            ev = Timeout(self.ctx.env, self.config.ack_timeout, (q, entry.tag))
-            ev.callbacks.append(self._ack_timeout)
+            self.ctx.call_later(self.config.ack_timeout, self._ack_timeout, (q, entry.tag))
         self.node.send(entry.msg.copy(src=self.id, dst=consumer, reliable=manual, tag=entry.tag))
 
     def _ack(self, msg: Message) -> None:

@@ -3,18 +3,34 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
+from heapq import heappush
 from typing import Any
 
 import simpy
+from simpy.events import NORMAL
 
 from sim.ledger import Ledger
 from sim.message import Message
 from sim.rng import RngStreams
 
-__all__ = ["SimContext", "TraceRecord"]
+__all__ = ["Scheduled", "SimContext", "TraceRecord"]
 
 TraceRecord = tuple[float, str, int, str, str]
 """(time, event, message id, node, detail) — one hop-level event, kept only when tracing."""
+
+
+class Scheduled:
+    """The least a SimPy event needs to be processed by ``Environment.step``: its callbacks, its value, and
+    ``_ok``. Hops, service completions and timers use it instead of ``simpy.Timeout``, whose constructor
+    and ``schedule`` call cost more than the hop's own work; see :meth:`SimContext.call_later`."""
+
+    __slots__ = ("_ok", "_value", "callbacks")
+
+    def __init__(self, value: Any, callback: Callable[[Any], None]) -> None:
+        self._ok = True
+        self._value = value
+        self.callbacks: list[Callable[[Any], None]] | None = [callback]
 
 
 class SimContext:
@@ -54,6 +70,13 @@ class SimContext:
     def next_id(self) -> int:
         """A new message id, unique within the run."""
         return next(self._ids)
+
+    def call_later(self, delay: float, callback: Callable[[Any], None], value: Any = None) -> None:
+        """Call ``callback(event)`` after ``delay`` seconds (``event._value`` is ``value``), in the same order
+        as a ``simpy.Timeout`` made now would fire: the queue entry is exactly what ``Environment.schedule``
+        writes (SimPy 4's ``_queue``, ``_now`` and ``_eid``)."""
+        env = self.env
+        heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), Scheduled(value, callback)))  # type: ignore[misc]
 
     def next_control_id(self) -> int:
         """A new id for control traffic (negative), so data message ids depend on the workload only."""

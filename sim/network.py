@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from heapq import heappush
 from typing import Any, Protocol
 
 import networkx as nx
 import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
-from simpy.events import Timeout
+from simpy.events import NORMAL
 
-from sim.context import SimContext
+from sim.context import Scheduled, SimContext
 from sim.link import Link, LinkStatistics
 from sim.message import Message
 
@@ -265,14 +266,14 @@ class Network:
             if link.duplicate and stream.random() < link.duplicate:
                 twin = msg.copy()
                 twin.hops, twin.link = msg.hops, link
-                Timeout(env, delay, twin).callbacks.append(self._arrive_cb)
+                ctx.call_later(delay, self._arrive_cb, twin)
         elif link.loss and stream.random() < link.loss:
             ctx.drop(msg, "loss", here)
             return
         msg.link = link
         if ctx.trace is not None:
             ctx.trace.append((now, "hop", msg.id, here, link.v))
-        Timeout(env, delay, msg).callbacks.append(self._arrive_cb)
+        heappush(env._queue, (now + delay, NORMAL, next(env._eid), Scheduled(msg, self._arrive_cb)))  # type: ignore[misc]
 
     def _arrive(self, event: Any) -> None:
         msg: Message = event._value

@@ -30,8 +30,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from simpy.events import Timeout
-
 from sim.context import SimContext
 from sim.distributions import Distribution
 from sim.message import Message
@@ -185,7 +183,7 @@ class Node:
     def _begin(self, msg: Message, duration: float) -> None:
         token = next(self._tokens)
         self._serving[token] = (msg, self.ctx.env.now + duration)
-        Timeout(self.ctx.env, duration, (token, self._generation)).callbacks.append(self._done_cb)
+        self.ctx.call_later(duration, self._done_cb, (token, self._generation))
 
     def _done(self, event: Any) -> None:
         token, generation = event._value

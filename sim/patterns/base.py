@@ -21,8 +21,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
-from simpy.events import Timeout
-
 from sim.broker import Broker
 from sim.context import SimContext
 from sim.errors import SimError
@@ -152,8 +150,7 @@ class Delivery:
         if node.paused:  # the copy leaves when the node resumes; so does its timer
             self._freeze(node, value)
             return
-        ev = Timeout(self.ctx.env, self.config.timeout(msg.attempt), value)
-        ev.callbacks.append(self._expire_cb)
+        self.ctx.call_later(self.config.timeout(msg.attempt), self._expire_cb, value)
 
     def _freeze(self, node: Node, value: Any) -> None:
         frozen = self._frozen.setdefault(node.id, [])
@@ -184,8 +181,7 @@ class Delivery:
 
     def _thaw(self, node: Node) -> None:
         for value in self._frozen.pop(node.id, []):
-            ev = Timeout(self.ctx.env, self.config.timeout(value[2]), value)
-            ev.callbacks.append(self._expire_cb)
+            self.ctx.call_later(self.config.timeout(value[2]), self._expire_cb, value)
 
     def _give_up(self, msg: Message, reason: str) -> None:
         del self.pending[msg.id]
