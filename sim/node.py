@@ -147,8 +147,11 @@ class Node:
             self.ctx.drop(msg, "node_down", self.id)
             return
         self.received += 1
-        if msg.control and not self.paused:  # acks and flow control are the client library's, not the app's
-            self._dispatch(msg)
+        if msg.control:  # acks and flow control are the client library's, not the app's workers'
+            if self.paused:
+                self._held.append(msg)
+            else:
+                self._dispatch(msg)
         elif self.service is not None:
             self._inbox.append((msg, self.ctx.env.now))
             if len(self._serving) < self.servers and not self.paused:

@@ -128,3 +128,20 @@ def test_crash_clears_volatile_state_and_runs_recover_callbacks(ctx: SimContext)
     ctx.env.run(until=3.0)
     node.recover()
     assert calls == [3.0]
+
+
+def test_control_traffic_skips_the_workers_and_waits_out_a_pause(ctx: SimContext) -> None:
+    from sim.message import Message
+
+    net, nodes, _ = wire(ctx, line_graph(2, latency=0.0), service=Constant(1.0))
+    acks: list[float] = []
+    nodes["n1"].on("ack", lambda m: acks.append(ctx.env.now))
+    net.send(Message(-1, "ack", "n0", "n1", 64, 0.0))
+    ctx.env.run(until=0.5)
+    assert acks == [0.0]  # handled on arrival, no service time
+    nodes["n1"].pause()
+    net.send(Message(-2, "ack", "n0", "n1", 64, 0.5))
+    ctx.env.run(until=2.0)
+    assert acks == [0.0]  # a stopped process handles nothing
+    nodes["n1"].resume()
+    assert acks == [0.0, 2.0]  # at once on resume, still without a service time
