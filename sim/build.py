@@ -224,4 +224,7 @@ def build(ctx: SimContext, scenario: Scenario, *, search: Sequence[Path] = ()) -
     )
     world.faults = FaultInjector(ctx, network, world.node, schedule)
     world.faults.start()
+    # with nothing to change a link's or node's state (no fault, no trace of hops), multi-hop paths over plain
+    # links take one event; a crash made from outside (a test, a user's process) turns it off at once
+    network.cut_through = not schedule and not scenario.trace
     return world

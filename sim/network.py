@@ -14,7 +14,6 @@ from heapq import heappush
 from typing import Any, Protocol
 
 import networkx as nx
-import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 from simpy.events import NORMAL
@@ -49,11 +48,15 @@ class Network:
         self.endpoints: dict[str, Endpoint] = {}
         self.down_nodes: set[str] = set()
         self.partitioned = False
+        self.cut_through = False
+        """Take a message's hops over plain links (unbounded bandwidth, no impairment) in one event. Only
+        valid while no link or node changes state: ``build`` turns it on for runs without faults or trace,
+        and any state change turns it off for good (messages already under way keep their single event)."""
         self._routes: dict[str, dict[str, Link]] = {}
         self._names: list[str] = list(graph.nodes)
         self._index = {n: i for i, n in enumerate(self._names)}
         self._costs: csr_matrix | None = None
-        self._preds: dict[str, np.ndarray] = {}
+        self._preds: dict[str, list[int]] = {}
         self._out_index: dict[str, dict[int, Link]] = {}
         for (u, v), link in links.items():
             self._out_index.setdefault(u, {})[self._index[v]] = link
@@ -134,6 +137,7 @@ class Network:
         self._invalidate()
 
     def _invalidate(self) -> None:
+        self.cut_through = False  # from now on, hops are taken one event at a time (see ``cut_through``)
         self._routes.clear()
         self._preds.clear()
         self._costs = None
@@ -161,7 +165,7 @@ class Network:
         a node to its next-hop link and is filled lazily, so a destination costs O(nodes it serves).
         """
         _, pred = dijkstra(self._matrix(), directed=True, indices=self._index[dst], return_predecessors=True)
-        self._preds[dst] = pred
+        self._preds[dst] = pred.tolist()  # a list: indexing it is far cheaper than a numpy array
         table: dict[str, Link] = {}
         self._routes[dst] = table
         return table
@@ -186,7 +190,7 @@ class Network:
         return "unroutable"
 
     def _fill(self, table: dict[str, Link], dst: str, here: str) -> Link | None:
-        p = int(self._preds[dst][self._index[here]])
+        p = self._preds[dst][self._index[here]]
         if p < 0:
             return None
         link = table[here] = self._out_index[here][p]
@@ -220,60 +224,76 @@ class Network:
         if here == dst:
             self._hand_over(msg, here)
             return
-        table = self._routes.get(dst)
-        if table is None:
-            table = self._tree(dst)
-        link = table.get(here) or self._fill(table, dst, here)
         ctx = self.ctx
-        if link is None:
-            ctx.drop(msg, self._no_route_reason(here, dst), here)
-            return
-        hops = msg.hops + 1
-        if hops > self.max_hops:
-            ctx.drop(msg, "ttl", here)
-            return
-        msg.hops = hops
-        size = msg.size
         ledger = ctx.ledger
-        ob = msg.ob
-        if msg.control:
-            ledger.control_hop(ob, size)  # type: ignore[arg-type]  # control carries one row
-        else:
-            if type(ob) is int:
-                ledger.transmissions[ob] += 1
-                ledger.bytes[ob] += size
-            elif ob:  # a shared transmission (a publish to a topic) is attributed to its first row
-                ledger.hop(ob[0], size)  # type: ignore[index]
-            ledger.data_transmissions += 1
-            ledger.data_bytes += size
-        link.transmissions += 1
         env = self.env
         now = env.now
-        stream = link.stream or link.make_stream()
-        delay = link.latency.sample(stream)
-        impaired = link.impaired
-        if impaired:
-            delay = link.impaired_delay(delay, stream)
-        if link.bandwidth != math.inf:
-            free = link.free_at
-            depart = (free if free > now else now) + size / link.bandwidth
-            link.free_at = depart
-            delay += depart - now
-        if impaired:
-            if link.impaired_loss(stream):
+        size = msg.size
+        ahead = 0.0  # cut-through: delay of the hops already taken in this call
+        previous: Link | None = None
+        while True:
+            table = self._routes.get(dst)
+            if table is None:
+                table = self._tree(dst)
+            link = table.get(here) or self._fill(table, dst, here)
+            if previous is not None and (link is None or link.bandwidth != math.inf or link.impaired):
+                # this hop needs its own time (serialization, impairment, or a drop reason read there):
+                # arrive at ``here`` first and go on from there as usual
+                msg.link = previous
+                heappush(env._queue, (now + ahead, NORMAL, next(env._eid), Scheduled(msg, self._arrive_cb)))  # type: ignore[misc]
+                return
+            if link is None:
+                ctx.drop(msg, self._no_route_reason(here, dst), here)
+                return
+            hops = msg.hops + 1
+            if hops > self.max_hops:
+                ctx.drop(msg, "ttl", here)
+                return
+            msg.hops = hops
+            ob = msg.ob
+            if msg.control:
+                ledger.control_hop(ob, size)  # type: ignore[arg-type]  # control carries one row
+            else:
+                if type(ob) is int:
+                    ledger.transmissions[ob] += 1
+                    ledger.bytes[ob] += size
+                elif ob:  # a shared transmission (a publish to a topic) is attributed to its first row
+                    ledger.hop(ob[0], size)  # type: ignore[index]
+                ledger.data_transmissions += 1
+                ledger.data_bytes += size
+            link.transmissions += 1
+            stream = link.stream or link.make_stream()
+            delay = link.latency.sample(stream)
+            impaired = link.impaired
+            if impaired:
+                delay = link.impaired_delay(delay, stream)
+            if link.bandwidth != math.inf:
+                free = link.free_at
+                depart = (free if free > now else now) + size / link.bandwidth
+                link.free_at = depart
+                delay += depart - now
+            if impaired:
+                if link.impaired_loss(stream):
+                    ctx.drop(msg, "loss", here)
+                    return
+                if link.duplicate and stream.random() < link.duplicate:
+                    twin = msg.copy()
+                    twin.hops, twin.link = msg.hops, link
+                    ctx.call_later(delay, self._arrive_cb, twin)
+            elif link.loss and stream.random() < link.loss:
                 ctx.drop(msg, "loss", here)
                 return
-            if link.duplicate and stream.random() < link.duplicate:
-                twin = msg.copy()
-                twin.hops, twin.link = msg.hops, link
-                ctx.call_later(delay, self._arrive_cb, twin)
-        elif link.loss and stream.random() < link.loss:
-            ctx.drop(msg, "loss", here)
+            if ctx.trace is not None:
+                ctx.trace.append((now, "hop", msg.id, here, link.v))
+            if self.cut_through and link.v != dst and not impaired and link.bandwidth == math.inf:
+                ahead += delay  # no state can change before the message gets there: take the next hop now
+                previous, here = link, link.v
+                continue
+            msg.link = link
+            heappush(
+                env._queue, (now + ahead + delay, NORMAL, next(env._eid), Scheduled(msg, self._arrive_cb))
+            )  # type: ignore[misc]
             return
-        msg.link = link
-        if ctx.trace is not None:
-            ctx.trace.append((now, "hop", msg.id, here, link.v))
-        heappush(env._queue, (now + delay, NORMAL, next(env._eid), Scheduled(msg, self._arrive_cb)))  # type: ignore[misc]
 
     def _arrive(self, event: Any) -> None:
         msg: Message = event._value

@@ -186,7 +186,7 @@ CASES: tuple[Case, ...] = (
         lambda s: _mm(1, 0.5, 1.0, s),
         {"Wq": 0.5 * 1.0 / (2 * 0.5)},
         lambda r: {"Wq": r["queue_wait_mean"]},
-        size=2.5,
+        size=5.0,
         quick_precision=0.08,
         notes="Pollaczek–Khinchine, E[S²] = 1/μ²",
     ),
@@ -333,8 +333,21 @@ def evaluate(case: Case, *, quick: bool = False, seed: int = 2026, engine: str =
     return out
 
 
-def write_page(outcomes: list[Outcome], path: Path, *, quick: bool) -> None:
-    """Write docs/validation.md: one table per case."""
+def _existing_sections(path: Path) -> dict[str, str]:
+    """The page's current section per case name (to keep cases not rerun by ``--case``)."""
+    if not path.exists():
+        return {}
+    out = {}
+    for block in path.read_text().split("\n## ")[1:]:
+        name = block.split(":", 1)[0]
+        out[name] = "## " + block.rstrip("\n") + "\n"
+    return out
+
+
+def write_page(outcomes: list[Outcome], path: Path, *, quick: bool, keep_others: bool = False) -> None:
+    """Write docs/validation.md: one table per case (with ``keep_others``, cases without outcomes keep their
+    current section)."""
+    kept = _existing_sections(path) if keep_others else {}
     lines = [
         "# Validation against theory",
         "",
@@ -347,6 +360,8 @@ def write_page(outcomes: list[Outcome], path: Path, *, quick: bool) -> None:
     for case in CASES:
         rows = [o for o in outcomes if o.case == case.name]
         if not rows:
+            if case.name in kept:
+                lines += [kept[case.name]]
             continue
         lines += [
             f"## {case.name}: {case.model}",
@@ -391,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{o.case:>10} {o.quantity:<26} theory {o.theory:<10.5g} sim {o.mean:<10.5g} "
                 f"± {o.half_width:<9.3g} ({o.relative_half_width:.2%}) {'ok' if ok else 'FAIL'}"
             )
-    write_page(outcomes, args.out, quick=args.quick)
+    write_page(outcomes, args.out, quick=args.quick, keep_others=bool(args.case))
     print(f"wrote {args.out}; {failed} quantities outside their interval or too imprecise")  # noqa: T201
     return 1 if failed else 0
 
