@@ -1,0 +1,113 @@
+"""The broker's data: its settings, a queue with its messages, consumers and depth history, and statistics."""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.distributions import Constant, Distribution
+from sim.message import Message
+
+__all__ = ["OVERFLOW_POLICIES", "BrokerConfig", "BrokerQueue", "BrokerStatistics", "Entry", "broker_service"]
+
+OVERFLOW_POLICIES = ("reject", "drop_oldest", "drop_new", "block")
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerConfig:
+    """Plain broker settings (validated by the scenario). Times in seconds, sizes in bytes.
+
+    ``confirms``: publishers send reliably and the broker acknowledges each publish (publisher confirms).
+    ``capacity`` bounds the *ready* messages of each queue (those not yet delivered); ``prefetch`` bounds
+    the unacknowledged messages per consumer (0: no bound). ``manual_ack`` makes consumers acknowledge
+    after processing; otherwise a message is settled when sent (auto ack, prefetch does not apply).
+    """
+
+    durable: bool = False
+    confirms: bool = False
+    persist: float = 0.0
+    capacity: float = math.inf
+    overflow: str = "reject"
+    manual_ack: bool = False
+    ack_timeout: float = 30.0
+    max_redeliveries: float = math.inf
+    prefetch: int = 0
+    session_timeout: float = 0.0
+    control_size: float = 64.0
+
+
+class Entry:
+    """One message held by a queue."""
+
+    __slots__ = ("consumer", "deliveries", "enqueued_at", "msg", "tag")
+
+    def __init__(self, msg: Message, enqueued_at: float) -> None:
+        self.msg = msg
+        self.enqueued_at = enqueued_at
+        self.deliveries = 0
+        self.consumer = ""
+        self.tag = 0
+
+    @property
+    def row(self) -> int:
+        return self.msg.ob  # type: ignore[return-value]  # queue entries carry one obligation
+
+
+class BrokerQueue:
+    """A named queue: ready messages, unacknowledged deliveries, consumers, and its history of depth."""
+
+    def __init__(self, name: str, *, durable: bool, capacity: float, overflow: str) -> None:
+        self.name = name
+        self.durable = durable
+        self.capacity = capacity
+        self.overflow = overflow
+        self.ready: deque[Entry] = deque()
+        self.unacked: dict[int, Entry] = {}
+        self.consumers: list[str] = []
+        self.inflight: dict[str, int] = {}
+        self.next_consumer = 0
+        self.publishers: set[str] = set()
+        self.blocked = False
+        self.dead: list[Entry] = []
+        self.depth_t = array("d", [0.0])
+        self.depth_n = array("l", [0])
+        self.enqueued = self.delivered = self.acked = self.redelivered = self.dropped = 0
+        self.wait_total = 0.0
+        self.waits = 0
+
+    def time_average(self, start: float, end: float) -> float:
+        """Time-average of the ready depth over ``[start, end)``: each recorded depth holds until the next."""
+        t = np.asarray(self.depth_t, dtype=np.float64)
+        n = np.asarray(self.depth_n, dtype=np.float64)
+        stops = np.append(t[1:], end)
+        lo, hi = np.clip(t, start, end), np.clip(stops, start, end)
+        return float(np.sum(n * (hi - lo))) / (end - start)
+
+    def track(self, now: float) -> None:
+        """Record the ready depth at ``now`` (for backlog and Little's-law figures)."""
+        self.depth_t.append(now)
+        self.depth_n.append(len(self.ready))
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerStatistics:
+    """A snapshot of a broker."""
+
+    node: str
+    up: bool
+    queues: dict[str, dict[str, float]]
+    utilization: float
+    backlog_max: int
+    queue_wait_mean: float
+
+
+def broker_service(service: Distribution | None, persist: float) -> Distribution | None:
+    """The service time to give the broker's node: workers are needed for a service time or a persistence
+    cost (the broker's ``cost`` hook then decides each message's time); neither means none."""
+    if service is None and persist > 0:
+        return Constant(0.0)
+    return service
