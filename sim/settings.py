@@ -38,6 +38,13 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
+def _optional_distribution(value: Any, field: str) -> Any:
+    """Check a distribution table (or constant) and keep it as given; ``None`` means none."""
+    if value is not None:
+        from_spec(value, field)
+    return value
+
+
 def _duration(field: str, *, allow_inf: bool = False) -> Any:
     return field_validator(field, mode="before")(lambda v: parse_duration(v, field, allow_inf=allow_inf))
 
@@ -74,12 +81,7 @@ class NodeSettings(_Model):
 
     _servers = field_validator("servers", mode="before")(lambda v: parse_count(v, "servers", minimum=1))
 
-    @field_validator("service", mode="before")
-    @classmethod
-    def _service(cls, v: Any) -> Any:
-        if v is not None:
-            from_spec(v, "service")
-        return v
+    _service = field_validator("service", mode="before")(lambda v: _optional_distribution(v, "service"))
 
 
 class WorkloadSettings(_Model):
@@ -201,12 +203,7 @@ class BrokerSettings(_Model):
     )
     _prefetch = field_validator("prefetch", mode="before")(lambda v: parse_count(v, "prefetch", minimum=0))
 
-    @field_validator("service", mode="before")
-    @classmethod
-    def _service(cls, v: Any) -> Any:
-        if v is not None:
-            from_spec(v, "service")
-        return v
+    _service = field_validator("service", mode="before")(lambda v: _optional_distribution(v, "service"))
 
     @model_validator(mode="after")
     def _positive(self) -> BrokerSettings:

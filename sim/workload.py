@@ -11,7 +11,6 @@ messages go out late but keep their intended times, so latency is free of coordi
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -211,10 +210,3 @@ class Workload:
             wait = emit(node, t, size, consumer)
             if wait is not None:
                 yield wait
-
-    def expected_offered(self) -> float:
-        """Mean number of messages over the run (for Poisson and constant arrivals; NaN otherwise)."""
-        rate = getattr(self.arrivals, "rate", math.nan)
-        if isinstance(self.arrivals, OnOff):
-            rate = self.arrivals.rate * self.arrivals.on / (self.arrivals.on + self.arrivals.off)
-        return float(rate) * self.stop_at * len(self.producers)
