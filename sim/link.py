@@ -10,14 +10,18 @@ two-state chain (per transmission: lose with the current state's probability, th
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sim.distributions import Distribution
+from sim.distributions import Constant, Distribution, Exponential
 from sim.rng import RngStreams, Stream
 
 __all__ = ["GilbertElliott", "Link", "LinkStatistics"]
 
 _HOP_PENALTY = 1e-9  # seconds added per hop so that equal-latency routes prefer fewer hops
+_FIRST_OUTCOMES = 8  # a link draws its hop outcomes in batches that double up to _MAX_OUTCOMES
+_MAX_OUTCOMES = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +60,7 @@ class Link:
     """One direction of an edge: latency sampler, Bernoulli loss, bandwidth (bytes/s), state, impairments."""
 
     __slots__ = (
+        "_batch",
         "_rng",
         "admin_down",
         "bad",
@@ -64,6 +69,7 @@ class Link:
         "down_reason",
         "duplicate",
         "extra_latency",
+        "fault_stream",
         "free_at",
         "impaired",
         "jitter",
@@ -71,6 +77,8 @@ class Link:
         "latency_factor",
         "loss",
         "loss_model",
+        "outcomes",
+        "plain",
         "stream",
         "transmissions",
         "u",
@@ -88,6 +96,10 @@ class Link:
         self.bandwidth = bandwidth
         self._rng = rng
         self.stream: Stream | None = None  # created on first use: most links of a big graph stay idle
+        self.fault_stream: Stream | None = None  # impairments draw here, so they never shift ``stream``
+        self.outcomes: Iterator[float] = iter(())
+        """Pre-drawn outcomes of the next transmissions (see :meth:`refill`): one per hop."""
+        self._batch = _FIRST_OUTCOMES
         self.free_at = 0.0
         self.transmissions = 0
         self.admin_down = False
@@ -101,11 +113,47 @@ class Link:
         self.bad = False
         self.duplicate = 0.0
         self.impaired = False
+        self.plain = bandwidth == math.inf
+        """Neither serialization nor an impairment: a hop over it needs nothing but its outcome."""
 
     def make_stream(self) -> Stream:
         """The link's random stream ``link:<u>-><v>``."""
         self.stream = self._rng.stream(f"link:{self.u}->{self.v}")
         return self.stream
+
+    def make_fault_stream(self) -> Stream:
+        """The stream impairments draw from, ``link:<u>-><v>:impairment`` (jitter, loss, duplicates)."""
+        self.fault_stream = self._rng.stream(f"link:{self.u}->{self.v}:impairment")
+        return self.fault_stream
+
+    def refill(self) -> float:
+        """Draw the outcomes of the next batch of transmissions; return the first and keep the rest in
+        :attr:`outcomes`.
+
+        An outcome is the propagation delay ``d`` (seconds) of a transmission that gets through, or
+        ``-1 - d`` for one the link's own Bernoulli loss drops. Transmission ``i`` draws its latency and
+        then (when ``loss > 0``) one uniform from :attr:`stream`, so the outcomes are the same whatever
+        the batch size. Exponential and constant latencies are drawn as vectors (their draws never
+        interleave with the uniforms), any other distribution one transmission at a time.
+        """
+        n = self._batch
+        self._batch = min(2 * n, _MAX_OUTCOMES)
+        stream = self.stream or self.make_stream()
+        latency, loss = self.latency, self.loss
+        if type(latency) is Exponential:
+            delays = stream.exponentials(n, latency.mean)
+        elif type(latency) is Constant:
+            delays = [latency.value] * n
+        else:
+            delays = []
+            for _ in range(n):
+                d = latency.sample(stream)
+                delays.append(-1.0 - d if loss and stream.random() < loss else d)
+            loss = 0.0  # applied already
+        if loss:
+            delays = [d if u >= loss else -1.0 - d for d, u in zip(delays, stream.uniforms(n), strict=True)]
+        self.outcomes = iter(delays)
+        return next(self.outcomes)
 
     @property
     def cost(self) -> float:
@@ -123,6 +171,7 @@ class Link:
             or self.duplicate
             or self.loss_model is not None
         )
+        self.plain = self.bandwidth == math.inf and not self.impaired
 
     def impaired_delay(self, delay: float, stream: Stream) -> float:
         """A propagation delay under the current latency and reorder impairments."""
@@ -131,11 +180,12 @@ class Link:
             delay += self.jitter * stream.random()
         return delay
 
-    def impaired_loss(self, stream: Stream) -> bool:
-        """Whether this transmission is lost under the current loss model."""
+    def impaired_loss(self, stream: Stream, lost: bool = False) -> bool:
+        """Whether this transmission is lost under the current loss model (``lost``: the link's own loss
+        outcome, which stands when no loss model replaces it)."""
         model = self.loss_model
         if model is None:
-            return bool(self.loss) and stream.random() < self.loss
+            return lost
         if isinstance(model, float):
             return stream.random() < model
         lost = stream.random() < (model.loss_bad if self.bad else model.loss_good)

@@ -225,75 +225,97 @@ class Network:
             self._hand_over(msg, here)
             return
         ctx = self.ctx
-        ledger = ctx.ledger
         env = self.env
         now = env.now
         size = msg.size
+        trace = ctx.trace
+        table = self._routes.get(dst)
+        if table is None:
+            table = self._tree(dst)
+        hops = msg.hops
+        taken = 0  # hops transmitted in this call (accounted once, at the end)
         ahead = 0.0  # cut-through: delay of the hops already taken in this call
         previous: Link | None = None
         while True:
-            table = self._routes.get(dst)
-            if table is None:
-                table = self._tree(dst)
             link = table.get(here) or self._fill(table, dst, here)
-            if previous is not None and (link is None or link.bandwidth != math.inf or link.impaired):
+            if previous is not None and (link is None or not link.plain):
                 # this hop needs its own time (serialization, impairment, or a drop reason read there):
                 # arrive at ``here`` first and go on from there as usual
                 msg.link = previous
                 heappush(env._queue, (now + ahead, NORMAL, next(env._eid), Scheduled(msg, self._arrive_cb)))  # type: ignore[misc]
-                return
+                break
             if link is None:
                 ctx.drop(msg, self._no_route_reason(here, dst), here)
-                return
-            hops = msg.hops + 1
+                break
+            hops += 1
             if hops > self.max_hops:
                 ctx.drop(msg, "ttl", here)
-                return
+                break
             msg.hops = hops
-            ob = msg.ob
-            if msg.control:
-                ledger.control_hop(ob, size)  # type: ignore[arg-type]  # control carries one row
-            else:
-                if type(ob) is int:
-                    ledger.transmissions[ob] += 1
-                    ledger.bytes[ob] += size
-                elif ob:  # a shared transmission (a publish to a topic) is attributed to its first row
-                    ledger.hop(ob[0], size)  # type: ignore[index]
-                ledger.data_transmissions += 1
-                ledger.data_bytes += size
+            taken += 1
             link.transmissions += 1
-            stream = link.stream or link.make_stream()
-            delay = link.latency.sample(stream)
-            impaired = link.impaired
-            if impaired:
-                delay = link.impaired_delay(delay, stream)
-            if link.bandwidth != math.inf:
-                free = link.free_at
-                depart = (free if free > now else now) + size / link.bandwidth
-                link.free_at = depart
-                delay += depart - now
-            if impaired:
-                if link.impaired_loss(stream):
-                    ctx.drop(msg, "loss", here)
-                    return
-                if link.duplicate and stream.random() < link.duplicate:
-                    twin = msg.copy()
-                    twin.hops, twin.link = msg.hops, link
-                    ctx.call_later(delay, self._arrive_cb, twin)
-            elif link.loss and stream.random() < link.loss:
+            try:
+                delay = next(link.outcomes)
+            except StopIteration:
+                delay = link.refill()
+            lost = delay < 0.0
+            if lost:
+                delay = -1.0 - delay
+            if not link.plain:
+                delay, lost = self._slow_hop(msg, link, delay, lost, now + ahead)
+            if lost:
                 ctx.drop(msg, "loss", here)
-                return
-            if ctx.trace is not None:
-                ctx.trace.append((now, "hop", msg.id, here, link.v))
-            if self.cut_through and link.v != dst and not impaired and link.bandwidth == math.inf:
+                break
+            if trace is not None:
+                trace.append((now, "hop", msg.id, here, link.v))
+            here = link.v
+            if self.cut_through and here != dst and link.plain:
                 ahead += delay  # no state can change before the message gets there: take the next hop now
-                previous, here = link, link.v
+                previous = link
                 continue
             msg.link = link
             heappush(
                 env._queue, (now + ahead + delay, NORMAL, next(env._eid), Scheduled(msg, self._arrive_cb))
             )  # type: ignore[misc]
-            return
+            break
+        if taken:
+            ledger = ctx.ledger
+            ob = msg.ob
+            nbytes = taken * size
+            if msg.control:
+                ledger.control_transmissions += taken
+                ledger.control_bytes += nbytes
+                if ob >= 0:  # type: ignore[operator]  # control carries one row
+                    ledger.control[ob] += taken  # type: ignore[index]
+                    ledger.control_bytes_row[ob] += nbytes  # type: ignore[index]
+            else:
+                if type(ob) is int:
+                    ledger.transmissions[ob] += taken
+                    ledger.bytes[ob] += nbytes
+                elif ob:  # a shared transmission (a publish to a topic) is attributed to its first row
+                    ledger.transmissions[ob[0]] += taken  # type: ignore[index]
+                    ledger.bytes[ob[0]] += nbytes  # type: ignore[index]
+                ledger.data_transmissions += taken
+                ledger.data_bytes += nbytes
+
+    def _slow_hop(self, msg: Message, link: Link, delay: float, lost: bool, now: float) -> tuple[float, bool]:
+        """A hop over a link with serialization or impairments: the delay until arrival (queueing at the
+        link included) and whether the transmission is lost. ``delay`` and ``lost`` are the link's own
+        outcome; ``now`` is when the message reaches the link."""
+        stream = (link.fault_stream or link.make_fault_stream()) if link.impaired else None
+        if stream is not None:
+            delay = link.impaired_delay(delay, stream)
+            lost = link.impaired_loss(stream, lost)
+        if link.bandwidth != math.inf:
+            free = link.free_at
+            depart = (free if free > now else now) + msg.size / link.bandwidth
+            link.free_at = depart
+            delay += depart - now
+        if stream is not None and not lost and link.duplicate and stream.random() < link.duplicate:
+            twin = msg.copy()
+            twin.hops, twin.link = msg.hops, link
+            self.ctx.call_later(now - self.env.now + delay, self._arrive_cb, twin)
+        return delay, lost
 
     def _arrive(self, event: Any) -> None:
         msg: Message = event._value

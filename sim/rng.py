@@ -20,6 +20,7 @@ import hashlib
 import math
 import struct
 from collections.abc import Iterator
+from itertools import islice
 
 import numpy as np
 
@@ -32,6 +33,7 @@ _TWO_M53 = 2.0**-53
 _TAU = 2 * math.pi
 _COUNTER = struct.Struct("<BQ").pack
 _WORDS = struct.Struct("<8Q").unpack
+_BUFFERS = ("_unif", "_exp", "_norm")
 
 
 def stable_hash(name: str) -> int:
@@ -105,6 +107,36 @@ class Stream:
         if kind == 1:
             return gen.standard_exponential(n).tolist()  # type: ignore[no-any-return]
         return gen.standard_normal(n).tolist()  # type: ignore[no-any-return]
+
+    def _take(self, kind: int, n: int) -> list[float]:
+        """The next ``n`` draws of ``kind``: exactly what ``n`` scalar calls would return, in order (numpy's
+        generators fill arrays sequentially, so one array of ``n`` continues the same sequence)."""
+        buffer = _BUFFERS[kind]
+        out = list(islice(getattr(self, buffer), n))
+        while len(out) < n and self._used[kind] < HASHED_DRAWS:
+            out += self._refill(kind)
+        if len(out) > n:
+            setattr(self, buffer, iter(out[n:]))
+            del out[n:]
+        elif len(out) < n:
+            gen, k = self._numpy(kind), n - len(out)
+            more = (
+                gen.random(k)
+                if kind == 0
+                else gen.standard_exponential(k)
+                if kind == 1
+                else gen.standard_normal(k)
+            )
+            out += more.tolist()
+        return out
+
+    def uniforms(self, n: int) -> list[float]:
+        """The next ``n`` uniform draws, equal to ``[self.random() for _ in range(n)]``."""
+        return self._take(0, n)
+
+    def exponentials(self, n: int, mean: float = 1.0) -> list[float]:
+        """The next ``n`` exponential draws, equal to ``[self.exponential(mean) for _ in range(n)]``."""
+        return [x * mean for x in self._take(1, n)]
 
     def random(self) -> float:
         """A uniform draw in [0, 1)."""

@@ -274,3 +274,21 @@ def test_kinds_do_not_shift_each_other_past_the_hashed_draws() -> None:
     later = take(a, "random", 200)
     b = take(RngStreams(9).stream("link:x->y"), "random", 300)
     assert first + later == b
+
+
+@pytest.mark.parametrize("kind", ["random", "exponential", "normal"])
+@pytest.mark.parametrize("before, n", [(0, 5), (3, 61), (60, 10), (64, 1), (100, 3000), (0, 9000)])
+def test_vector_draws_continue_the_scalar_sequence(kind: str, before: int, n: int) -> None:
+    # a vector of n draws is exactly the next n scalar draws, wherever the stream stands
+    scalar = take(RngStreams(5).stream("link:a->b"), kind, before + n + 20)
+    s = RngStreams(5).stream("link:a->b")
+    head = take(s, kind, before)
+    vector = {"random": s.uniforms, "exponential": s.exponentials}.get(kind)
+    middle = vector(n) if vector else s._take(2, n)
+    assert head + middle + take(s, kind, 20) == scalar
+
+
+def test_exponential_vector_scales_by_the_mean() -> None:
+    a = RngStreams(9).stream("x").exponentials(100, 0.25)
+    b = RngStreams(9).stream("x")
+    assert a == [b.exponential(0.25) for _ in range(100)]
