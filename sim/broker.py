@@ -78,6 +78,7 @@ class Broker:
         self._watched: set[str] = set()
         self._by_tag: dict[int, BrokerQueue] = {}  # delivery tag -> its queue (acks name only the tag)
         self._service = node.service
+        self._ack_timers = ctx.timeouts(config.ack_timeout, self._ack_timeout, self._unacked)
         self.measure_from = 0.0
         """Queue waits of messages enqueued before this time (the warm-up) are not counted."""
 
@@ -243,7 +244,7 @@ class Broker:
             q.unacked[entry.tag] = entry
             self._by_tag[entry.tag] = q
             q.inflight[consumer] += 1
-            self.ctx.call_later(self.config.ack_timeout, self._ack_timeout, (q, entry.tag))
+            self._ack_timers.start((q, entry.tag))
         self.node.send(entry.msg.copy(src=self.id, dst=consumer, reliable=manual, tag=entry.tag))
 
     def _ack(self, msg: Message) -> None:
@@ -255,8 +256,12 @@ class Broker:
         q.acked += 1
         self._dispatch(q)
 
-    def _ack_timeout(self, event: Any) -> None:
-        q, tag = event._value
+    def _unacked(self, value: tuple[BrokerQueue, int]) -> bool:
+        q, tag = value
+        return tag in q.unacked
+
+    def _ack_timeout(self, value: tuple[BrokerQueue, int]) -> None:
+        q, tag = value
         entry = q.unacked.get(tag)
         if entry is not None and self.node.up:
             self._requeue(q, entry)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections import deque
 from collections.abc import Callable
 from heapq import heappush
 from typing import Any
@@ -14,7 +15,7 @@ from sim.ledger import Ledger
 from sim.message import Message
 from sim.rng import RngStreams
 
-__all__ = ["Scheduled", "SimContext", "TraceRecord"]
+__all__ = ["Scheduled", "SimContext", "Timeouts", "TraceRecord"]
 
 TraceRecord = tuple[float, str, int, str, str]
 """(time, event, message id, node, detail) — one hop-level event, kept only when tracing."""
@@ -31,6 +32,62 @@ class Scheduled:
         self._ok = True
         self._value = value
         self.callbacks: list[Callable[[Any], None]] | None = [callback]
+
+
+class Timeouts:
+    """Timers that all run for the same ``delay``: ``start(value)`` calls ``callback(value)`` ``delay``
+    seconds later, unless ``alive(value)`` says by then that the timer no longer matters.
+
+    Timers started at ``now + delay`` expire in the order they were started, so they wait in a FIFO and
+    only the earliest live one has an event in SimPy's queue: the heap stays small, and a timer that
+    stopped mattering (an acknowledged send) costs a deque entry instead of an event. ``alive`` must
+    stay false once it is false (it is asked when the timer would next get an event). Each timer
+    expires at exactly its start time + ``delay``; timers due at the same instant run in start order.
+    """
+
+    __slots__ = ("_alive", "_armed", "_due", "_env", "_fire_cb", "callback", "delay")
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        delay: float,
+        callback: Callable[[Any], None],
+        alive: Callable[[Any], bool] | None = None,
+    ) -> None:
+        if not delay >= 0:
+            raise ValueError(f"a timeout needs a delay >= 0, got {delay}")
+        self._env = env
+        self.delay = delay
+        self.callback = callback
+        self._alive = alive
+        self._due: deque[tuple[float, Any]] = deque()
+        self._armed = False
+        self._fire_cb: Callable[[Any], None] = self._fire
+
+    def __len__(self) -> int:
+        """Timers started and not yet expired or found dead."""
+        return len(self._due)
+
+    def start(self, value: Any = None) -> None:
+        env = self._env
+        deadline = env._now + self.delay
+        self._due.append((deadline, value))
+        if not self._armed:
+            self._armed = True
+            heappush(env._queue, (deadline, NORMAL, next(env._eid), Scheduled(None, self._fire_cb)))  # type: ignore[misc]
+
+    def _fire(self, _: Any) -> None:
+        env, due, callback, alive = self._env, self._due, self.callback, self._alive
+        now = env._now
+        while due and due[0][0] <= now:
+            callback(due.popleft()[1])  # may start new timers: they are due after the ones waiting
+        if alive is not None:
+            while due and not alive(due[0][1]):
+                due.popleft()
+        if due:
+            heappush(env._queue, (due[0][0], NORMAL, next(env._eid), Scheduled(None, self._fire_cb)))  # type: ignore[misc]
+        else:
+            self._armed = False
 
 
 class SimContext:
@@ -77,6 +134,12 @@ class SimContext:
         writes (SimPy 4's ``_queue``, ``_now`` and ``_eid``)."""
         env = self.env
         heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), Scheduled(value, callback)))  # type: ignore[misc]
+
+    def timeouts(
+        self, delay: float, callback: Callable[[Any], None], alive: Callable[[Any], bool] | None = None
+    ) -> Timeouts:
+        """A new :class:`Timeouts` for ``delay`` seconds calling ``callback(value)``."""
+        return Timeouts(self.env, delay, callback, alive)
 
     def next_control_id(self) -> int:
         """A new id for control traffic (negative), so data message ids depend on the workload only."""

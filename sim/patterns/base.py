@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from sim.broker import Broker
-from sim.context import SimContext
+from sim.context import SimContext, Timeouts
 from sim.errors import SimError
 from sim.message import Message
 from sim.network import Network
@@ -128,7 +128,7 @@ class Delivery:
         self.dedup = config.guarantee == "effectively_once" if dedup is None else dedup
         self.pending: dict[int, Message] = {}
         self._frozen: dict[str, list[Any]] = {}  # node -> timers that fired while it was paused
-        self._expire_cb = self._expire
+        self._timers: dict[float, Timeouts] = {}  # one FIFO of timers per retransmission timeout
 
     # -- sender side ---------------------------------------------------------------------------
     def send(self, node: Node, msg: Message) -> None:
@@ -150,7 +150,14 @@ class Delivery:
         if node.paused:  # the copy leaves when the node resumes; so does its timer
             self._freeze(node, value)
             return
-        self.ctx.call_later(self.config.timeout(msg.attempt), self._expire_cb, value)
+        self._arm(msg.attempt, value)
+
+    def _arm(self, attempt: int, value: Any) -> None:
+        delay = self.config.timeout(attempt)
+        timers = self._timers.get(delay)
+        if timers is None:
+            timers = self._timers[delay] = self.ctx.timeouts(delay, self._expire, self._waiting)
+        timers.start(value)
 
     def _freeze(self, node: Node, value: Any) -> None:
         frozen = self._frozen.setdefault(node.id, [])
@@ -158,14 +165,19 @@ class Delivery:
             node.on_resume.append(lambda: self._thaw(node))
         frozen.append(value)
 
-    def _expire(self, event: Any) -> None:
-        node, msg_id, attempt, crashes = event._value
+    def _waiting(self, value: Any) -> bool:
+        """Whether the timer ``value`` still guards an unacknowledged attempt."""
+        msg = self.pending.get(value[1])
+        return msg is not None and msg.attempt == value[2]
+
+    def _expire(self, value: Any) -> None:
+        node, msg_id, attempt, crashes = value
         msg = self.pending.get(msg_id)
         if msg is None or msg.attempt != attempt:
             return  # acknowledged meanwhile
         ledger = self.ctx.ledger
         if node.paused and node.up and crashes == node.crashes:
-            self._freeze(node, event._value)  # a frozen sender retries nothing: the timer restarts on resume
+            self._freeze(node, value)  # a frozen sender retries nothing: the timer restarts on resume
             return
         if crashes != node.crashes or not node.up:  # the sender crashed: its retransmission state is gone
             self._give_up(msg, "crash_lost")
@@ -181,7 +193,7 @@ class Delivery:
 
     def _thaw(self, node: Node) -> None:
         for value in self._frozen.pop(node.id, []):
-            self.ctx.call_later(self.config.timeout(value[2]), self._expire_cb, value)
+            self._arm(value[2], value)
 
     def _give_up(self, msg: Message, reason: str) -> None:
         del self.pending[msg.id]
