@@ -10,6 +10,8 @@ from typing import Any
 
 __all__ = ["CONTROL_KINDS", "DATA_KINDS", "Message"]
 
+_new = object.__new__
+
 DATA_KINDS = ("data", "request", "reply", "event")
 """Kinds that carry a delivery obligation (ledger rows)."""
 
@@ -101,26 +103,30 @@ class Message:
         self.link: Any = None
 
     def copy(self, **changes: Any) -> Message:
-        """A fresh transmission of the same logical message (hop count reset)."""
-        m = Message(
-            self.id,
-            self.kind,
-            self.src,
-            self.dst,
-            self.size,
-            self.created_at,
-            self.ob,
-            topic=self.topic,
-            reliable=self.reliable,
-            attempt=self.attempt,
-            payload=self.payload,
-            tag=self.tag,
-            recipients=self.recipients,
-        )
-        for k, v in changes.items():
-            setattr(m, k, v)
-        if "kind" in changes:
-            m.control = m.kind not in DATA_KINDS
+        """A fresh transmission of the same logical message (hop count reset), with ``changes`` applied."""
+        m = _new(Message)
+        m.id = self.id
+        m.kind = self.kind
+        m.src = self.src
+        m.dst = self.dst
+        m.size = self.size
+        m.created_at = self.created_at
+        m.ob = self.ob
+        m.topic = self.topic
+        m.reliable = self.reliable
+        m.attempt = self.attempt
+        m.payload = self.payload
+        m.tag = self.tag
+        m.recipients = self.recipients
+        m.control = self.control
+        m.hops = 0
+        m.sent_at = self.created_at
+        m.link = None
+        if changes:
+            for k, v in changes.items():
+                setattr(m, k, v)
+            if "kind" in changes:
+                m.control = m.kind not in DATA_KINDS
         return m
 
     def obligations(self) -> tuple[int, ...]:

@@ -9,6 +9,7 @@ cached, and dropped whenever a link or node changes state.
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Callable, Iterator
 from heapq import heappush
 from typing import Any, Protocol
@@ -22,7 +23,10 @@ from sim.context import Scheduled, SimContext
 from sim.link import Link, LinkStatistics
 from sim.message import Message
 
-__all__ = ["Endpoint", "Link", "LinkStatistics", "Network"]  # Link and LinkStatistics re-exported
+__all__ = ["ROUTE_MEMORY", "Endpoint", "Link", "LinkStatistics", "Network"]  # Link(Statistics) re-exported
+
+ROUTE_MEMORY = 256 * 2**20
+"""Default bound, in bytes, on the routing state a network keeps (route tables and cut-through paths)."""
 
 
 class Endpoint(Protocol):
@@ -38,7 +42,13 @@ class Network:
     """
 
     def __init__(
-        self, ctx: SimContext, graph: nx.Graph[str], links: dict[tuple[str, str], Link], *, max_hops: int = 64
+        self,
+        ctx: SimContext,
+        graph: nx.Graph[str],
+        links: dict[tuple[str, str], Link],
+        *,
+        max_hops: int = 64,
+        route_memory: int = ROUTE_MEMORY,
     ) -> None:
         self.ctx = ctx
         self.env = ctx.env
@@ -56,14 +66,21 @@ class Network:
         self._names: list[str] = list(graph.nodes)
         self._index = {n: i for i, n in enumerate(self._names)}
         self._costs: csr_matrix | None = None
-        self._preds: dict[str, list[int]] = {}
+        self._preds: dict[str, array[int]] = {}
+        self._paths: dict[tuple[str, str], tuple[Link, ...]] = {}
+        # a destination's routes cost a predecessor entry (4 bytes) and at most one table entry (~100 bytes)
+        # per node: keep as many destinations as fit in ``route_memory`` bytes, evicting the oldest
+        self.max_trees = max(16, route_memory // (104 * max(1, len(self._names))))
+        self.max_paths = max(1024, route_memory // 400)
         self._out_index: dict[str, dict[int, Link]] = {}
         for (u, v), link in links.items():
             self._out_index.setdefault(u, {})[self._index[v]] = link
         self._arrive_cb: Callable[[Any], None] = self._arrive
 
     @classmethod
-    def from_graph(cls, ctx: SimContext, graph: nx.Graph[str], *, max_hops: int = 64) -> Network:
+    def from_graph(
+        cls, ctx: SimContext, graph: nx.Graph[str], *, max_hops: int = 64, route_memory: int = ROUTE_MEMORY
+    ) -> Network:
         """Links for every edge of a normalized graph (both directions when it is undirected)."""
         links: dict[tuple[str, str], Link] = {}
         directed = graph.is_directed()
@@ -73,7 +90,7 @@ class Network:
                 links[(a, b)] = Link(
                     a, b, data["latency"], float(data["loss"]), float(data["bandwidth"]), ctx.rng
                 )
-        return cls(ctx, graph, links, max_hops=max_hops)
+        return cls(ctx, graph, links, max_hops=max_hops, route_memory=route_memory)
 
     # -- wiring and state ----------------------------------------------------------------------
     def attach(self, node_id: str, endpoint: Endpoint) -> None:
@@ -140,6 +157,7 @@ class Network:
         self.cut_through = False  # from now on, hops are taken one event at a time (see ``cut_through``)
         self._routes.clear()
         self._preds.clear()
+        self._paths.clear()
         self._costs = None
 
     # -- routing -------------------------------------------------------------------------------
@@ -164,10 +182,16 @@ class Network:
         One Dijkstra run (on mean latency) per destination gives the predecessor array; the table maps
         a node to its next-hop link and is filled lazily, so a destination costs O(nodes it serves).
         """
+        routes, preds = self._routes, self._preds
+        if len(routes) >= self.max_trees:  # bounded: forget the destination computed longest ago
+            oldest = next(iter(routes))
+            del routes[oldest], preds[oldest]
         _, pred = dijkstra(self._matrix(), directed=True, indices=self._index[dst], return_predecessors=True)
-        self._preds[dst] = pred.tolist()  # a list: indexing it is far cheaper than a numpy array
+        preds[dst] = array(
+            "i", pred.astype("int32").tobytes()
+        )  # 4 bytes a node; cheap to index, unlike numpy
         table: dict[str, Link] = {}
-        self._routes[dst] = table
+        routes[dst] = table
         return table
 
     def _no_route_reason(self, here: str, dst: str) -> str:
@@ -219,84 +243,115 @@ class Network:
         """Inject ``msg`` at ``msg.src``; it travels hop by hop to ``msg.dst``."""
         self._forward(msg, msg.src)
 
+    def _path(self, here: str, dst: str) -> tuple[Link, ...]:
+        """For cut-through: the links from ``here`` toward ``dst`` up to the first that is not plain (or has
+        no route), cached per pair (bounded: the cache starts over when full)."""
+        table = self._routes.get(dst)
+        if table is None:
+            table = self._tree(dst)
+        links: list[Link] = []
+        start = here
+        while here != dst and len(links) <= self.max_hops:
+            link = table.get(here) or self._fill(table, dst, here)
+            if link is None or not link.plain:
+                break
+            links.append(link)
+            here = link.v
+        if len(self._paths) >= self.max_paths:
+            self._paths.clear()
+        path = self._paths[(start, dst)] = tuple(links)
+        return path
+
     def _forward(self, msg: Message, here: str) -> None:
         dst = msg.dst
         if here == dst:
             self._hand_over(msg, here)
             return
+        if self.cut_through:
+            path = self._paths.get((here, dst))
+            if path is None:
+                path = self._path(here, dst)
+            if path and msg.hops + len(path) <= self.max_hops:
+                # the whole run of plain hops in one event: no state can change before the message gets there
+                ahead = 0.0
+                taken = 0
+                for link in path:
+                    taken += 1
+                    link.transmissions += 1
+                    try:
+                        delay = next(link.outcomes)
+                    except StopIteration:
+                        delay = link.refill()
+                    if delay < 0.0:
+                        msg.hops += taken
+                        self.ctx.drop(msg, "loss", link.u)
+                        self._account(msg, taken)
+                        return
+                    ahead += delay
+                msg.hops += taken
+                msg.link = link
+                env = self.env
+                heappush(
+                    env._queue, (env._now + ahead, NORMAL, next(env._eid), Scheduled(msg, self._arrive_cb))
+                )  # type: ignore[misc]
+                self._account(msg, taken)
+                return
         ctx = self.ctx
         env = self.env
         now = env.now
-        size = msg.size
         trace = ctx.trace
         table = self._routes.get(dst)
         if table is None:
             table = self._tree(dst)
-        hops = msg.hops
-        taken = 0  # hops transmitted in this call (accounted once, at the end)
-        ahead = 0.0  # cut-through: delay of the hops already taken in this call
-        previous: Link | None = None
-        while True:
-            link = table.get(here) or self._fill(table, dst, here)
-            if previous is not None and (link is None or not link.plain):
-                # this hop needs its own time (serialization, impairment, or a drop reason read there):
-                # arrive at ``here`` first and go on from there as usual
-                msg.link = previous
-                heappush(env._queue, (now + ahead, NORMAL, next(env._eid), Scheduled(msg, self._arrive_cb)))  # type: ignore[misc]
-                break
-            if link is None:
-                ctx.drop(msg, self._no_route_reason(here, dst), here)
-                break
-            hops += 1
-            if hops > self.max_hops:
-                ctx.drop(msg, "ttl", here)
-                break
-            msg.hops = hops
-            taken += 1
-            link.transmissions += 1
-            try:
-                delay = next(link.outcomes)
-            except StopIteration:
-                delay = link.refill()
-            lost = delay < 0.0
-            if lost:
-                delay = -1.0 - delay
-            if not link.plain:
-                delay, lost = self._slow_hop(msg, link, delay, lost, now + ahead)
-            if lost:
-                ctx.drop(msg, "loss", here)
-                break
-            if trace is not None:
-                trace.append((now, "hop", msg.id, here, link.v))
-            here = link.v
-            if self.cut_through and here != dst and link.plain:
-                ahead += delay  # no state can change before the message gets there: take the next hop now
-                previous = link
-                continue
+        hop = table.get(here) or self._fill(table, dst, here)
+        if hop is None:
+            ctx.drop(msg, self._no_route_reason(here, dst), here)
+            return
+        link = hop
+        hops = msg.hops + 1
+        if hops > self.max_hops:
+            ctx.drop(msg, "ttl", here)
+            return
+        msg.hops = hops
+        link.transmissions += 1
+        try:
+            delay = next(link.outcomes)
+        except StopIteration:
+            delay = link.refill()
+        lost = delay < 0.0
+        if lost:
+            delay = -1.0 - delay
+        if not link.plain:
+            delay, lost = self._slow_hop(msg, link, delay, lost, now)
+        if trace is not None:
+            trace.append((now, "hop", msg.id, here, link.v))
+        if lost:
+            ctx.drop(msg, "loss", here)
+        else:
             msg.link = link
-            heappush(
-                env._queue, (now + ahead + delay, NORMAL, next(env._eid), Scheduled(msg, self._arrive_cb))
-            )  # type: ignore[misc]
-            break
-        if taken:
-            ledger = ctx.ledger
-            ob = msg.ob
-            nbytes = taken * size
-            if msg.control:
-                ledger.control_transmissions += taken
-                ledger.control_bytes += nbytes
-                if ob >= 0:  # type: ignore[operator]  # control carries one row
-                    ledger.control[ob] += taken  # type: ignore[index]
-                    ledger.control_bytes_row[ob] += nbytes  # type: ignore[index]
-            else:
-                if type(ob) is int:
-                    ledger.transmissions[ob] += taken
-                    ledger.bytes[ob] += nbytes
-                elif ob:  # a shared transmission (a publish to a topic) is attributed to its first row
-                    ledger.transmissions[ob[0]] += taken  # type: ignore[index]
-                    ledger.bytes[ob[0]] += nbytes  # type: ignore[index]
-                ledger.data_transmissions += taken
-                ledger.data_bytes += nbytes
+            heappush(env._queue, (now + delay, NORMAL, next(env._eid), Scheduled(msg, self._arrive_cb)))  # type: ignore[misc]
+        self._account(msg, 1)
+
+    def _account(self, msg: Message, taken: int) -> None:
+        """The ledger's share of ``taken`` link transmissions of ``msg``."""
+        ledger = self.ctx.ledger
+        ob = msg.ob
+        nbytes = taken * msg.size
+        if msg.control:
+            ledger.control_transmissions += taken
+            ledger.control_bytes += nbytes
+            if ob >= 0:  # type: ignore[operator]  # control carries one row
+                ledger.control[ob] += taken  # type: ignore[index]
+                ledger.control_bytes_row[ob] += nbytes  # type: ignore[index]
+        else:
+            if type(ob) is int:
+                ledger.transmissions[ob] += taken
+                ledger.bytes[ob] += nbytes
+            elif ob:  # a shared transmission (a publish to a topic) is attributed to its first row
+                ledger.transmissions[ob[0]] += taken  # type: ignore[index]
+                ledger.bytes[ob[0]] += nbytes  # type: ignore[index]
+            ledger.data_transmissions += taken
+            ledger.data_bytes += nbytes
 
     def _slow_hop(self, msg: Message, link: Link, delay: float, lost: bool, now: float) -> tuple[float, bool]:
         """A hop over a link with serialization or impairments: the delay until arrival (queueing at the
