@@ -131,5 +131,5 @@ def test_the_path_cache_starts_over_when_full() -> None:
 
 def test_default_route_memory_keeps_hundreds_of_destinations_on_ten_thousand_nodes() -> None:
     net = Network.from_graph(SimContext.from_seed(1), ring(10_000))
-    assert 200 <= net.max_trees
+    assert net.max_trees >= 200
     assert net.max_trees * 104 * 10_000 <= 256 * 2**20
