@@ -186,27 +186,56 @@ class Workload:
         self.size = size
         self.destinations = destinations
         self.stop_at = stop_at
-        self._procs: list[simpy.Process] = []
+        self._producers: list[_Producer] = []
 
     def start(self, emit: Emit) -> None:
-        """Start one producer process per producer node, each calling ``emit`` per message."""
-        env = self.ctx.env
-        self._procs = [env.process(self._produce(i, node, emit)) for i, node in enumerate(self.producers)]
+        """Start every producer, each calling ``emit`` per message.
 
-    def _produce(self, index: int, node: str, emit: Emit) -> Any:
-        env, rng = self.ctx.env, self.ctx.rng
-        times = self.arrivals.times(rng.stream(f"workload:{node}"))
-        sizes = rng.stream(f"workload:{node}:size")
-        dsts = rng.stream(f"workload:{node}:dst")
-        n_consumers = len(self.consumers)
-        for t in times:
-            if t >= self.stop_at:
-                return
-            # behind schedule (after backpressure) the producer still yields, so that what arrived
-            # meanwhile (a broker's "block") is handled before its next send
-            yield env.timeout(t - env.now if t > env.now else 0.0)
-            size = max(0.0, self.size.sample(sizes))
-            consumer = self.destinations.pick(dsts, index, n_consumers) if n_consumers else 0
-            wait = emit(node, t, size, consumer)
-            if wait is not None:
-                yield wait
+        A producer is a chain of scheduled callbacks, not a process: each send schedules the next at its
+        intended time. Behind schedule (after backpressure) the next send is still scheduled, with no delay,
+        so that what arrived meanwhile (a broker's ``block``) is handled before it.
+        """
+        self._producers = [_Producer(self, i, node, emit) for i, node in enumerate(self.producers)]
+        for producer in self._producers:
+            producer.next()
+
+
+class _Producer:
+    """One producer's streams and the callback that sends its next message."""
+
+    __slots__ = ("_resume_cb", "_send_cb", "ctx", "dsts", "emit", "index", "node", "sizes", "times", "workload")
+
+    def __init__(self, workload: Workload, index: int, node: str, emit: Emit) -> None:
+        rng = workload.ctx.rng
+        self.workload = workload
+        self.ctx = workload.ctx
+        self.index = index
+        self.node = node
+        self.emit = emit
+        self.times = workload.arrivals.times(rng.stream(f"workload:{node}"))
+        self.sizes = rng.stream(f"workload:{node}:size")
+        self.dsts = rng.stream(f"workload:{node}:dst")
+        self._send_cb: Callable[[Any], None] = self._send
+        self._resume_cb: Callable[[Any], None] = self._resume
+
+    def next(self) -> None:
+        """Schedule the next send at its intended time (now, if that has passed)."""
+        t = next(self.times, None)
+        if t is None or t >= self.workload.stop_at:
+            return
+        now = self.ctx.env.now
+        self.ctx.call_later(t - now if t > now else 0.0, self._send_cb, t)
+
+    def _send(self, event: Any) -> None:
+        workload = self.workload
+        size = workload.size.sample(self.sizes)
+        n_consumers = len(workload.consumers)
+        consumer = workload.destinations.pick(self.dsts, self.index, n_consumers) if n_consumers else 0
+        wait = self.emit(self.node, event._value, size if size > 0.0 else 0.0, consumer)
+        if wait is not None and wait.callbacks is not None:  # backpressure: go on once it is released
+            wait.callbacks.append(self._resume_cb)
+        else:
+            self.next()
+
+    def _resume(self, _: Any) -> None:
+        self.next()
