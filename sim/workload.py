@@ -203,7 +203,18 @@ class Workload:
 class _Producer:
     """One producer's streams and the callback that sends its next message."""
 
-    __slots__ = ("_resume_cb", "_send_cb", "ctx", "dsts", "emit", "index", "node", "sizes", "times", "workload")
+    __slots__ = (
+        "_resume_cb",
+        "_send_cb",
+        "ctx",
+        "dsts",
+        "emit",
+        "index",
+        "node",
+        "sizes",
+        "times",
+        "workload",
+    )
 
     def __init__(self, workload: Workload, index: int, node: str, emit: Emit) -> None:
         rng = workload.ctx.rng
