@@ -145,7 +145,9 @@ class Broker:
                 ctx.ledger.lose(row, "unroutable")
             self._reply(msg, "nack")
             return
-        accepted = self._enqueue(q, msg.copy(reliable=False), msg.src)
+        held = msg.copy()
+        held.reliable = False
+        accepted = self._enqueue(q, held, msg.src)
         self._reply(msg, "ack" if accepted else "nack")
 
     def _reply(self, msg: Message, kind: str) -> None:
@@ -158,7 +160,7 @@ class Broker:
                     self.id,
                     msg.src,
                     self.config.control_size,
-                    self.ctx.env.now,
+                    self.ctx.env._now,
                     rows[0] if rows else -1,
                     topic=msg.topic,
                     tag=msg.id,
@@ -166,7 +168,7 @@ class Broker:
             )
 
     def _enqueue(self, q: BrokerQueue, msg: Message, publisher: str) -> bool:
-        ledger, now = self.ctx.ledger, self.ctx.env.now
+        ledger, now = self.ctx.ledger, self.ctx.env._now
         q.publishers.add(publisher)
         if len(q.ready) >= q.capacity:
             if q.overflow == "reject":
@@ -198,7 +200,7 @@ class Broker:
                     self.id,
                     publisher,
                     self.config.control_size,
-                    self.ctx.env.now,
+                    self.ctx.env._now,
                     topic=q.name,
                 )
             )
@@ -215,7 +217,7 @@ class Broker:
             self._deliver(q, q.ready.popleft(), consumer)
             moved = True
         if moved:
-            q.track(self.ctx.env.now)
+            q.track(self.ctx.env._now)
         if q.blocked and len(q.ready) < q.capacity:
             q.blocked = False
             self._tell(q, "unblock")
@@ -231,7 +233,7 @@ class Broker:
         return None
 
     def _deliver(self, q: BrokerQueue, entry: Entry, consumer: str) -> None:
-        now = self.ctx.env.now
+        now = self.ctx.env._now
         if entry.deliveries == 0 and entry.enqueued_at >= self.measure_from:
             q.wait_total += now - entry.enqueued_at
             q.waits += 1
@@ -245,7 +247,9 @@ class Broker:
             self._by_tag[entry.tag] = q
             q.inflight[consumer] += 1
             self._ack_timers.start((q, entry.tag))
-        self.node.send(entry.msg.copy(src=self.id, dst=consumer, reliable=manual, tag=entry.tag))
+        msg = entry.msg.copy()
+        msg.src, msg.dst, msg.reliable, msg.tag = self.id, consumer, manual, entry.tag
+        self.node.send(msg)
 
     def _ack(self, msg: Message) -> None:
         q = self._by_tag.pop(msg.tag, None)
@@ -280,7 +284,7 @@ class Broker:
         q.redelivered += 1
         self.ctx.ledger.count("redeliveries")
         q.ready.appendleft(entry)
-        q.track(self.ctx.env.now)
+        q.track(self.ctx.env._now)
 
     # -- consumers and sessions ------------------------------------------------------------------
     def _consume(self, msg: Message) -> None:
@@ -307,7 +311,7 @@ class Broker:
                 self.id,
                 client,
                 self.config.control_size,
-                self.ctx.env.now,
+                self.ctx.env._now,
                 topic=q.name,
                 tag=msg.id,
             )
@@ -362,7 +366,7 @@ class Broker:
                     for subs in self.topics.values():
                         for sub in [s for s, qn in subs.items() if qn == name]:
                             del subs[sub]
-            q.track(self.ctx.env.now)
+            q.track(self.ctx.env._now)
         self._watched.clear()
 
     def _recovered(self) -> None:
@@ -372,7 +376,7 @@ class Broker:
     # -- figures ---------------------------------------------------------------------------------
     def statistics(self) -> BrokerStatistics:
         """Per-queue counters, utilization of the broker's servers, backlog and mean queue wait."""
-        now = self.ctx.env.now
+        now = self.ctx.env._now
         node = self.node.statistics()
         queues = {
             name: {

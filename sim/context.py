@@ -22,16 +22,17 @@ TraceRecord = tuple[float, str, int, str, str]
 
 
 class Scheduled:
-    """The least a SimPy event needs to be processed by ``Environment.step``: its callbacks, its value, and
-    ``_ok``. Hops, service completions and timers use it instead of ``simpy.Timeout``, whose constructor
-    and ``schedule`` call cost more than the hop's own work; see :meth:`SimContext.call_later`."""
+    """The least a SimPy event needs to be processed by ``Environment.step``: its callbacks (a one-element
+    tuple, made once per callback where it can be), its value, and ``_ok`` (always true). Hops, service
+    completions and timers use it instead of ``simpy.Timeout``, whose constructor and ``schedule`` call cost
+    more than the hop's own work; see :meth:`SimContext.call_later`."""
 
-    __slots__ = ("_ok", "_value", "callbacks")
+    __slots__ = ("_value", "callbacks")
+    _ok = True
 
-    def __init__(self, value: Any, callback: Callable[[Any], None]) -> None:
-        self._ok = True
+    def __init__(self, value: Any, callbacks: tuple[Callable[[Any], None]]) -> None:
         self._value = value
-        self.callbacks: list[Callable[[Any], None]] | None = [callback]
+        self.callbacks: tuple[Callable[[Any], None]] | None = callbacks
 
 
 class Timeouts:
@@ -62,7 +63,7 @@ class Timeouts:
         self._alive = alive
         self._due: deque[tuple[float, Any]] = deque()
         self._armed = False
-        self._fire_cb: Callable[[Any], None] = self._fire
+        self._fire_cb: tuple[Callable[[Any], None]] = (self._fire,)
 
     def __len__(self) -> int:
         """Timers started and not yet expired or found dead."""
@@ -133,7 +134,7 @@ class SimContext:
         as a ``simpy.Timeout`` made now would fire: the queue entry is exactly what ``Environment.schedule``
         writes (SimPy 4's ``_queue``, ``_now`` and ``_eid``)."""
         env = self.env
-        heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), Scheduled(value, callback)))  # type: ignore[misc]
+        heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), Scheduled(value, (callback,))))  # type: ignore[misc]
 
     def timeouts(
         self, delay: float, callback: Callable[[Any], None], alive: Callable[[Any], bool] | None = None

@@ -132,9 +132,9 @@ class Message:
     def obligations(self) -> tuple[int, ...]:
         """The ledger rows this message carries, as a tuple."""
         ob = self.ob
-        if isinstance(ob, tuple):
+        if type(ob) is tuple:
             return ob
-        return () if ob < 0 else (ob,)
+        return () if ob < 0 else (ob,)  # type: ignore[operator,return-value]
 
     def __repr__(self) -> str:
         return (

@@ -75,7 +75,7 @@ class Network:
         self._out_index: dict[str, dict[int, Link]] = {}
         for (u, v), link in links.items():
             self._out_index.setdefault(u, {})[self._index[v]] = link
-        self._arrive_cb: Callable[[Any], None] = self._arrive
+        self._arrive_cb: tuple[Callable[[Any], None]] = (self._arrive,)
 
     @classmethod
     def from_graph(
@@ -298,7 +298,7 @@ class Network:
                 return
         ctx = self.ctx
         env = self.env
-        now = env.now
+        now = env._now
         trace = ctx.trace
         table = self._routes.get(dst)
         if table is None:
@@ -369,7 +369,7 @@ class Network:
         if stream is not None and not lost and link.duplicate and stream.random() < link.duplicate:
             twin = msg.copy()
             twin.hops, twin.link = msg.hops, link
-            self.ctx.call_later(now - self.env.now + delay, self._arrive_cb, twin)
+            self.ctx.call_later(now - self.env._now + delay, self._arrive, twin)
         return delay, lost
 
     def _arrive(self, event: Any) -> None:
@@ -382,10 +382,14 @@ class Network:
         if here in self.down_nodes:
             self.ctx.drop(msg, "node_down", here)
             return
-        if here == msg.dst:
-            self._hand_over(msg, here)
-        else:
+        if here != msg.dst:
             self._forward(msg, here)
+        else:
+            endpoint = self.endpoints.get(here)
+            if endpoint is not None and self.ctx.trace is None:
+                endpoint.receive(msg)
+            else:
+                self._hand_over(msg, here)
 
     def _hand_over(self, msg: Message, here: str) -> None:
         endpoint = self.endpoints.get(here)
@@ -393,5 +397,5 @@ class Network:
             self.ctx.drop(msg, "no_handler", here)
         else:
             if self.ctx.trace is not None:
-                self.ctx.trace.append((self.ctx.env.now, "arrive", msg.id, here, ""))
+                self.ctx.trace.append((self.ctx.env._now, "arrive", msg.id, here, ""))
             endpoint.receive(msg)

@@ -151,15 +151,25 @@ class Node:
             if self.paused:
                 self._held.append(msg)
             else:
-                self._dispatch(msg)
+                handler = self.handlers.get(msg.kind)
+                self.processed += 1
+                if handler is None:
+                    self.ctx.drop(msg, "no_handler", self.id)
+                else:
+                    handler(msg)
         elif self.service is not None:
-            self._inbox.append((msg, self.ctx.env.now))
+            self._inbox.append((msg, self.ctx.env._now))
             if len(self._serving) < self.servers and not self.paused:
                 self._next()
         elif self.paused:
             self._held.append(msg)
         else:
-            self._dispatch(msg)
+            handler = self.handlers.get(msg.kind)
+            self.processed += 1
+            if handler is None:
+                self.ctx.drop(msg, "no_handler", self.id)
+            else:
+                handler(msg)
 
     def _dispatch(self, msg: Message) -> None:
         self.processed += 1
@@ -176,7 +186,7 @@ class Node:
         env = self.ctx.env
         while inbox and len(serving) < self.servers and not self.paused and self.up:
             msg, arrived = inbox.popleft()
-            now = env.now
+            now = env._now
             self.wait_total += now - arrived
             cost = self.cost
             duration = cost(msg) if cost is not None else self.service.sample(self.stream)  # type: ignore[union-attr]
@@ -185,7 +195,7 @@ class Node:
 
     def _begin(self, msg: Message, duration: float) -> None:
         token = next(self._tokens)
-        self._serving[token] = (msg, self.ctx.env.now + duration)
+        self._serving[token] = (msg, self.ctx.env._now + duration)
         self.ctx.call_later(duration, self._done_cb, (token, self._generation))
 
     def _done(self, event: Any) -> None:
@@ -235,7 +245,7 @@ class Node:
             return
         self.paused = True
         self._generation += 1
-        now = self.ctx.env.now
+        now = self.ctx.env._now
         self._suspended = [(msg, end - now) for msg, end in self._serving.values()]
         self._serving.clear()
 

@@ -226,7 +226,7 @@ class Delivery:
                 return False
             seen.add(msg.id)
         for row in msg.obligations():
-            ctx.ledger.deliver(row, ctx.env.now, node.id)
+            ctx.ledger.deliver(row, ctx.env._now, node.id)
         return True
 
     def acknowledge(self, node: Node, msg: Message) -> None:
@@ -240,7 +240,7 @@ class Delivery:
                 node.id,
                 msg.src,
                 self.config.ack_size,
-                ctx.env.now,
+                ctx.env._now,
                 rows[0] if rows else -1,
                 topic=msg.topic,
                 tag=msg.tag or msg.id,
