@@ -11,8 +11,11 @@ two-state chain (per transmission: lose with the current state's probability, th
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
+
+import numpy as np
 
 from sim.distributions import Constant, Distribution, Exponential
 from sim.rng import RngStreams, Stream
@@ -20,8 +23,8 @@ from sim.rng import RngStreams, Stream
 __all__ = ["GilbertElliott", "Link", "LinkStatistics"]
 
 _HOP_PENALTY = 1e-9  # seconds added per hop so that equal-latency routes prefer fewer hops
-_FIRST_OUTCOMES = 8  # a link draws its hop outcomes in batches that double up to _MAX_OUTCOMES
-_MAX_OUTCOMES = 256
+_FIRST_OUTCOMES = 8  # a link draws its hop outcomes in batches that grow fourfold up to _MAX_OUTCOMES
+_MAX_OUTCOMES = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,22 +140,32 @@ class Link:
         interleave with the uniforms), any other distribution one transmission at a time.
         """
         n = self._batch
-        self._batch = min(2 * n, _MAX_OUTCOMES)
+        self._batch = min(4 * n, _MAX_OUTCOMES)
         stream = self.stream or self.make_stream()
         latency, loss = self.latency, self.loss
+        if n < 64 and type(latency) in (Exponential, Constant):  # small: lists beat numpy's call overhead
+            small = (
+                stream.exponentials(n, latency.mean) if type(latency) is Exponential else [latency.value] * n  # type: ignore[attr-defined]
+            )
+            if loss:
+                small = [d if u >= loss else -1.0 - d for d, u in zip(small, stream.uniforms(n), strict=True)]
+            self.outcomes = iter(small)
+            return next(self.outcomes)
         if type(latency) is Exponential:
-            delays = stream.exponentials(n, latency.mean)
+            delays = stream.exponential_array(n, latency.mean)
         elif type(latency) is Constant:
-            delays = [latency.value] * n
+            delays = np.full(n, latency.value, dtype=np.float64)
         else:
-            delays = []
+            drawn = []
             for _ in range(n):
                 d = latency.sample(stream)
-                delays.append(-1.0 - d if loss and stream.random() < loss else d)
+                drawn.append(-1.0 - d if loss and stream.random() < loss else d)
+            delays = np.array(drawn, dtype=np.float64)
             loss = 0.0  # applied already
         if loss:
-            delays = [d if u >= loss else -1.0 - d for d, u in zip(delays, stream.uniforms(n), strict=True)]
-        self.outcomes = iter(delays)
+            delays = np.where(stream.uniform_array(n) >= loss, delays, -1.0 - delays)
+        outcomes = array("d", delays.tobytes())  # 8 bytes an outcome
+        self.outcomes = iter(outcomes)
         return next(self.outcomes)
 
     @property

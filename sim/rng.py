@@ -108,35 +108,58 @@ class Stream:
             return gen.standard_exponential(n).tolist()  # type: ignore[no-any-return]
         return gen.standard_normal(n).tolist()  # type: ignore[no-any-return]
 
-    def _take(self, kind: int, n: int) -> list[float]:
-        """The next ``n`` draws of ``kind``: exactly what ``n`` scalar calls would return, in order (numpy's
-        generators fill arrays sequentially, so one array of ``n`` continues the same sequence)."""
+    def _draws(self, kind: int, n: int) -> tuple[list[float], int]:
+        """The next draws of ``kind`` that the scalar buffers and the counter-based part hold, at most ``n``,
+        and how many more the numpy generator must give."""
         buffer = _BUFFERS[kind]
-        out = list(islice(getattr(self, buffer), n))
-        while len(out) < n and self._used[kind] < HASHED_DRAWS:
-            out += self._refill(kind)
-        if len(out) > n:
-            setattr(self, buffer, iter(out[n:]))
-            del out[n:]
-        elif len(out) < n:
-            gen, k = self._numpy(kind), n - len(out)
-            more = (
-                gen.random(k)
-                if kind == 0
-                else gen.standard_exponential(k)
-                if kind == 1
-                else gen.standard_normal(k)
-            )
-            out += more.tolist()
-        return out
+        head = list(islice(getattr(self, buffer), n))
+        while len(head) < n and self._used[kind] < HASHED_DRAWS:
+            head += self._refill(kind)
+        if len(head) > n:
+            setattr(self, buffer, iter(head[n:]))
+            del head[n:]
+        return head, n - len(head)
+
+    def _more(self, kind: int, k: int) -> np.ndarray:
+        gen = self._numpy(kind)
+        return (
+            gen.random(k)
+            if kind == 0
+            else gen.standard_exponential(k)
+            if kind == 1
+            else gen.standard_normal(k)
+        )
+
+    def _take(self, kind: int, n: int) -> np.ndarray:
+        """The next ``n`` draws of ``kind`` as an array: exactly what ``n`` scalar calls would return, in
+        order (numpy's generators fill arrays sequentially, so one array of ``n`` continues the sequence)."""
+        head, k = self._draws(kind, n)
+        if not k:
+            return np.array(head, dtype=np.float64)
+        more = self._more(kind, k)
+        return np.concatenate((np.array(head, dtype=np.float64), more)) if head else more
+
+    def _take_list(self, kind: int, n: int) -> list[float]:
+        head, k = self._draws(kind, n)
+        if k:
+            head += self._more(kind, k).tolist()
+        return head
+
+    def uniform_array(self, n: int) -> np.ndarray:
+        """The next ``n`` uniform draws as an array, equal to ``[self.random() for _ in range(n)]``."""
+        return self._take(0, n)
+
+    def exponential_array(self, n: int, mean: float = 1.0) -> np.ndarray:
+        """The next ``n`` exponential draws as an array, equal to ``self.exponentials(n, mean)``."""
+        return self._take(1, n) * mean
 
     def uniforms(self, n: int) -> list[float]:
         """The next ``n`` uniform draws, equal to ``[self.random() for _ in range(n)]``."""
-        return self._take(0, n)
+        return self._take_list(0, n)
 
     def exponentials(self, n: int, mean: float = 1.0) -> list[float]:
         """The next ``n`` exponential draws, equal to ``[self.exponential(mean) for _ in range(n)]``."""
-        return [x * mean for x in self._take(1, n)]
+        return [x * mean for x in self._take_list(1, n)]
 
     def random(self) -> float:
         """A uniform draw in [0, 1)."""

@@ -284,7 +284,7 @@ def test_vector_draws_continue_the_scalar_sequence(kind: str, before: int, n: in
     s = RngStreams(5).stream("link:a->b")
     head = take(s, kind, before)
     vector = {"random": s.uniforms, "exponential": s.exponentials}.get(kind)
-    middle = vector(n) if vector else s._take(2, n)
+    middle = vector(n) if vector else s._take(2, n).tolist()
     assert head + middle + take(s, kind, 20) == scalar
 
 
