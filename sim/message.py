@@ -49,6 +49,7 @@ class Message:
 
     __slots__ = (
         "attempt",
+        "callbacks",
         "control",
         "created_at",
         "dst",
@@ -66,6 +67,10 @@ class Message:
         "tag",
         "topic",
     )
+
+    _ok = True
+    """In flight, a message is its own SimPy event (see :meth:`sim.network.Network.send`):
+    ``Environment.step`` reads ``callbacks`` and ``_ok``."""
 
     def __init__(
         self,
@@ -101,6 +106,7 @@ class Message:
         self.hops = 0
         self.sent_at = created_at
         self.link: Any = None
+        self.callbacks: Any = None
 
     def copy(self, **changes: Any) -> Message:
         """A fresh transmission of the same logical message (hop count reset), with ``changes`` applied."""
@@ -122,6 +128,7 @@ class Message:
         m.hops = 0
         m.sent_at = self.created_at
         m.link = None
+        m.callbacks = None
         if changes:
             for k, v in changes.items():
                 setattr(m, k, v)

@@ -19,7 +19,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 from simpy.events import NORMAL
 
-from sim.context import Scheduled, SimContext
+from sim.context import SimContext
 from sim.link import Link, LinkStatistics
 from sim.message import Message
 
@@ -239,10 +239,6 @@ class Network:
         return path
 
     # -- the hot path ----------------------------------------------------------------------------
-    def send(self, msg: Message) -> None:
-        """Inject ``msg`` at ``msg.src``; it travels hop by hop to ``msg.dst``."""
-        self._forward(msg, msg.src)
-
     def _path(self, here: str, dst: str) -> tuple[Link, ...]:
         """For cut-through: the links from ``here`` toward ``dst`` up to the first that is not plain (or has
         no route), cached per pair (bounded: the cache starts over when full)."""
@@ -262,7 +258,14 @@ class Network:
         path = self._paths[(start, dst)] = tuple(links)
         return path
 
-    def _forward(self, msg: Message, here: str) -> None:
+    def send(self, msg: Message, here: str | None = None) -> None:
+        """Inject ``msg`` at ``msg.src`` (or go on from ``here``); it travels hop by hop to ``msg.dst``.
+
+        A message in flight is its own SimPy event: it goes onto the event queue with ``callbacks`` set to
+        the network's arrival callback, which saves an event object per hop.
+        """
+        if here is None:
+            here = msg.src
         dst = msg.dst
         if here == dst:
             self._hand_over(msg, here)
@@ -291,9 +294,8 @@ class Network:
                 msg.hops += taken
                 msg.link = link
                 env = self.env
-                heappush(
-                    env._queue, (env._now + ahead, NORMAL, next(env._eid), Scheduled(msg, self._arrive_cb))
-                )  # type: ignore[misc]
+                msg.callbacks = self._arrive_cb
+                heappush(env._queue, (env._now + ahead, NORMAL, next(env._eid), msg))  # type: ignore[misc]
                 ob = msg.ob
                 if type(ob) is int and ob >= 0:  # the common case of _account, inline
                     ledger = self.ctx.ledger
@@ -344,7 +346,8 @@ class Network:
             ctx.drop(msg, "loss", here)
         else:
             msg.link = link
-            heappush(env._queue, (now + delay, NORMAL, next(env._eid), Scheduled(msg, self._arrive_cb)))  # type: ignore[misc]
+            msg.callbacks = self._arrive_cb
+            heappush(env._queue, (now + delay, NORMAL, next(env._eid), msg))  # type: ignore[misc]
         self._account(msg, 1)
 
     def _account(self, msg: Message, taken: int) -> None:
@@ -383,12 +386,11 @@ class Network:
             delay += depart - now
         if stream is not None and not lost and link.duplicate and stream.random() < link.duplicate:
             twin = msg.copy()
-            twin.hops, twin.link = msg.hops, link
-            self.ctx.call_later(now - self.env._now + delay, self._arrive, twin)
+            twin.hops, twin.link, twin.callbacks = msg.hops, link, self._arrive_cb
+            heappush(self.env._queue, (now + delay, NORMAL, next(self.env._eid), twin))  # type: ignore[misc]
         return delay, lost
 
-    def _arrive(self, event: Any) -> None:
-        msg: Message = event._value
+    def _arrive(self, msg: Message) -> None:
         link: Link = msg.link
         if not link.up:
             self.ctx.drop(msg, link.down_reason, link.v)
@@ -398,7 +400,7 @@ class Network:
             self.ctx.drop(msg, "node_down", here)
             return
         if here != msg.dst:
-            self._forward(msg, here)
+            self.send(msg, here)
         else:
             endpoint = self.endpoints.get(here)
             if endpoint is not None and self.ctx.trace is None:

@@ -133,9 +133,9 @@ class Delivery:
     # -- sender side ---------------------------------------------------------------------------
     def send(self, node: Node, msg: Message) -> None:
         """Send the first attempt of ``msg`` from ``node``; retransmit until acknowledged if reliable."""
-        ledger = self.ctx.ledger
+        attempts = self.ctx.ledger.attempts
         for row in msg.obligations():
-            ledger.attempt(row)
+            attempts[row] += 1
         if not self.reliable:
             node.send(msg)
             return
