@@ -388,7 +388,7 @@ class Broker:
                 "redelivered": q.redelivered,
                 "dead_lettered": len(q.dead),
                 "dropped": q.dropped,
-                "backlog_max": max(q.depth_n),
+                "backlog_max": q.depth_max,
                 "wait_mean": q.wait_total / q.waits if q.waits else math.nan,
             }
             for name, q in self.queues.items()
@@ -403,7 +403,7 @@ class Broker:
             up=self.node.up,
             queues=queues,
             utilization=min(busy, 1.0),
-            backlog_max=max((max(q.depth_n) for q in self.queues.values()), default=0),
+            backlog_max=max((q.depth_max for q in self.queues.values()), default=0),
             queue_wait_mean=wait_total / waits if waits else math.nan,
         )
 

@@ -75,6 +75,8 @@ class BrokerQueue:
         self.dead: list[Entry] = []
         self.depth_t = array("d", [0.0])
         self.depth_n = array("l", [0])
+        self.depth_max = 0
+        """The largest ready depth ever reached (even for an instant)."""
         self.enqueued = self.delivered = self.acked = self.redelivered = self.dropped = 0
         self.wait_total = 0.0
         self.waits = 0
@@ -88,9 +90,22 @@ class BrokerQueue:
         return float(np.sum(n * (hi - lo))) / (end - start)
 
     def track(self, now: float) -> None:
-        """Record the ready depth at ``now`` (for backlog and Little's-law figures)."""
-        self.depth_t.append(now)
-        self.depth_n.append(len(self.ready))
+        """Record the ready depth at ``now`` (for backlog and Little's-law figures).
+
+        The history keeps changes only, one record per instant (the depth an instant ends with), so a queue
+        that never backs up costs nothing however many messages pass; ``depth_max`` keeps the peak.
+        """
+        n = len(self.ready)
+        if n > self.depth_max:
+            self.depth_max = n
+        times, depths = self.depth_t, self.depth_n
+        if times[-1] == now:
+            depths[-1] = n
+            if len(depths) > 1 and depths[-2] == n:  # back where the previous instant left it
+                del times[-1], depths[-1]
+        elif depths[-1] != n:
+            times.append(now)
+            depths.append(n)
 
 
 @dataclass(frozen=True, slots=True)
