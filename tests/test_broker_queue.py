@@ -3,12 +3,11 @@ record of every change."""
 
 from __future__ import annotations
 
-import random
-
 import pytest
 
 from sim.broker_queue import BrokerQueue, Entry
 from sim.message import Message
+from sim.rng import RngStreams
 
 
 def entry() -> Entry:
@@ -28,13 +27,13 @@ def test_an_instant_in_and_out_leaves_no_record_but_counts_for_the_peak() -> Non
 
 
 def test_same_time_average_and_peak_as_the_full_history() -> None:
-    rng = random.Random(7)
+    rng = RngStreams(7).stream("test")
     q = BrokerQueue("work", durable=False, capacity=float("inf"), overflow="reject")
     full: list[tuple[float, int]] = [(0.0, 0)]
     t = 0.0
     for _ in range(5000):
         if rng.random() < 0.6:
-            t += rng.choice([0.0, rng.expovariate(1.0)])  # many changes share an instant
+            t += 0.0 if rng.random() < 0.5 else rng.exponential(1.0)  # many changes share an instant
         if q.ready and rng.random() < 0.5:
             q.ready.popleft()
         else:
