@@ -23,8 +23,9 @@ from sim.rng import RngStreams, Stream
 __all__ = ["GilbertElliott", "Link", "LinkStatistics"]
 
 _HOP_PENALTY = 1e-9  # seconds added per hop so that equal-latency routes prefer fewer hops
-_FIRST_OUTCOMES = 8  # a link draws its hop outcomes in batches that grow fourfold up to _MAX_OUTCOMES
-_MAX_OUTCOMES = 1024
+_COLD = 64  # a link draws its first outcomes eight at a time, then in batches from _FIRST_OUTCOMES ...
+_FIRST_OUTCOMES = 64
+_MAX_OUTCOMES = 1024  # ... doubling up to this many
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,7 @@ class Link:
 
     __slots__ = (
         "_batch",
+        "_drawn",
         "_rng",
         "admin_down",
         "bad",
@@ -103,6 +105,7 @@ class Link:
         self.outcomes: Iterator[float] = iter(())
         """Pre-drawn outcomes of the next transmissions (see :meth:`refill`): one per hop."""
         self._batch = _FIRST_OUTCOMES
+        self._drawn = 0
         self.free_at = 0.0
         self.transmissions = 0
         self.admin_down = False
@@ -130,27 +133,32 @@ class Link:
         return self.fault_stream
 
     def refill(self) -> float:
-        """Draw the outcomes of the next batch of transmissions; return the first and keep the rest in
-        :attr:`outcomes`.
+        """The outcome of the next transmission, drawing a batch of outcomes ahead once the link is busy
+        (the rest wait in :attr:`outcomes`).
 
         An outcome is the propagation delay ``d`` (seconds) of a transmission that gets through, or
         ``-1 - d`` for one the link's own Bernoulli loss drops. Transmission ``i`` draws its latency and
-        then (when ``loss > 0``) one uniform from :attr:`stream`, so the outcomes are the same whatever
-        the batch size. Exponential and constant latencies are drawn as vectors (their draws never
-        interleave with the uniforms), any other distribution one transmission at a time.
+        then (when ``loss > 0``) one uniform from :attr:`stream`, so the outcomes are the same however they
+        are drawn. The first ``_COLD`` transmissions draw eight at a time: most links of a large graph carry
+        few messages. After that, batches double up to ``_MAX_OUTCOMES``; exponential and constant
+        latencies are drawn as numpy vectors (their draws never interleave with the uniforms), any other
+        distribution one transmission at a time.
         """
-        n = self._batch
-        self._batch = min(4 * n, _MAX_OUTCOMES)
         stream = self.stream or self.make_stream()
         latency, loss = self.latency, self.loss
-        if n < 64 and type(latency) in (Exponential, Constant):  # small: lists beat numpy's call overhead
+        if self._drawn < _COLD and type(latency) in (Exponential, Constant):
+            # cold: eight at a time from Python lists (one counter-based hash gives eight draws)
+            self._drawn += 8
             small = (
-                stream.exponentials(n, latency.mean) if type(latency) is Exponential else [latency.value] * n  # type: ignore[attr-defined]
-            )
+                stream.exponentials(8, latency.mean) if type(latency) is Exponential else [latency.value] * 8
+            )  # type: ignore[attr-defined]
             if loss:
-                small = [d if u >= loss else -1.0 - d for d, u in zip(small, stream.uniforms(n), strict=True)]
+                small = [d if u >= loss else -1.0 - d for d, u in zip(small, stream.uniforms(8), strict=True)]
             self.outcomes = iter(small)
             return next(self.outcomes)
+        n = self._batch
+        self._batch = min(2 * n, _MAX_OUTCOMES)
+        self._drawn += n
         if type(latency) is Exponential:
             delays = stream.exponential_array(n, latency.mean)
         elif type(latency) is Constant:
