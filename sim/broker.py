@@ -152,7 +152,7 @@ class Broker:
 
     def _reply(self, msg: Message, kind: str) -> None:
         if msg.reliable or kind == "nack":
-            rows = msg.obligations()
+            ob = msg.ob
             self.node.send(
                 Message(
                     self.ctx.next_control_id(),
@@ -161,7 +161,7 @@ class Broker:
                     msg.src,
                     self.config.control_size,
                     self.ctx.env._now,
-                    rows[0] if rows else -1,
+                    ob if type(ob) is int else (ob[0] if ob else -1),  # type: ignore[index]
                     topic=msg.topic,
                     tag=msg.id,
                 )

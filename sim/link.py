@@ -150,8 +150,10 @@ class Link:
             # cold: eight at a time from Python lists (one counter-based hash gives eight draws)
             self._drawn += 8
             small = (
-                stream.exponentials(8, latency.mean) if type(latency) is Exponential else [latency.value] * 8
-            )  # type: ignore[attr-defined]
+                stream.exponentials(8, latency.mean)
+                if isinstance(latency, Exponential)
+                else [latency.value] * 8  # type: ignore[attr-defined]
+            )
             if loss:
                 small = [d if u >= loss else -1.0 - d for d, u in zip(small, stream.uniforms(8), strict=True)]
             self.outcomes = iter(small)

@@ -96,6 +96,7 @@ class Node:
         self.ctx = ctx
         self.id = id
         self.transport = transport
+        self._send = transport.send
         self.servers = servers
         self.service = service
         self.role = role
@@ -138,7 +139,7 @@ class Node:
         if self.paused:  # a stopped process sends nothing: what it would send waits for the resume
             self._outbox.append(msg)
             return
-        self.transport.send(msg)
+        self._send(msg)
 
     def receive(self, msg: Message) -> None:
         """An arrival from the network."""

@@ -233,7 +233,7 @@ class Delivery:
         """Send the ack a reliable transmission asks for (to its sender: the producer or the broker)."""
         if msg.reliable:
             ctx = self.ctx
-            rows = msg.obligations()
+            ob = msg.ob
             ack = Message(
                 ctx.next_control_id(),
                 "ack",
@@ -241,7 +241,7 @@ class Delivery:
                 msg.src,
                 self.config.ack_size,
                 ctx.env._now,
-                rows[0] if rows else -1,
+                ob if type(ob) is int else (ob[0] if ob else -1),  # type: ignore[index]
                 topic=msg.topic,
                 tag=msg.tag or msg.id,
             )
