@@ -129,6 +129,7 @@ class Delivery:
         self.pending: dict[int, Message] = {}
         self._frozen: dict[str, list[Any]] = {}  # node -> timers that fired while it was paused
         self._timers: dict[float, Timeouts] = {}  # one FIFO of timers per retransmission timeout
+        self._first: Timeouts | None = None  # the first attempt's (the common case)
 
     # -- sender side ---------------------------------------------------------------------------
     def send(self, node: Node, msg: Message) -> None:
@@ -146,17 +147,22 @@ class Delivery:
 
     def _transmit(self, node: Node, msg: Message) -> None:
         node.send(msg.copy())
-        value = (node, msg.id, msg.attempt, node.crashes)
+        attempt = msg.attempt
+        value = (node, msg.id, attempt, node.crashes)
         if node.paused:  # the copy leaves when the node resumes; so does its timer
             self._freeze(node, value)
-            return
-        self._arm(msg.attempt, value)
+        elif attempt == 1 and self._first is not None:
+            self._first.start(value)
+        else:
+            self._arm(attempt, value)
 
     def _arm(self, attempt: int, value: Any) -> None:
         delay = self.config.timeout(attempt)
         timers = self._timers.get(delay)
         if timers is None:
             timers = self._timers[delay] = self.ctx.timeouts(delay, self._expire, self._waiting)
+            if attempt == 1:
+                self._first = timers
         timers.start(value)
 
     def _freeze(self, node: Node, value: Any) -> None:

@@ -39,8 +39,10 @@ class PointToPoint:
         consumers = workload.consumers
         ledger = ctx.ledger
 
+        nodes = {producer: world.node(producer) for producer in workload.producers}
+
         def emit(producer: str, created_at: float, size: float, consumer: int) -> None:
-            node = world.node(producer)
+            node = nodes[producer]
             if not node.up:
                 return  # a down host runs no application: nothing is offered
             dst = consumers[consumer]

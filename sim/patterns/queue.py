@@ -47,8 +47,10 @@ class MessageQueue:
             clients[consumer].consume(self.queue)
         ledger, queue = ctx.ledger, self.queue
 
+        nodes = {producer: world.node(producer) for producer in workload.producers}
+
         def emit(producer: str, created_at: float, size: float, consumer: int) -> simpy.Event | None:
-            if not world.node(producer).up:
+            if not nodes[producer].up:
                 return None
             msg_id = ctx.next_id()
             row = ledger.open(msg_id, "data", producer, broker.id, queue, created_at, size)
