@@ -191,7 +191,10 @@ def build(ctx: SimContext, scenario: Scenario, *, search: Sequence[Path] = ()) -
         links=scenario.links.model_dump(),
         nodes=scenario.nodes.model_dump(),
     )
-    network = Network.from_graph(ctx, graph, max_hops=scenario.network.max_hops)
+    settings = scenario.network
+    network = Network.from_graph(
+        ctx, graph, max_hops=settings.max_hops, route_memory=int(settings.route_memory)
+    )
     w = scenario.workload
     producers = _place(graph, w.producers, "producers", from_end=False)
     consumers = _place(graph, w.consumers, "consumers", from_end=True)

@@ -218,5 +218,7 @@ class NetworkSettings(_Model):
     """Routing settings."""
 
     max_hops: int = 64
+    route_memory: float = 256 * 2**20
 
     _hops = field_validator("max_hops", mode="before")(lambda v: parse_count(v, "max_hops", minimum=1))
+    _memory = field_validator("route_memory", mode="before")(lambda v: parse_size(v, "route_memory"))

@@ -133,3 +133,30 @@ def test_default_route_memory_keeps_hundreds_of_destinations_on_ten_thousand_nod
     net = Network.from_graph(SimContext.from_seed(1), ring(10_000))
     assert net.max_trees >= 200
     assert net.max_trees * 104 * 10_000 <= 256 * 2**20
+
+
+def test_route_memory_is_a_scenario_setting() -> None:
+    from sim import Scenario
+    from sim.build import build
+
+    def world(**network: object):  # type: ignore[no-untyped-def]
+        scenario = Scenario(
+            pattern="point_to_point",
+            topology={"name": "ring", "params": {"n": 5000}},
+            network=network,
+            duration="10ms",
+        )
+        return build(SimContext.from_seed(1), scenario)
+
+    assert world().network.max_trees == 256 * 2**20 // (104 * 5000)
+    assert world(route_memory="52MB").network.max_trees == 100
+    assert world(route_memory=0).network.max_trees == 16
+
+
+@pytest.mark.parametrize("bad", ["lots", -1, "1 parsec"])
+def test_a_bad_route_memory_names_the_field(bad: object) -> None:
+    from sim import Scenario
+    from sim.errors import SimError
+
+    with pytest.raises(SimError, match="route_memory"):
+        Scenario(pattern="point_to_point", network={"route_memory": bad})
