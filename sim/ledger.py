@@ -120,8 +120,11 @@ class Ledger:
         row = len(self.msg_id)
         self.msg_id.append(msg_id)
         self.kind.append(kind_code)
-        self.src.append(self._node(src))
-        self.dst.append(self._node(dst))
+        codes = self._name_code
+        code = codes.get(src)
+        self.src.append(self._node(src) if code is None else code)
+        code = codes.get(dst)
+        self.dst.append(self._node(dst) if code is None else code)
         code = self._topic_code.get(topic)
         if code is None:
             code = self._topic_code[topic] = len(self.topics)
@@ -170,7 +173,8 @@ class Ledger:
         self.outcome[row] = DELIVERED
         self.delivered_at[row] = t
         if node:
-            self.receiver[row] = self._node(node)
+            code = self._name_code.get(node)
+            self.receiver[row] = self._node(node) if code is None else code
         self.reason[row] = 0
         self.delivered_count += 1
         return True

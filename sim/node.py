@@ -36,7 +36,8 @@ from sim.message import Message
 
 __all__ = ["Handler", "Node", "NodeStatistics", "Transport"]
 
-Handler = Callable[[Message], None]
+Handler = Callable[[Message], object]
+"""Called with each processed message of its kind (any return value is ignored)."""
 
 
 class Transport(Protocol):

@@ -9,6 +9,7 @@ its own node recovers or ``retry`` seconds after the broker's node recovers (a c
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 import simpy
@@ -61,9 +62,12 @@ class BrokerClient:
     def on_message(self, kind: str, app: Callable[[Message], None] | None = None) -> None:
         """Deliver ``kind`` messages to the application: acknowledge, deduplicate, record, then ``app``."""
         node, delivery = self.node, self.delivery
+        if app is None:  # a partial is called without a Python frame of its own
+            node.on(kind, partial(delivery.receive, node))
+            return
 
         def handle(msg: Message) -> None:
-            if delivery.receive(node, msg) and app is not None:
+            if delivery.receive(node, msg):
                 app(msg)
 
         node.on(kind, handle)
