@@ -11,6 +11,7 @@ from typing import Any
 __all__ = ["CONTROL_KINDS", "DATA_KINDS", "Message"]
 
 _new = object.__new__
+_DATA = frozenset(("data", "request", "reply", "event"))
 
 DATA_KINDS = ("data", "request", "reply", "event")
 """Kinds that carry a delivery obligation (ledger rows)."""
@@ -102,7 +103,7 @@ class Message:
         self.payload = payload
         self.tag = tag
         self.recipients = recipients
-        self.control = kind not in DATA_KINDS
+        self.control = kind not in _DATA
         self.hops = 0
         self.sent_at = created_at
         self.link: Any = None
@@ -133,7 +134,7 @@ class Message:
             for k, v in changes.items():
                 setattr(m, k, v)
             if "kind" in changes:
-                m.control = m.kind not in DATA_KINDS
+                m.control = m.kind not in _DATA
         return m
 
     def obligations(self) -> tuple[int, ...]:
