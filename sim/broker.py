@@ -185,10 +185,13 @@ class Broker:
             elif not q.blocked:  # block: keep what arrives, tell publishers to stop
                 q.blocked = True
                 self._tell(q, "block")
-        q.ready.append(Entry(msg, now))
+        ready = q.ready
+        ready.append(Entry(msg, now))
         q.enqueued += 1
-        q.track(now)
-        self._dispatch(q)
+        if len(ready) > q.depth_max:
+            q.depth_max = len(ready)
+        if not self._dispatch(q):  # a dispatch that moved messages has recorded the depth already
+            q.track(now)
         return True
 
     def _tell(self, q: BrokerQueue, kind: str) -> None:
@@ -206,29 +209,37 @@ class Broker:
             )
 
     # -- delivery --------------------------------------------------------------------------------
-    def _dispatch(self, q: BrokerQueue) -> None:
+    def _dispatch(self, q: BrokerQueue) -> bool:
+        """Deliver ready messages while a consumer has credit; True if any moved (the depth is recorded)."""
         if not self.node.up:
-            return
+            return False
         moved = False
-        while q.ready and q.consumers:
+        ready, consumers = q.ready, q.consumers
+        while ready and consumers:
             consumer = self._pick(q)
             if consumer is None:
                 break
-            self._deliver(q, q.ready.popleft(), consumer)
+            self._deliver(q, ready.popleft(), consumer)
             moved = True
         if moved:
             q.track(self.ctx.env._now)
-        if q.blocked and len(q.ready) < q.capacity:
+        if q.blocked and len(ready) < q.capacity:
             q.blocked = False
             self._tell(q, "unblock")
+        return moved
 
     def _pick(self, q: BrokerQueue) -> str | None:
         """Next consumer in round-robin order that has credit left."""
-        n, limit = len(q.consumers), self.config.prefetch
+        consumers, limit = q.consumers, self.config.prefetch
+        n, start = len(consumers), q.next_consumer
+        if limit == 0 or not self.config.manual_ack:  # no credit to check: the next in turn
+            q.next_consumer = (start + 1) % n
+            return consumers[start % n]
+        inflight = q.inflight
         for i in range(n):
-            consumer = q.consumers[(q.next_consumer + i) % n]
-            if not self.config.manual_ack or limit == 0 or q.inflight[consumer] < limit:
-                q.next_consumer = (q.next_consumer + i + 1) % n
+            consumer = consumers[(start + i) % n]
+            if inflight[consumer] < limit:
+                q.next_consumer = (start + i + 1) % n
                 return consumer
         return None
 
