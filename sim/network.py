@@ -76,6 +76,7 @@ class Network:
         for (u, v), link in links.items():
             self._out_index.setdefault(u, {})[self._index[v]] = link
         self._arrive_cb: tuple[Callable[[Any], None]] = (self._arrive,)
+        self._receive_cb: dict[str, tuple[Callable[[Any], None]]] = {}  # node -> (its endpoint's receive,)
 
     @classmethod
     def from_graph(
@@ -98,6 +99,7 @@ class Network:
         if node_id not in self.graph:
             raise KeyError(node_id)
         self.endpoints[node_id] = endpoint
+        self._receive_cb[node_id] = (endpoint.receive,)
 
     def link(self, u: str, v: str) -> Link:
         """The directed link ``u -> v``."""
@@ -154,6 +156,14 @@ class Network:
         self._invalidate()
 
     def _invalidate(self) -> None:
+        if self.cut_through:
+            # messages under way that were to be handed straight to their endpoint arrive through the usual
+            # checks again (link up, node up), now that state can change
+            arrive = self._arrive_cb
+            for entry in self.env._queue:
+                event: Any = entry[3]  # SimPy's queue holds events; a message in flight is one too
+                if type(event) is Message and event.callbacks is not arrive:
+                    event.callbacks = arrive
         self.cut_through = False  # from now on, hops are taken one event at a time (see ``cut_through``)
         self._routes.clear()
         self._preds.clear()
@@ -294,7 +304,12 @@ class Network:
                 msg.hops += taken
                 msg.link = link
                 env = self.env
-                msg.callbacks = self._arrive_cb
+                # a path that ends at the destination hands the message straight to its endpoint on arrival:
+                # nothing changes state in a cut-through run (the first change restores the checks, see
+                # ``_invalidate``)
+                msg.callbacks = (
+                    self._receive_cb.get(dst, self._arrive_cb) if link.v == dst else self._arrive_cb
+                )
                 heappush(env._queue, (env._now + ahead, NORMAL, next(env._eid), msg))  # type: ignore[misc]
                 ob = msg.ob
                 if type(ob) is int and ob >= 0:  # the common case of _account, inline

@@ -160,3 +160,27 @@ def test_a_bad_route_memory_names_the_field(bad: object) -> None:
 
     with pytest.raises(SimError, match="route_memory"):
         Scenario(pattern="point_to_point", network={"route_memory": bad})
+
+
+def test_a_state_change_restores_the_arrival_checks_for_messages_under_way() -> None:
+    # sent with cut-through, the message would go straight to n2's handler; the link it arrives over goes
+    # down while it is under way, so it must be dropped as link_down, as hop by hop
+    ctx = SimContext.from_seed(1)
+    net, _, rec = wire(ctx, line_graph(3, latency=0.005))
+    net.cut_through = True
+    send(ctx, net, "n0", "n2")
+    ctx.env.run(until=0.004)
+    net.set_link_up("n1", "n2", False)
+    ctx.env.run()
+    assert rec.seen == []
+    assert ctx.ledger.outcome_of(0) == "lost" and ctx.ledger.last_reason(0) == "link_down"
+
+
+def test_with_nothing_changing_the_message_goes_straight_to_the_handler() -> None:
+    ctx = SimContext.from_seed(1)
+    net, nodes, rec = wire(ctx, line_graph(3, latency=0.005))
+    net.cut_through = True
+    msg = send(ctx, net, "n0", "n2")
+    assert msg.callbacks == (nodes["n2"].receive,)
+    ctx.env.run()
+    assert [(round(t, 9), node) for t, node, _ in rec.seen] == [(0.01, "n2")]
