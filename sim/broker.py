@@ -272,8 +272,7 @@ class Broker:
         self._dispatch(q)
 
     def _unacked(self, value: tuple[BrokerQueue, int]) -> bool:
-        q, tag = value
-        return tag in q.unacked
+        return value[1] in value[0].unacked  # (queue, delivery tag) still waits for its ack
 
     def _ack_timeout(self, value: tuple[BrokerQueue, int]) -> None:
         q, tag = value
@@ -387,36 +386,9 @@ class Broker:
     # -- figures ---------------------------------------------------------------------------------
     def statistics(self) -> BrokerStatistics:
         """Per-queue counters, utilization of the broker's servers, backlog and mean queue wait."""
-        now = self.ctx.env._now
-        node = self.node.statistics()
-        queues = {
-            name: {
-                "ready": len(q.ready),
-                "unacked": len(q.unacked),
-                "enqueued": q.enqueued,
-                "delivered": q.delivered,
-                "acked": q.acked,
-                "redelivered": q.redelivered,
-                "dead_lettered": len(q.dead),
-                "dropped": q.dropped,
-                "backlog_max": q.depth_max,
-                "wait_mean": q.wait_total / q.waits if q.waits else math.nan,
-            }
-            for name, q in self.queues.items()
-        }
-        waits = sum(q.waits for q in self.queues.values())
-        wait_total = sum(q.wait_total for q in self.queues.values())
-        busy = (
-            node.busy_time / (now * self.node.servers) if now > 0 and self.node.service is not None else 0.0
-        )
-        return BrokerStatistics(
-            node=self.id,
-            up=self.node.up,
-            queues=queues,
-            utilization=min(busy, 1.0),
-            backlog_max=max((q.depth_max for q in self.queues.values()), default=0),
-            queue_wait_mean=wait_total / waits if waits else math.nan,
-        )
+        node, now = self.node, self.ctx.env._now
+        busy = node.busy_time / (now * node.servers) if now > 0 and node.service is not None else 0.0
+        return BrokerStatistics.of(self.id, node.up, self.queues, busy)
 
     def backlog_mean(self, start: float, end: float) -> float:
         """Time-average of the messages ready in all queues over ``[start, end)`` (Little's L_q)."""

@@ -89,6 +89,21 @@ class BrokerQueue:
         lo, hi = np.clip(t, start, end), np.clip(stops, start, end)
         return float(np.sum(n * (hi - lo))) / (end - start)
 
+    def figures(self) -> dict[str, float]:
+        """The queue's counters, peak backlog and mean wait (``nan`` before any delivery)."""
+        return {
+            "ready": len(self.ready),
+            "unacked": len(self.unacked),
+            "enqueued": self.enqueued,
+            "delivered": self.delivered,
+            "acked": self.acked,
+            "redelivered": self.redelivered,
+            "dead_lettered": len(self.dead),
+            "dropped": self.dropped,
+            "backlog_max": self.depth_max,
+            "wait_mean": self.wait_total / self.waits if self.waits else math.nan,
+        }
+
     def track(self, now: float) -> None:
         """Record the ready depth at ``now`` (for backlog and Little's-law figures).
 
@@ -118,6 +133,20 @@ class BrokerStatistics:
     utilization: float
     backlog_max: int
     queue_wait_mean: float
+
+    @classmethod
+    def of(cls, node: str, up: bool, queues: dict[str, BrokerQueue], busy: float) -> BrokerStatistics:
+        """A broker's snapshot: its node, whether it is up, its queues, its servers' busy fraction."""
+        waits = sum(q.waits for q in queues.values())
+        wait_total = sum(q.wait_total for q in queues.values())
+        return cls(
+            node=node,
+            up=up,
+            queues={name: q.figures() for name, q in queues.items()},
+            utilization=min(busy, 1.0),
+            backlog_max=max((q.depth_max for q in queues.values()), default=0),
+            queue_wait_mean=wait_total / waits if waits else math.nan,
+        )
 
 
 def broker_service(service: Distribution | None, persist: float) -> Distribution | None:
