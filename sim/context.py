@@ -23,9 +23,10 @@ TraceRecord = tuple[float, str, int, str, str]
 
 class Scheduled:
     """The least a SimPy event needs to be processed by ``Environment.step``: its callbacks (a one-element
-    tuple, made once per callback where it can be), its value, and ``_ok`` (always true). Hops, service
-    completions and timers use it instead of ``simpy.Timeout``, whose constructor and ``schedule`` call cost
-    more than the hop's own work; see :meth:`SimContext.call_later`."""
+    tuple, made once per callback where it can be), its value, and ``_ok`` (always true). Service completions,
+    producers' sends and timers use it instead of ``simpy.Timeout``, whose constructor and ``schedule`` call
+    cost more than the work they carry; see :meth:`SimContext.call_later`. (A message in flight needs none:
+    it is its own event, see :meth:`sim.network.Network.send`.)"""
 
     __slots__ = ("_value", "callbacks")
     _ok = True
