@@ -192,7 +192,9 @@ class Network(Routing):
                 # nothing changes state in a cut-through run (the first change restores the checks, see
                 # ``_invalidate``)
                 msg.callbacks = (
-                    self._receive_cb.get(dst, self._arrive_cb) if link.v == dst else self._arrive_cb
+                    self._receive_cb.get(dst, self._arrive_cb)
+                    if link.v == dst and self.ctx.trace is None  # a trace records the arrival in _hand_over
+                    else self._arrive_cb
                 )
                 heappush(env._queue, (env._now + ahead, NORMAL, next(env._eid), msg))  # type: ignore[misc]
                 ob = msg.ob
