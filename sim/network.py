@@ -197,22 +197,7 @@ class Network(Routing):
                     else self._arrive_cb
                 )
                 heappush(env._queue, (env._now + ahead, NORMAL, next(env._eid), msg))  # type: ignore[misc]
-                ob = msg.ob
-                if type(ob) is int and ob >= 0:  # the common case of _account, inline
-                    ledger = self.ctx.ledger
-                    nbytes = taken * msg.size
-                    if msg.control:
-                        ledger.control_transmissions += taken
-                        ledger.control_bytes += nbytes
-                        ledger.control[ob] += taken
-                        ledger.control_bytes_row[ob] += nbytes
-                    else:
-                        ledger.transmissions[ob] += taken
-                        ledger.bytes[ob] += nbytes
-                        ledger.data_transmissions += taken
-                        ledger.data_bytes += nbytes
-                else:
-                    self._account(msg, taken)
+                self._account(msg, taken)
                 return
         ctx = self.ctx
         env = self.env

@@ -149,29 +149,15 @@ class Node:
             self.ctx.drop(msg, "node_down", self.id)
             return
         self.received += 1
-        if msg.control:  # acks and flow control are the client library's, not the app's workers'
-            if self.paused:
-                self._held.append(msg)
-            else:
-                handler = self.handlers.get(msg.kind)
-                self.processed += 1
-                if handler is None:
-                    self.ctx.drop(msg, "no_handler", self.id)
-                else:
-                    handler(msg)
-        elif self.service is not None:
+        # acks and flow control are the client library's, not the app's workers': handled on arrival
+        if not msg.control and self.service is not None:
             self._inbox.append((msg, self.ctx.env._now))
             if len(self._serving) < self.servers and not self.paused:
                 self._next()
         elif self.paused:
             self._held.append(msg)
         else:
-            handler = self.handlers.get(msg.kind)
-            self.processed += 1
-            if handler is None:
-                self.ctx.drop(msg, "no_handler", self.id)
-            else:
-                handler(msg)
+            self._dispatch(msg)
 
     def _dispatch(self, msg: Message) -> None:
         self.processed += 1

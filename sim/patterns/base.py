@@ -134,14 +134,9 @@ class Delivery:
     # -- sender side ---------------------------------------------------------------------------
     def send(self, node: Node, msg: Message) -> None:
         """Send the first attempt of ``msg`` from ``node``; retransmit until acknowledged if reliable."""
-        ob = msg.ob
-        if type(ob) is int:
-            if ob >= 0:
-                self.ctx.ledger.attempts[ob] += 1
-        else:
-            attempts = self.ctx.ledger.attempts
-            for row in ob:  # type: ignore[union-attr]
-                attempts[row] += 1
+        attempts = self.ctx.ledger.attempts
+        for row in msg.obligations():
+            attempts[row] += 1
         if not self.reliable:
             node.send(msg)
             return
@@ -236,13 +231,8 @@ class Delivery:
                 ctx.ledger.count("deduplicated")
                 return False
             seen.add(msg.id)
-        ob = msg.ob
-        if type(ob) is int:
-            if ob >= 0:
-                ctx.ledger.deliver(ob, ctx.env._now, node.id)
-        else:
-            for row in ob:  # type: ignore[union-attr]
-                ctx.ledger.deliver(row, ctx.env._now, node.id)
+        for row in msg.obligations():
+            ctx.ledger.deliver(row, ctx.env._now, node.id)
         return True
 
     def acknowledge(self, node: Node, msg: Message) -> None:
