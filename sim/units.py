@@ -8,8 +8,12 @@ Plain numbers are taken as the base unit: seconds, bytes, per second, bytes per 
 (1000.0, 1.0)
 >>> parse_size("1KB"), parse_size("4MiB")
 (1000.0, 4194304.0)
->>> parse_bandwidth("1Gbps"), parse_bandwidth("125MB/s")
-(125000000.0, 125000000.0)
+>>> parse_bandwidth("1Gbps"), parse_bandwidth("10Mb/s"), parse_bandwidth("125MB/s")
+(125000000.0, 1250000.0, 125000000.0)
+
+Sizes and bandwidths are case-sensitive where case carries meaning: ``b`` is a bit and ``B`` a byte, ``M``,
+``G`` and ``T`` are upper case (``m`` would be milli), kilo is ``k`` or ``K``. A spelling that could be read
+two ways (``"10mb/s"``, ``"10MBps"``) or a size in bits (``"1Kb"``) is refused with the accepted list.
 """
 
 from __future__ import annotations
@@ -40,18 +44,26 @@ _DURATION_UNITS = {
     "m": 60.0,
     "h": 3600.0,
 }
-_SIZE_UNITS = {
-    "b": 1.0,
-    "kb": 1e3,
-    "mb": 1e6,
-    "gb": 1e9,
-    "tb": 1e12,
-    "kib": 1024.0,
-    "mib": 1024.0**2,
-    "gib": 1024.0**3,
-    "tib": 1024.0**4,
-}
-_BIT_RATES = {"bps": 1 / 8, "kbps": 1e3 / 8, "mbps": 1e6 / 8, "gbps": 1e9 / 8, "tbps": 1e12 / 8}
+_DECIMAL = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+_BINARY = {"Ki": 1024.0, "Mi": 1024.0**2, "Gi": 1024.0**3, "Ti": 1024.0**4}
+_SIZE_UNITS: dict[str, float] = {f"{p}B": f for p, f in (_DECIMAL | _BINARY).items()}
+"""Byte units, case-sensitive: ``B``, ``kB``/``KB``, ``MB``, ``GB``, ``TB``, ``KiB`` ... ``TiB``."""
+_BIT_RATES: dict[str, float] = {}
+"""Bits per second, as bytes per second: ``bps``/``b/s``/``bit/s`` with a decimal or binary prefix."""
+for _p, _f in _DECIMAL.items():
+    _BIT_RATES.update({f"{_p}bps": _f / 8, f"{_p}b/s": _f / 8, f"{_p}bit/s": _f / 8})
+for _p, _f in _BINARY.items():
+    _BIT_RATES[f"{_p}bit/s"] = _f / 8
+_BYTE_RATES = {f"{unit}/s": f for unit, f in _SIZE_UNITS.items()}
+_SIZE_ALLOWED = (
+    "a size >= 0 in bytes: a number, or with a unit B, kB or KB, MB, GB, TB (powers of 1000), KiB, MiB, "
+    'GiB, TiB (powers of 1024), case-sensitive (b is a bit, not a size unit); e.g. 1024, "1KB", "64KiB"'
+)
+_BANDWIDTH_ALLOWED = (
+    "a bandwidth > 0: bits per second kbps, Mbps, Gbps, Tbps, or kb/s, Mb/s, Gb/s or kbit/s, Mbit/s, "
+    "Gbit/s; bytes per second kB/s or KB/s, MB/s, GB/s, KiB/s, MiB/s, GiB/s; a number of bytes per second; "
+    'or "inf"; case-sensitive (b bits, B bytes; M, G, T upper case)'
+)
 _INFINITE = {"inf", "infinite", "unlimited", "none"}
 
 
@@ -117,26 +129,32 @@ def parse_rate(value: object, field: str = "rate") -> float:
 
 
 def parse_size(value: object, field: str = "size") -> float:
-    """Bytes from ``1024``, ``"1KB"`` (1000), ``"1KiB"`` (1024), ``"4MiB"``, ``"1GB"``."""
-    allowed = 'a size >= 0 in bytes such as 1024, "1KB", "64KiB", "4MiB"'
+    """Bytes from ``1024``, ``"1KB"`` (1000), ``"1KiB"`` (1024), ``"4MiB"``, ``"1GB"``.
+
+    Units are case-sensitive: ``B`` is a byte; ``"1Kb"`` (a kilobit) and ``"1kb"`` are refused, since a size
+    written in bits is almost always a slip.
+    """
     x = _number(value)
     if x is None and isinstance(value, str):
         parts = _split(value)
         if parts is not None:
-            unit = parts[1].lower() or "b"
+            unit = parts[1] or "B"
             if unit in _SIZE_UNITS:
                 x = parts[0] * _SIZE_UNITS[unit]
     if x is None or math.isinf(x):
-        raise SimError(field, value, allowed)
-    return _check(field, value, x, allowed)
+        raise SimError(field, value, _SIZE_ALLOWED)
+    return _check(field, value, x, _SIZE_ALLOWED)
 
 
 def parse_bandwidth(value: object, field: str = "bandwidth") -> float:
-    """Bytes per second from ``"1Gbps"``, ``"100Mbps"``, ``"125MB/s"``, ``"1GiB/s"``, a number, or ``"inf"``.
+    """Bytes per second from ``"1Gbps"``, ``"10Mb/s"``, ``"100Mbit/s"``, ``"125MB/s"``, ``"1GiB/s"``, a
+    number, or ``"inf"``.
 
+    ``b`` means bits and ``B`` bytes (``"10Mb/s"`` is 1.25e6 bytes/s, ``"10MB/s"`` 1e7). Spellings that
+    could be read either way are refused: a lower-case ``m``, ``g`` or ``t`` prefix (``"10mb/s"``,
+    ``"1gbps"``), ``Bps`` (``"10MBps"``, one letter away from ``"10Mbps"``), upper-case ``BPS``.
     ``inf`` (the default for links) means no serialization delay.
     """
-    allowed = 'a bandwidth > 0 such as "1Gbps", "100Mbps", "125MB/s", bytes per second, or "inf"'
     x = _number(value)
     if x is None and isinstance(value, str):
         text = value.strip()
@@ -144,18 +162,16 @@ def parse_bandwidth(value: object, field: str = "bandwidth") -> float:
             return math.inf
         parts = _split(text)
         if parts is not None:
-            unit = parts[1].lower()
-            if parts[1].endswith("Bps"):  # capital B: bytes per second ("125MBps")
-                unit = unit[:-3] + "b/s"
+            unit = parts[1]
             if unit in _BIT_RATES:
                 x = parts[0] * _BIT_RATES[unit]
-            elif unit.endswith("/s") and unit[:-2] in _SIZE_UNITS:
-                x = parts[0] * _SIZE_UNITS[unit[:-2]]
+            elif unit in _BYTE_RATES:
+                x = parts[0] * _BYTE_RATES[unit]
             elif unit == "":
                 x = parts[0]
     if x is None:
-        raise SimError(field, value, allowed)
-    return _check(field, value, x, allowed, zero_ok=False)
+        raise SimError(field, value, _BANDWIDTH_ALLOWED)
+    return _check(field, value, x, _BANDWIDTH_ALLOWED, zero_ok=False)
 
 
 def parse_probability(value: object, field: str = "probability") -> float:

@@ -207,7 +207,7 @@ def test_parse_rate_round_trips(x: float) -> None:
         ("512", 512.0),
         ("512B", 512.0),
         ("1KB", 1000.0),
-        ("1kb", 1000.0),
+        ("1kB", 1000.0),
         ("1KiB", 1024.0),
         ("64KiB", 65536.0),
         ("4MiB", 4 * 1024.0**2),
@@ -247,11 +247,29 @@ def test_parse_size_accepts(text: object, nbytes: float) -> None:
         "1KiB/s",
         "1 kilobyte",
         "1e400B",
+        # bits are not a size; lower-case m/g/t are not byte prefixes
+        "1Kb",
+        "1kb",
+        "8b",
+        "1Mb",
+        "1mb",
+        "1mB",
+        "1gb",
+        "1kib",
+        "1KIB",
     ],
 )
 def test_parse_size_rejects(value: object) -> None:
     err = assert_rejects(parse_size, value, "workload.size")
     assert "size >= 0" in err.allowed
+
+
+def test_parse_size_refusal_lists_the_accepted_units() -> None:
+    err = assert_rejects(parse_size, "1Kb", "workload.size")
+    for unit in ("B", "kB", "KB", "MB", "GB", "KiB", "MiB", "GiB"):
+        assert f" {unit}" in err.allowed
+    assert "b is a bit" in err.allowed
+    assert "\n" not in str(err)
 
 
 @given(st.integers(min_value=0, max_value=2**40))
@@ -265,29 +283,60 @@ def test_parse_size_round_trips(n: int) -> None:
 # -- bandwidths ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("text", "bytes_per_s"),
-    [
-        ("1Gbps", 125e6),
-        ("1gbps", 125e6),
-        ("100Mbps", 12.5e6),
-        ("10kbps", 1250.0),
-        ("8bps", 1.0),
-        ("1Tbps", 125e9),
-        ("125MB/s", 125e6),
-        ("1KB/s", 1000.0),
-        ("1GiB/s", 1024.0**3),
-        ("1B/s", 1.0),
-        ("2.5Gbps", 312.5e6),
-        ("1000", 1000.0),
-        (1000, 1000.0),
-        (0.5, 0.5),
-    ],
-)
+BANDWIDTH_TABLE = [
+    # bits per second: a lower-case b
+    ("8bps", 1.0),
+    ("8b/s", 1.0),
+    ("8bit/s", 1.0),
+    ("10kbps", 1250.0),
+    ("10Kbps", 1250.0),
+    ("10kb/s", 1250.0),
+    ("10kbit/s", 1250.0),
+    ("10Mbps", 1.25e6),
+    ("10Mb/s", 1.25e6),
+    ("10Mbit/s", 1.25e6),
+    ("100Mbps", 12.5e6),
+    ("1Gbps", 125e6),
+    ("1Gb/s", 125e6),
+    ("1Gbit/s", 125e6),
+    ("2.5Gbps", 312.5e6),
+    ("1Tbps", 125e9),
+    ("1Tbit/s", 125e9),
+    ("1Kibit/s", 128.0),
+    ("1Mibit/s", 1024.0**2 / 8),
+    ("1Gibit/s", 1024.0**3 / 8),
+    # bytes per second: an upper-case B
+    ("1B/s", 1.0),
+    ("1kB/s", 1000.0),
+    ("1KB/s", 1000.0),
+    ("10MB/s", 1e7),
+    ("125MB/s", 125e6),
+    ("1GB/s", 1e9),
+    ("1TB/s", 1e12),
+    ("1KiB/s", 1024.0),
+    ("1MiB/s", 1024.0**2),
+    ("1GiB/s", 1024.0**3),
+    ("1TiB/s", 1024.0**4),
+    # plain numbers are bytes per second
+    ("1000", 1000.0),
+    (" 10 Mb/s ", 1.25e6),
+    (1000, 1000.0),
+    (0.5, 0.5),
+]
+
+
+@pytest.mark.parametrize(("text", "bytes_per_s"), BANDWIDTH_TABLE)
 def test_parse_bandwidth_accepts(text: object, bytes_per_s: float) -> None:
     got = parse_bandwidth(text)
     assert type(got) is float
     assert got == pytest.approx(bytes_per_s, rel=1e-12)
+
+
+def test_bits_and_bytes_differ_by_eight() -> None:
+    assert parse_bandwidth("10Mb/s") == 1.25e6  # megabits: the "8x too fast" case
+    assert parse_bandwidth("10MB/s") == 1e7
+    assert parse_bandwidth("10MB/s") == 8 * parse_bandwidth("10Mb/s")
+    assert parse_bandwidth("10Mbps") == parse_bandwidth("10Mbit/s") == parse_bandwidth("10Mb/s")
 
 
 @pytest.mark.parametrize("value", ["inf", "Infinite", " unlimited ", "none", math.inf])
@@ -295,13 +344,50 @@ def test_parse_bandwidth_infinite(value: object) -> None:
     assert parse_bandwidth(value) == math.inf
 
 
+AMBIGUOUS_BANDWIDTHS = [
+    "10mb/s",  # milli-bits? megabytes? refused
+    "10mB/s",
+    "10mbps",
+    "1gbps",
+    "1GBPS",
+    "10MBps",  # one letter away from 10Mbps
+    "10KBps",
+    "1GBps",
+    "1Bps",
+    "1Mbit",  # a size, not a rate
+    "1Gbit",
+    "1GB",
+    "1Mb",
+    "1gib/s",
+    "1MIB/s",
+]
+
+
 @pytest.mark.parametrize(
     "value",
-    [0, "0", "0Gbps", "0MB/s", -1, "-1Gbps", math.nan, True, None, [1], "", "Gbps", "1GB", "1Gbit", "fast"],
+    [
+        *(0, "0", "0Gbps", "0MB/s", -1, "-1Gbps", math.nan, True, None, [1], "", "Gbps", "fast"),
+        *AMBIGUOUS_BANDWIDTHS,
+    ],
 )
 def test_parse_bandwidth_rejects(value: object) -> None:
     err = assert_rejects(parse_bandwidth, value, "links.bandwidth")
     assert "bandwidth > 0" in err.allowed
+
+
+def test_parse_bandwidth_refusal_lists_the_accepted_spellings() -> None:
+    err = assert_rejects(parse_bandwidth, "10mb/s", "links.bandwidth")
+    for unit in ("Mbps", "Gbps", "Mb/s", "Mbit/s", "MB/s", "KB/s", "GiB/s", '"inf"'):
+        assert unit in err.allowed
+    assert "\n" not in str(err)
+
+
+def test_a_scenario_reads_bits_as_bits() -> None:
+    from sim.scenario import Scenario
+
+    assert Scenario(links={"bandwidth": "10Mb/s"}).links.bandwidth == 1.25e6
+    with pytest.raises(SimError, match=r"bandwidth = '10mb/s': expected a bandwidth > 0"):
+        Scenario(links={"bandwidth": "10mb/s"})
 
 
 @given(POSITIVE)
