@@ -32,7 +32,18 @@ def resolve_nodes(
     out: list[str] = []
     for name in names:
         if name == "broker":
-            out.append(broker())
+            try:
+                node = broker()
+                if node not in graph:
+                    raise SimError("broker.node", node, "a node of the topology")
+                out.append(node)
+            except SimError:  # the selector asked for a broker the run does not have: blame the selector
+                raise SimError(
+                    where,
+                    name,
+                    "a selector matching some node (no broker here: no node has role 'broker' "
+                    "and broker.node names no node of the topology)",
+                ) from None
         elif name == "producers":
             out.extend(producers)
         elif name == "consumers":

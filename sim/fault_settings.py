@@ -8,7 +8,7 @@ from typing import Any, Literal, get_args
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from sim.errors import SimError
-from sim.settings import _duration, _Model
+from sim.settings import _duration, _Model, strict_bool
 from sim.units import parse_duration, parse_probability
 
 __all__ = ["FAULT_ACTIONS", "FaultActionName", "FaultSettings", "NemesisSettings"]
@@ -25,6 +25,14 @@ _FAULT_PARAMS = {
     "duplicate": ("probability",),
     "reorder": ("jitter",),
 }
+
+
+def _names(value: Any, field: str) -> Any:
+    """A target: one name (node id, link or selector) or a list of names; ``None`` (unset) passes."""
+    names = value if isinstance(value, list) else [value]
+    if value is not None and not all(isinstance(n, str) for n in names):
+        raise SimError(field, value, 'a node, link or selector name, or a list of names (e.g. "h0")')
+    return value
 
 
 class FaultSettings(_Model):
@@ -52,6 +60,9 @@ class FaultSettings(_Model):
     _at = _duration("at")
     _add = _duration("add")
     _jitter = _duration("jitter")
+
+    _one_way = field_validator("one_way", mode="before")(lambda v: strict_bool(v, "one_way"))
+    _target = field_validator("target", mode="before")(lambda v: _names(v, "target"))
 
     @field_validator("for_", mode="before")
     @classmethod
@@ -147,6 +158,7 @@ class NemesisSettings(_Model):
     start: float = 0.0
     stop: float | None = None
 
+    _targets = field_validator("targets", mode="before")(lambda v: _names(v, "targets"))
     _mttf = _duration("mttf")
     _mttr = _duration("mttr")
     _start = _duration("start")

@@ -91,16 +91,20 @@ def validate(actions: Sequence[FaultAction], duration: float, where: str = "faul
     windows: set[tuple[str, Any]] = set()
     partitioned = False
     index = {id(a): i for i, a in enumerate(actions)}
+    lasting = {a.source: a.duration for a in actions if a.duration is not None}
     for a in expand(actions):
         pos = index.get(id(a))
-        label = f"{where}[{pos}]" if pos is not None else f"{where} (end of a 'for' window)"
+        # the end of a 'for' window is blamed on the entry that asked for it (its source, e.g. faults[2])
+        if pos is not None:
+            blamed = (f"{where}[{pos}].action", a.action, "an action")
+        else:
+            blamed = (f"{a.source}.for", lasting.get(a.source), f"a window whose end ({a.action}) is")
 
-        def clash(target: object, state: str, a: FaultAction = a, label: str = label) -> SimError:
-            return SimError(
-                f"{label}.action",
-                a.action,
-                f"an action consistent with {target!r} being {state} at {a.at:g} s",
-            )
+        def clash(
+            target: object, state: str, at: float = a.at, blamed: tuple[str, Any, str] = blamed
+        ) -> SimError:
+            field, value, what = blamed
+            return SimError(field, value, f"{what} consistent with {target!r} being {state} at {at:g} s")
 
         for t in a.targets:
             if a.action == "crash" and t in down:

@@ -30,6 +30,7 @@ from sim.settings import (
     WorkloadSettings,
     _duration,
     _Model,
+    strict_bool,
 )
 from sim.units import parse_count
 
@@ -45,6 +46,11 @@ __all__ = [
     "TopologySettings",
     "WorkloadSettings",
 ]
+
+
+MAX_TIME = 1e7
+"""The longest ``duration`` and ``drain``, in seconds. Simulated time is a float: beyond 10^7 s its resolution
+gets coarser than 2 ns, and microsecond latencies would be rounded (at 10^9 s, to 0.1 µs)."""
 
 
 class Scenario(_Model):
@@ -81,6 +87,7 @@ class Scenario(_Model):
     _dur = _duration("duration")
     _warm = _duration("warmup")
     _drain = _duration("drain")
+    _trace = field_validator("trace", mode="before")(lambda v: strict_bool(v, "trace"))
 
     @field_validator("pattern", mode="before")
     @classmethod
@@ -102,7 +109,10 @@ class Scenario(_Model):
     def _gather_options(cls, data: Any) -> Any:
         if isinstance(data, Mapping):
             data = dict(data)
-            options = dict(data.pop("options", None) or {})
+            options = data.pop("options", None) or {}
+            if not isinstance(options, Mapping):
+                raise SimError("options", options, "a table of pattern tables, e.g. {queue = {...}}")
+            options = dict(options)
             for name in PATTERNS:
                 if name in data:
                     options[name] = data.pop(name)
@@ -126,6 +136,9 @@ class Scenario(_Model):
     def _times(self) -> Scenario:
         if self.duration <= 0:
             raise SimError("duration", self.duration, "a duration > 0")
+        for name in ("duration", "drain"):
+            if getattr(self, name) > MAX_TIME:
+                raise SimError(name, getattr(self, name), f"a duration <= {MAX_TIME:g} s (about 115 days)")
         if self.warmup >= self.duration:
             raise SimError("warmup", self.warmup, f"a duration shorter than duration ({self.duration:g} s)")
         for i, f in enumerate(self.faults):
@@ -201,6 +214,18 @@ def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
     where[last] = value
 
 
+_TYPE_NAMES = {
+    "string_type": "a string",
+    "dict_type": "a table",
+    "model_type": "a table",
+    "model_attributes_type": "a table",
+    "list_type": "a list",
+    "bool_type": "true or false",
+    "int_type": "a whole number",
+    "float_type": "a number",
+}
+"""Pydantic's type errors, said in the words of docs/config.md."""
+
 _TYPE_TAGS = {"bool", "int", "float", "str", "list", "dict", "none", "function-after", "function-before"}
 
 
@@ -227,4 +252,6 @@ def _sim_error(exc: ValidationError) -> SimError:
         return SimError(field, err["input"], (err.get("ctx") or {}).get("expected", "a listed value"))
     if kind == "missing":
         return SimError(field, None, "a value (required)")
+    if kind in _TYPE_NAMES:
+        return SimError(field, err.get("input"), _TYPE_NAMES[kind])
     return SimError(field, err.get("input"), err["msg"].removeprefix("Value error, ").lower())

@@ -49,6 +49,18 @@ def _duration(field: str, *, allow_inf: bool = False) -> Any:
     return field_validator(field, mode="before")(lambda v: parse_duration(v, field, allow_inf=allow_inf))
 
 
+def strict_bool(value: Any, field: str) -> bool:
+    """``true`` or ``false`` only: pydantic's lax mode would read ``"no"`` as ``False`` and ``"yes"`` or ``1``
+    as ``True``, a silent wrong effect for a value the user meant as something else."""
+    if not isinstance(value, bool):
+        raise SimError(field, value, "true or false")
+    return value
+
+
+def _bool(field: str) -> Any:
+    return field_validator(field, mode="before")(lambda v: strict_bool(v, field))
+
+
 class TopologySettings(_Model):
     """Which graph: a builtin name, a file, or a name found in ``topologies/``."""
 
@@ -119,7 +131,11 @@ class WorkloadSettings(_Model):
         if isinstance(v, list):
             if not v or not all(isinstance(x, str | int) and not isinstance(x, bool) for x in v):
                 raise SimError(info.field_name, v, "a count >= 1 or a non-empty list of node ids")
-            return [str(x) for x in v]
+            ids = [str(x) for x in v]
+            twice = next((x for i, x in enumerate(ids) if x in ids[:i]), None)
+            if twice is not None:  # listed twice would silently double that node's load
+                raise SimError(info.field_name, v, f"distinct node ids ({twice!r} is listed twice)")
+            return ids
         return parse_count(v, info.field_name, minimum=1)
 
     @field_validator("size", mode="before")
@@ -204,6 +220,14 @@ class BrokerSettings(_Model):
     _prefetch = field_validator("prefetch", mode="before")(lambda v: parse_count(v, "prefetch", minimum=0))
 
     _service = field_validator("service", mode="before")(lambda v: _optional_distribution(v, "service"))
+    _durable = _bool("durable")
+
+    @field_validator("confirms", mode="before")
+    @classmethod
+    def _confirms(cls, v: Any) -> Any:
+        if v != "guarantee" and not isinstance(v, bool):
+            raise SimError("confirms", v, 'true, false or "guarantee"')
+        return v
 
     @model_validator(mode="after")
     def _positive(self) -> BrokerSettings:

@@ -300,9 +300,10 @@ def test_contradictions_are_found_before_anything_runs() -> None:
 
 
 def test_the_end_of_a_for_window_can_clash_too() -> None:
-    # crash during a pause: the pause's own 'for' ends with a resume of a node that is no longer paused
-    err = _raises(_scenario([{**CRASH, "action": "pause", "for": 1}, {**CRASH, "at": 0.6}], []))
-    assert err.field.startswith("faults") and err.value == "resume"
+    # a crash for 1 s, recovered by hand before the window ends: the window's own recover finds h0 up
+    err = _raises(_scenario([{**CRASH, "for": 1}, {**CRASH, "action": "recover", "at": 1.2}], []))
+    assert (err.field, err.value) == ("faults[0].for", 1.0)
+    assert "end (recover) is consistent with 'h0' being up at 1.5 s" in str(err)
 
 
 # -- what is accepted ------------------------------------------------------------------------------
@@ -372,17 +373,17 @@ def test_meaningless_fault_is_refused(faults: list[dict[str, Any]], field: str) 
     assert _raises(_scenario(faults, [])).field == field
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the error blames broker.node = 'auto', not the fault target that asked for a broker"
-)
 def test_broker_selector_without_a_broker_names_the_fault() -> None:
     assert _raises(_scenario([{**CRASH, "target": "broker"}], [])).field == "faults[0].target"
 
 
-@pytest.mark.xfail(strict=True, reason="the end of a 'for' window is reported as 'faults (end of a ...)'")
 def test_clash_at_the_end_of_a_for_window_names_the_fault() -> None:
     err = _raises(_scenario([{**CRASH, "action": "pause", "for": 1}, {**CRASH, "at": 0.6}], []))
-    assert err.field.startswith(("faults[0]", "faults[1]"))
+    assert (err.field, err.value) == ("faults[0].for", 1.0)
+    assert str(err) == (
+        "faults[0].for = 1.0: expected a window whose end (resume) is consistent with 'h0' being not paused"
+        " at 1.5 s"
+    )
 
 
 def test_nemesis_stop_before_start_is_refused() -> None:
