@@ -4,14 +4,21 @@ function on the same plain inputs, so identical seeds give identical rows everyw
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import os
+import signal
+import sys
+import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from multiprocessing import get_context
+from multiprocessing.process import BaseProcess
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from sim.errors import SimError
@@ -64,18 +71,106 @@ def run_all(
         raise SimError("--workers", workers, "a whole number >= 1")
     if not payloads:
         return
-    if engine == "serial":
-        for p in payloads:
-            on_row(execute(p))
-    elif engine == "processes":
-        _pool(payloads, on_row, workers or os.cpu_count() or 1)
-    else:
-        _dask(payloads, on_row, workers, scheduler)
+    with _stop_signals_interrupt():
+        if engine == "serial":
+            for p in payloads:
+                on_row(execute(p))
+        elif engine == "processes":
+            _pool(payloads, on_row, workers or os.cpu_count() or 1)
+        else:
+            _dask(payloads, on_row, workers, scheduler)
+
+
+# -- stopping cleanly ------------------------------------------------------------------------------------
+#
+# `sim run` must leave no process behind however it stops. Ctrl-C (SIGINT) raises KeyboardInterrupt in the
+# main thread; SIGTERM and SIGHUP are turned into the same KeyboardInterrupt while runs execute, so every
+# stop takes one path: the pool's workers are terminated, finished rows stay stored. SIGKILL cannot be
+# caught, so each worker also watches its parent itself (``_worker_init``) and dies with it; the
+# multiprocessing resource tracker then reads end-of-file on its pipe and exits too.
+
+_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+_PARENT_POLL = 0.5  # seconds between checks of the parent where prctl is not available
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
+
+
+@contextlib.contextmanager
+def _stop_signals_interrupt() -> Iterator[None]:
+    """While the block runs (in the main thread), SIGTERM and SIGHUP raise KeyboardInterrupt like Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    previous = {sig: signal.signal(sig, _interrupt) for sig in _STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _worker_init(parent: int) -> None:
+    """Prepare a pool worker: it dies with ``parent``, leaves Ctrl-C to the parent (which terminates it) and
+    does not hold the caller's stdout open."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if not _die_with_parent(parent):
+        threading.Thread(target=_watch_parent, args=(parent,), name="sim-watch-parent", daemon=True).start()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+
+
+def _die_with_parent(parent: int) -> bool:
+    """Ask Linux to SIGKILL this process when its parent dies; False where that is not available."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) != 0:
+            return False
+    except (OSError, AttributeError):
+        return False
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+    return True
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(_PARENT_POLL)
+    os._exit(1)
+
+
+def _processes(pool: ProcessPoolExecutor) -> list[BaseProcess]:
+    """The pool's worker processes (``concurrent.futures`` keeps them in ``_processes``; Python 3.14 adds
+    ``terminate_workers()`` for what ``_terminate`` does)."""
+    return list((getattr(pool, "_processes", None) or {}).values())
+
+
+def _terminate(processes: Sequence[BaseProcess], grace: float = 2.0) -> None:
+    """Stop workers now, running runs included (their rows are not stored; a rerun resumes them)."""
+    for proc in processes:
+        if proc.is_alive():
+            proc.terminate()
+    deadline = time.monotonic() + grace
+    for proc in processes:
+        proc.join(max(0.0, deadline - time.monotonic()))
+        if proc.is_alive():
+            proc.kill()
+            proc.join(1.0)
 
 
 def _pool(payloads: Sequence[dict[str, Any]], on_row: Callable[[Row], None], workers: int) -> None:
     workers = min(workers, len(payloads))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=get_context("spawn"),
+        initializer=_worker_init,
+        initargs=(os.getpid(),),
+    ) as pool:
         pending: set[Future[Row]] = set()
         queue = iter(payloads)
         try:
@@ -88,9 +183,9 @@ def _pool(payloads: Sequence[dict[str, Any]], on_row: Callable[[Row], None], wor
                 for p in _take(queue, len(done)):
                     pending.add(pool.submit(execute, p))
         except BaseException:
-            for f in pending:
-                f.cancel()
-            pool.shutdown(wait=False, cancel_futures=True)
+            processes = _processes(pool)  # before shutdown, which forgets them
+            pool.shutdown(wait=False, cancel_futures=True)  # the pool's own thread cancels what waits
+            _terminate(processes)
             raise
 
 
