@@ -95,6 +95,7 @@ def validate(actions: Sequence[FaultAction], duration: float, where: str = "faul
     for a in expand(actions):
         pos = index.get(id(a))
         # the end of a 'for' window is blamed on the entry that asked for it (its source, e.g. faults[2])
+        blamed: tuple[str, Any, str]
         if pos is not None:
             blamed = (f"{where}[{pos}].action", a.action, "an action")
         else:
