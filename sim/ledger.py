@@ -156,9 +156,11 @@ class Ledger:
         self.attempts[row] += 1
 
     def hop(self, row: int, nbytes: float) -> None:
-        """One link transmission carried this obligation's data."""
+        """One link transmission carried this obligation's data (the network's totals count it too)."""
         self.transmissions[row] += 1
         self.bytes[row] += nbytes
+        self.data_transmissions += 1
+        self.data_bytes += nbytes
 
     def deliver(self, row: int, t: float, node: str = "") -> bool:
         """The application on ``node`` got the message at ``t``; False if it already had it."""
@@ -268,7 +270,8 @@ class Ledger:
 
         Checks: created = delivered + lost + in_flight (tallies and columns agree); delivered rows
         have a delivery time no earlier than their creation; other rows have none; lost rows name a
-        reason; nothing is delivered more than once without being counted as a duplicate.
+        reason; nothing is delivered more than once without being counted as a duplicate; the running
+        totals of link transmissions agree with the rows (:meth:`_reconcile`).
         """
         n = len(self)
         outcome = np.frombuffer(self.outcome, dtype=np.int8)[:n]
@@ -307,5 +310,26 @@ class Ledger:
         bad = ~is_delivered & (np.asarray(self.duplicates[:n]) > 0)
         if bad.any():
             problems.append(f"{int(bad.sum())} undelivered rows count duplicates")
+        problems += self._reconcile(n)
         if problems:
             raise InvariantError("ledger invariant violated: " + "; ".join(problems))
+
+    def _reconcile(self, n: int) -> list[str]:
+        """The network's running totals against the rows: every data transmission and byte is carried by
+        a row (``data_transmissions`` = sum of ``transmissions``, ``data_bytes`` = sum of ``bytes``); control
+        traffic is tied to a row or to none (heartbeats, subscriptions), so the rows' ``control`` and
+        ``control_bytes`` add up to at most the totals, and the remainder is the unattributed part."""
+        problems = []
+        rows = int(sum(self.transmissions[:n]))
+        if rows != self.data_transmissions:
+            problems.append(f"data_transmissions {self.data_transmissions} != {rows} in the rows")
+        nbytes = float(np.sum(np.frombuffer(self.bytes, dtype=np.float64)[:n]))
+        if not math.isclose(nbytes, self.data_bytes, rel_tol=1e-9, abs_tol=1e-6):
+            problems.append(f"data_bytes {self.data_bytes:g} != {nbytes:g} in the rows")
+        rows = int(sum(self.control[:n]))
+        if rows > self.control_transmissions:
+            problems.append(f"control_transmissions {self.control_transmissions} < {rows} in the rows")
+        nbytes = float(np.sum(np.frombuffer(self.control_bytes_row, dtype=np.float64)[:n]))
+        if nbytes > self.control_bytes * (1 + 1e-9) + 1e-6:
+            problems.append(f"control_bytes {self.control_bytes:g} < {nbytes:g} in the rows")
+        return problems

@@ -371,6 +371,30 @@ def test_check_reports_every_problem_at_once() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("total", "delta", "message"),
+    [
+        ("data_transmissions", 1, "data_transmissions 4 != 3 in the rows"),
+        ("data_transmissions", -1, "data_transmissions 2 != 3 in the rows"),
+        ("data_bytes", 0.5, "data_bytes 250.5 != 250 in the rows"),
+        ("control_transmissions", -2, "control_transmissions 0 < 1 in the rows"),
+        ("control_bytes", -10.0, "control_bytes 6 < 8 in the rows"),
+    ],
+)
+def test_check_reconciles_the_running_totals_with_the_rows(total: str, delta: float, message: str) -> None:
+    led = ledger_with(3)
+    led.hop(0, 100.0)
+    led.hop(0, 100.0)
+    led.hop(2, 50.0)
+    led.control_hop(1, 8.0)
+    led.control_hop(-1, 8.0)  # unattributed: in the totals only
+    led.check()
+    setattr(led, total, getattr(led, total) + delta)
+    with pytest.raises(InvariantError) as info:
+        led.check()
+    assert str(info.value) == f"ledger invariant violated: {message}"
+
+
 def test_delivery_at_the_creation_instant_is_fine() -> None:
     led = ledger_with(3)
     led.deliver(2, 2.0)
