@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
-from pathlib import Path
 
 __all__ = ["ENGINES", "add_run_arguments", "configure_logging"]
 
@@ -20,7 +20,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quick", action="store_true", help="shorter runs and fewer replications (smoke test)"
     )
-    parser.add_argument("--out", type=Path, help="results folder (default: results/<experiment>)")
+    # a str, not a Path: Path("") is ".", and an empty --out must be refused, not taken as the working dir
+    parser.add_argument("--out", help="results folder (default: results/<experiment>)")
     parser.add_argument("--engine", choices=ENGINES, default="processes", help="where runs execute")
     parser.add_argument("--workers", type=int, help="parallel workers (default: one per core)")
     parser.add_argument("--scheduler", help="address of a dask scheduler (tcp://host:port) for --engine dask")
@@ -36,3 +37,6 @@ def configure_logging(quiet: bool) -> None:
     )
     for chatty in ("distributed", "dask", "tornado", "bokeh"):  # the dask engine's own INFO lines
         logging.getLogger(chatty).setLevel(logging.WARNING)
+    # distributed sets its loggers' levels from its config when it is imported (after this, and again in
+    # every worker process it starts): say it there too
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")

@@ -18,7 +18,7 @@ from sim.network import Network
 from sim.node import Node
 from sim.patterns import PATTERNS, DeliveryConfig
 from sim.scenario import Scenario, WorkloadSettings
-from sim.topology import build_topology
+from sim.topology import PROJECT_TOPOLOGIES, build_topology
 from sim.units import parse_size
 from sim.workload import (
     Arrivals,
@@ -125,21 +125,13 @@ class World:
         return node
 
 
-def topology_search_path(base: Path | None = None) -> list[Path]:
-    """Folders searched for named topologies: ``./topologies``, the nearest ``topologies/`` above
-    ``base`` (a scenario or experiment file's folder), and the project checkout's ``topologies/``."""
-    found: list[Path] = [Path.cwd() / "topologies"]
-    if base is not None:
-        for parent in [base, *base.parents][:4]:
-            if (parent / "topologies").is_dir():
-                found.append(parent / "topologies")
-                break
-    found.append(Path(__file__).resolve().parents[1] / "topologies")
-    unique: list[Path] = []
-    for p in found:
-        if p.is_dir() and p.resolve() not in [u.resolve() for u in unique]:
-            unique.append(p)
-    return unique
+def topology_search_path() -> list[Path]:
+    """Folders searched for a topology given by name: the project's own ``topologies/`` only.
+
+    Never a ``topologies/`` folder of the working directory or near a scenario file: a name must not run
+    a Python file the user did not point at. Any other topology file is named by its path.
+    """
+    return [PROJECT_TOPOLOGIES] if PROJECT_TOPOLOGIES.is_dir() else []
 
 
 def _place(graph: nx.Graph[str], who: int | list[str], field_name: str, *, from_end: bool) -> tuple[str, ...]:

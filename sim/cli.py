@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.arguments import ENGINES, add_run_arguments, configure_logging
-from sim.errors import SimError
+from sim.errors import SimError, one_line
 
 __all__ = ["main"]
 
@@ -66,7 +66,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     scenario = Scenario.from_toml(path)
     if args.set:
         scenario = scenario.with_updates(_parse_set(args.set))
-    result = simulate(scenario, search=topology_search_path(path.resolve().parent))
+    result = simulate(scenario, search=topology_search_path())
     violations = result.check() if args.check else []
     if args.json:  # strict JSON: nan and inf (not applicable, unbounded) are written as null
         data = _finite({"scenario": scenario.to_dict(), "summary": result.summary})
@@ -154,7 +154,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from sim.report import HEADLINE, write_report
+    from sim.store import ResultStore
 
+    ResultStore(Path(args.folder)).verify()  # a damaged file is one line naming it, not a traceback
     write_report(Path(args.folder), reference=args.reference, metrics=args.metric or HEADLINE)
     return 0
 
@@ -225,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except SimError as exc:
-        print(f"sim: error: {exc}", file=sys.stderr)
+        print(f"sim: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         return 0

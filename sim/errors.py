@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["InvariantError", "SimError"]
+__all__ = ["InvariantError", "SimError", "one_line"]
 
 
 class SimError(ValueError):
@@ -35,3 +35,8 @@ class SimError(ValueError):
 
 class InvariantError(AssertionError):
     """An accounting invariant failed at the end of a run: a bug in ``sim``, never the user's fault."""
+
+
+def one_line(error: SimError) -> str:
+    """The error's message on one line (a user's exception text, quoted in it, may span several)."""
+    return " ".join(str(error).split())

@@ -99,6 +99,53 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+def _whole(value: Any, field: str, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise SimError(field, value, f"a whole number >= {minimum}")
+
+
+def _keys(table: Any, field: str, allowed: str) -> None:
+    """``table`` is a mapping whose keys are strings (dotted setting names or factor names)."""
+    if not isinstance(table, Mapping):
+        raise SimError(field, table, allowed)
+    for key in table:
+        if not isinstance(key, str) or not key:
+            raise SimError(field, key, f"{allowed} whose keys are setting names (strings)")
+
+
+def _check_types(exp: Experiment) -> None:
+    """Every argument of the right type, so that a script's mistake is one line naming it, not a traceback."""
+    if not isinstance(exp.name, str):
+        raise SimError("experiment.name", exp.name, "a non-empty name usable as a folder name")
+    if not isinstance(exp.base, Scenario):
+        raise SimError("experiment.base", exp.base, "a Scenario, e.g. base=Scenario(duration='10s')")
+    _keys(exp.grid, "experiment.grid", "a mapping of dotted keys to lists of values")
+    if exp.points is not None:
+        if isinstance(exp.points, str | Mapping) or not isinstance(exp.points, Sequence):
+            raise SimError("experiment.points", exp.points, "a list of parameter points ({key: value})")
+        for i, point in enumerate(exp.points):
+            _keys(point, f"experiment.points[{i}]", "a parameter point {key: value}")
+    if exp.sample is not None:
+        if not isinstance(exp.sample, Sample):
+            raise SimError("experiment.sample", exp.sample, "a Sample(n, ranges) or None")
+        _whole(exp.sample.n, "sample.n", 1)
+        _keys(exp.sample.ranges, "sample.ranges", "a mapping of dotted keys to (low, high)")
+        for key, bounds in exp.sample.ranges.items():
+            if (
+                not isinstance(bounds, Sequence)
+                or len(bounds) != 2
+                or not all(isinstance(b, int | float) and not isinstance(b, bool) for b in bounds)
+            ):
+                raise SimError(f"sample.ranges.{key}", bounds, "a range (low, high) of two numbers")
+    _whole(exp.replications, "experiment.replications", 1)
+    _whole(exp.quick_replications, "experiment.quick_replications", 1)
+    for name in ("quick", "quick_grid"):
+        if getattr(exp, name) is not None:
+            _keys(getattr(exp, name), f"experiment.{name}", "a mapping of dotted keys to values, or None")
+    if not isinstance(exp.description, str):
+        raise SimError("experiment.description", exp.description, "a string")
+
+
 @dataclass
 class Experiment:
     """A set of runs sharing a base scenario.
@@ -145,6 +192,7 @@ class Experiment:
     description: str = ""
 
     def __post_init__(self) -> None:
+        _check_types(self)
         if not self.name or "/" in self.name or self.name.startswith("."):
             raise SimError("experiment.name", self.name, "a non-empty name usable as a folder name")
         if self.replications < 1:

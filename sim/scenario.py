@@ -167,9 +167,14 @@ class Scenario(_Model):
         """Read and validate a TOML scenario file."""
         path = Path(path)
         try:
-            text = path.read_text()
+            text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise SimError("scenario file", str(path), "an existing TOML file") from None
+        except UnicodeDecodeError as exc:
+            bad = exc.object[exc.start : exc.start + 1]
+            raise SimError(
+                "scenario file", str(path), f"a UTF-8 text file (byte {exc.start} is {bad!r})"
+            ) from None
         except OSError as exc:
             raise SimError("scenario file", str(path), f"a readable file ({exc.strerror})") from None
         try:

@@ -9,10 +9,11 @@ parameter point; ``meta.json`` — versions, git commit, engine, times; ``ledger
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
-import shutil
+import re
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -22,9 +23,39 @@ import pandas as pd
 
 from sim.errors import SimError
 
-__all__ = ["BOOKKEEPING", "ResultStore", "atomic_write", "write_parquet"]
+__all__ = [
+    "BOOKKEEPING",
+    "OWN_FILES",
+    "OWN_FOLDERS",
+    "ResultStore",
+    "atomic_write",
+    "read_parquet",
+    "write_parquet",
+]
 
 BOOKKEEPING = ("point", "replication", "seed", "config_hash", "status", "error", "wall_time")
+
+OWN_FILES = frozenset(
+    {
+        "runs.parquet",
+        "series.parquet",
+        "summary.csv",
+        "meta.json",
+        "statistics.csv",
+        "differences.csv",
+        "report.md",
+        "report.html",
+    }
+)
+"""The files ``sim run`` and ``sim report`` write at the top of a results folder."""
+_HASH = r"[0-9a-f]{8,64}"
+OWN_FOLDERS = {
+    "runs": re.compile(rf"{_HASH}\.json|\.{_HASH}\.json\..+\.tmp"),
+    "ledgers": re.compile(rf"{_HASH}\.parquet|\.{_HASH}\.parquet\..+\.tmp"),
+    "figures": re.compile(r"(latency_cdf|cost|reliability|backlog|metrics_vs_\w+)(\.tmp)?\.png"),
+}
+"""Subfolders ``sim`` writes into, with the names of the files it puts there (temporary files included)."""
+_OWN_TEMP = re.compile(r"\.(" + "|".join(re.escape(n) for n in sorted(OWN_FILES)) + r")\..+\.tmp")
 
 
 def atomic_write(path: Path, data: bytes | str) -> None:
@@ -51,6 +82,15 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def read_parquet(path: Path) -> pd.DataFrame:
+    """Read a Parquet file ``sim`` wrote; SimError naming it if it is damaged or not Parquet at all."""
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises many types (ArrowInvalid, OSError, ...) for a bad file
+        message = " ".join(str(exc).split())
+        raise SimError("results file", str(path), f"a readable Parquet file ({message})") from None
 
 
 def _json_safe(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -82,19 +122,32 @@ class ResultStore:
         self.journal = self.folder / "runs"
         self.parquet = self.folder / "runs.parquet"
 
+    def own_files(self) -> list[Path]:
+        """The files ``sim`` wrote in this folder (and only those): what ``--fresh`` removes."""
+        if not self.folder.is_dir():
+            return []
+        found = [p for p in self.folder.iterdir() if p.name in OWN_FILES or _OWN_TEMP.fullmatch(p.name)]
+        for sub, pattern in OWN_FOLDERS.items():
+            if (self.folder / sub).is_dir():
+                found += [p for p in (self.folder / sub).iterdir() if pattern.fullmatch(p.name)]
+        report = self.folder / "report.md"
+        if report.is_file():  # the figures the last report drew, whatever their names
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                drawn = re.findall(r"\]\(figures/([\w.-]+\.png)\)", report.read_text(encoding="utf-8"))
+                found += [self.folder / "figures" / name for name in drawn]
+        return sorted({p for p in found if p.is_file() and not p.is_symlink()})
+
     def clear(self) -> None:
-        """Start over (``--fresh``): remove stored runs and everything derived from them."""
-        for name in ("runs", "ledgers", "figures"):
-            shutil.rmtree(self.folder / name, ignore_errors=True)
-        for name in (
-            "runs.parquet",
-            "series.parquet",
-            "summary.csv",
-            "meta.json",
-            "report.md",
-            "report.html",
-        ):
-            (self.folder / name).unlink(missing_ok=True)
+        """Start over (``--fresh``): remove stored runs and everything derived from them.
+
+        Only files ``sim`` writes are removed (:meth:`own_files`); ``runs/``, ``ledgers/`` and ``figures/``
+        go too when that leaves them empty. Anything else in the folder stays.
+        """
+        for path in self.own_files():
+            path.unlink(missing_ok=True)
+        for sub in OWN_FOLDERS:
+            with contextlib.suppress(OSError):  # absent, or still holding someone else's files
+                (self.folder / sub).rmdir()
 
     def record(self, row: Mapping[str, Any]) -> None:
         """Journal one finished run."""
@@ -105,20 +158,20 @@ class ResultStore:
         """Every stored run: the consolidated table, overridden by newer journal entries."""
         rows: dict[str, dict[str, Any]] = {}
         if self.parquet.exists():
-            try:
-                for record in pd.read_parquet(self.parquet).to_dict("records"):
-                    rows[str(record["config_hash"])] = {str(k): v for k, v in record.items()}
-            except Exception as exc:
-                raise SimError(
-                    "results file", str(self.parquet), f"a readable Parquet file ({exc})"
-                ) from None
+            frame = read_parquet(self.parquet)
+            if "config_hash" not in frame.columns:
+                raise SimError("results file", str(self.parquet), "a runs table written by sim run")
+            for record in frame.to_dict("records"):
+                rows[str(record["config_hash"])] = {str(k): v for k, v in record.items()}
         if self.journal.is_dir():
             for path in sorted(self.journal.glob("*.json")):
                 try:
-                    row = _from_json(json.loads(path.read_text()))
+                    data = json.loads(path.read_text())
                 except (OSError, ValueError):
                     continue  # a half-written file cannot exist (atomic writes); skip anything foreign
-                rows[str(row["config_hash"])] = row
+                if isinstance(data, dict) and "config_hash" in data:
+                    row = _from_json(data)
+                    rows[str(row["config_hash"])] = row
         return list(rows.values())
 
     def done(self) -> set[str]:
@@ -161,7 +214,7 @@ class ResultStore:
         if parts:
             frame = pd.concat(parts, ignore_index=True)
             if old.exists():  # curves of runs consolidated earlier, whose journal entries are gone
-                previous = pd.read_parquet(old)
+                previous = read_parquet(old)
                 frame = pd.concat([previous[~previous["config_hash"].isin(frame["config_hash"])], frame])
             write_parquet(frame.astype({"x": "float64", "y": "float64"}), old)
 
@@ -170,7 +223,18 @@ class ResultStore:
         path = self.folder / "series.parquet"
         if not path.exists():
             return pd.DataFrame(columns=["config_hash", "series", "x", "y"])
-        return pd.read_parquet(path)
+        return read_parquet(path)
+
+    def verify(self) -> None:
+        """Read every stored table and ``meta.json`` once: SimError naming the first unreadable file."""
+        self.rows()
+        self.series()
+        meta = self.folder / "meta.json"
+        if meta.exists():
+            try:
+                json.loads(meta.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise SimError("results file", str(meta), f"a readable JSON file ({exc})") from None
 
     def write_meta(self, meta: Mapping[str, Any]) -> None:
         atomic_write(self.folder / "meta.json", json.dumps(meta, indent=2, sort_keys=True, default=str))

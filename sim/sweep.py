@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import logging
+import os
 import platform
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib import metadata
@@ -19,12 +21,12 @@ import pandas as pd
 
 from sim.build import topology_search_path
 from sim.engines import ENGINES, run_all
-from sim.errors import SimError
+from sim.errors import SimError, one_line
 from sim.experiment import Experiment
 from sim.progress import Progress
 from sim.store import ResultStore
 
-__all__ = ["load_experiment", "main", "run_experiment", "run_from_args"]
+__all__ = ["check_out", "load_experiment", "main", "run_experiment", "run_from_args"]
 
 log = logging.getLogger("sim.sweep")
 _PACKAGES = (
@@ -65,7 +67,7 @@ def run_experiment(
     exp: Experiment,
     *,
     quick: bool = False,
-    out: Path | None = None,
+    out: Path | str | None = None,
     engine: str = "processes",
     workers: int | None = None,
     scheduler: str | None = None,
@@ -82,15 +84,18 @@ def run_experiment(
     specs = exp.runs(quick=quick)  # validates every point first
     if engine not in ENGINES:
         raise SimError("--engine", engine, "one of " + ", ".join(ENGINES))
-    if workers is not None and workers < 1:
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise SimError("--workers", workers, "a whole number >= 1")
-    folder = Path(out) if out is not None else Path("results") / exp.name
+    if scheduler is not None and engine != "dask":
+        raise SimError("--scheduler", scheduler, "no scheduler unless --engine dask")
+    # before the first run: a folder that cannot be written is found now, not after the runs
+    folder = check_out(out if out is not None else Path("results") / exp.name)
     store = ResultStore(folder)
     if fresh:
         store.clear()
     done = store.done()
     todo = [s for s in specs if s.config_hash not in done]
-    search = [str(p) for p in topology_search_path(base_dir)]
+    search = [str(p) for p in topology_search_path()]
     payloads = [
         {
             "scenario": s.scenario.to_dict(),
@@ -127,14 +132,18 @@ def run_experiment(
                 row["error"],
             )
 
+    refused = False
     try:
         run_all(payloads, on_row, engine=engine, workers=workers, scheduler=scheduler)
+    except SimError:
+        refused = progress.done == 0  # turned down before any run (an unreachable scheduler): write nothing
+        raise
     finally:
         swept = exp.swept()
         frame = store.consolidate(swept, keep={s.config_hash for s in specs})
         if not frame.empty:
             store.write_summary(frame, swept)
-        store.write_meta(
+        meta = (
             {
                 "experiment": exp.name,
                 "description": exp.description,
@@ -153,10 +162,36 @@ def run_experiment(
                 "git_sha": _git_sha(base_dir or Path.cwd()),
                 "platform": platform.platform(),
             }
+            if not refused
+            else None
         )
+        if meta is not None:
+            store.write_meta(meta)
     if report and not frame.empty:
         _report(folder, quiet)
     return frame
+
+
+def check_out(out: Path | str) -> Path:
+    """The results folder ``out``, if it can be created (or written) here; SimError otherwise.
+
+    Nothing is created: the folder appears with the first stored run.
+    """
+    if not str(out).strip():  # '' would mean the working directory, and --fresh would clear it
+        raise SimError("--out", str(out), "a folder for the results, not an empty path")
+    folder = Path(out)
+    probe = folder
+    while not probe.exists() and probe != probe.parent:  # the nearest folder that exists
+        if probe.is_symlink():
+            raise SimError("--out", str(out), f"a folder that can be created ({probe} is a broken link)")
+        probe = probe.parent
+    if not probe.is_dir():
+        raise SimError("--out", str(out), f"a folder that can be created ({probe} is not a folder)")
+    try:  # the one sure test, for root too: make a folder there, and remove it
+        os.rmdir(tempfile.mkdtemp(prefix=".sim-probe-", dir=probe))
+    except OSError as exc:
+        raise SimError("--out", str(out), f"a folder that can be written ({probe}: {exc.strerror})") from None
+    return folder
 
 
 def _report(folder: Path, quiet: bool) -> None:
@@ -165,6 +200,12 @@ def _report(folder: Path, quiet: bool) -> None:
     except ImportError:  # the report arrives with its own module
         return
     write_report(folder, quiet=quiet)
+
+
+def _failure(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"it called sys.exit({exc.code!r})"
+    return f"it raised {type(exc).__name__}: {exc}"
 
 
 def load_experiment(path: Path) -> Experiment:
@@ -180,13 +221,20 @@ def load_experiment(path: Path) -> Experiment:
         spec.loader.exec_module(module)
     except SimError:
         raise
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # a script may fail in any way, sys.exit() included
         raise SimError(
-            "experiment file", str(path), f"a script that imports cleanly ({type(exc).__name__}: {exc})"
+            "experiment file", str(path), f"a script that imports cleanly ({_failure(exc)})"
         ) from None
     found = getattr(module, "EXPERIMENT", None)
     if found is None and callable(getattr(module, "experiment", None)):
-        found = module.experiment()
+        try:
+            found = module.experiment()
+        except SimError:
+            raise
+        except (Exception, SystemExit) as exc:
+            raise SimError(
+                "experiment file", str(path), f"an experiment() that returns an Experiment ({_failure(exc)})"
+            ) from None
     if not isinstance(found, Experiment):
         raise SimError("experiment file", str(path), "a script defining EXPERIMENT = Experiment(...)")
     return found
@@ -205,7 +253,7 @@ def run_from_args(exp: Experiment, args: argparse.Namespace, base_dir: Path | No
         quiet=args.quiet,
         base_dir=base_dir,
     )
-    folder = args.out or Path("results") / exp.name
+    folder = Path(args.out) if args.out is not None else Path("results") / exp.name
     failed = int((frame["status"] != "ok").sum()) if not frame.empty else 0
     if not args.quiet:
         print(f"{len(frame)} runs in {folder} ({failed} failed)")  # noqa: T201  (a command's own output)
@@ -223,7 +271,7 @@ def main(exp: Experiment, argv: Sequence[str] | None = None) -> int:
     try:
         return run_from_args(exp, args, Path(sys.argv[0]).resolve().parent)
     except SimError as exc:
-        print(f"sim: error: {exc}", file=sys.stderr)  # noqa: T201
+        print(f"sim: error: {one_line(exc)}", file=sys.stderr)  # noqa: T201
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("sim: interrupted; finished runs are stored, run the same command again to resume\n")

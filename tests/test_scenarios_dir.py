@@ -54,7 +54,7 @@ def test_scenario_says_what_it_models_and_how_to_run_it(path: Path) -> None:
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
 def test_scenario_validates_and_runs_small(path: Path) -> None:
     scenario = Scenario.from_toml(path).with_updates(SHORT)
-    summary = simulate(scenario, search=topology_search_path(path.parent)).summary
+    summary = simulate(scenario, search=topology_search_path()).summary
     assert summary["delivered"] > 0, f"{path.name}: nothing delivered"
     assert summary["offered"] == summary["delivered"] + summary["lost"] + summary["in_flight"]
     wanted = [*ALWAYS, *PATTERNS[scenario.pattern].metrics]

@@ -8,12 +8,13 @@
 from sim.topology.attributes import LINK_DEFAULTS, NODE_DEFAULTS, ROLES, normalize
 from sim.topology.describe import describe, format_description
 from sim.topology.generators import GENERATORS
-from sim.topology.loaders import available, build_topology, load_file
+from sim.topology.loaders import PROJECT_TOPOLOGIES, available, build_topology, load_file
 
 __all__ = [
     "GENERATORS",
     "LINK_DEFAULTS",
     "NODE_DEFAULTS",
+    "PROJECT_TOPOLOGIES",
     "ROLES",
     "available",
     "build_topology",

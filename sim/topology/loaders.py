@@ -26,6 +26,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
+from xml.etree import ElementTree as ET
 
 import networkx as nx
 
@@ -34,7 +35,7 @@ from sim.rng import stable_hash
 from sim.topology.attributes import normalize
 from sim.topology.generators import GENERATORS
 
-__all__ = ["SUFFIXES", "available", "build_topology", "load_file"]
+__all__ = ["PROJECT_TOPOLOGIES", "SUFFIXES", "available", "build_topology", "load_file"]
 
 SUFFIXES: tuple[str, ...] = (".py", ".graphml", ".json")
 """File kinds a topology may come from, in the order a search directory is tried."""
@@ -70,10 +71,9 @@ def _load_python(path: Path, params: Mapping[str, object], seed: int | None) -> 
         spec.loader.exec_module(module)
     except SimError:
         raise
-    except Exception as e:  # a user's file may fail in any way; report it as a bad file
-        raise SimError(
-            "topology.file", str(path), f"a Python file that runs ({type(e).__name__}: {e})"
-        ) from e
+    except (Exception, SystemExit) as e:  # a user's file may fail in any way, sys.exit() included
+        what = _failure(e).removeprefix("it raised ")
+        raise SimError("topology.file", str(path), f"a Python file that runs ({what})") from e
     finally:
         sys.modules.pop(module_name, None)
     build = getattr(module, "build", None)
@@ -83,30 +83,77 @@ def _load_python(path: Path, params: Mapping[str, object], seed: int | None) -> 
         return _call(build, params, seed)
     except SimError:
         raise
-    except Exception as e:  # a user's build() may fail in any way
+    except (Exception, SystemExit) as e:  # a user's build() may fail in any way, sys.exit() included
         raise SimError(
-            "topology.file",
-            str(path),
-            f"a build(**params) that returns a graph (it raised {type(e).__name__}: {e})",
+            "topology.file", str(path), f"a build(**params) that returns a graph ({_failure(e)})"
         ) from e
+
+
+def _failure(e: BaseException) -> str:
+    if isinstance(e, SystemExit):
+        return f"it called sys.exit({e.code!r})"
+    return f"it raised {type(e).__name__}: {e}"
+
+
+def _declared(path: Path, ids: Sequence[tuple[str, object]], ends: Sequence[tuple[str, object]]) -> None:
+    """Every node id once, every edge end a declared node: a loader would silently merge a repeated id
+    and add an undeclared end as a new host (which may then become a producer or consumer)."""
+    seen: set[str] = set()
+    for where, node_id in ids:
+        if str(node_id) in seen:
+            raise SimError(
+                "topology.file", str(path), f"each node id once ({where} = {node_id!r} repeats one)"
+            )
+        seen.add(str(node_id))
+    for where, end in ends:
+        if str(end) not in seen:
+            raise SimError(
+                "topology.file", str(path), f"edges between declared nodes ({where} = {end!r} is not a node)"
+            )
 
 
 def _load_json(path: Path) -> nx.Graph[Any]:
     data = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(data, dict) or "nodes" not in data:
-        raise ValueError('the top level must be an object with "nodes" and "edges" (or "links")')
+    if not isinstance(data, dict) or not isinstance(data.get("nodes"), list):
+        raise ValueError('the top level must be an object with "nodes" and "edges" (or "links") lists')
     edges = "links" if "links" in data and "edges" not in data else "edges"
     data.setdefault(edges, [])
+    if not isinstance(data[edges], list):
+        raise ValueError(f'"{edges}" must be a list')
     for i, node in enumerate(data["nodes"]):
         if not isinstance(node, dict) or "id" not in node:
             raise ValueError(f'nodes[{i}] must be an object with an "id"')
+        if isinstance(node["id"], bool) or not isinstance(node["id"], str | int):
+            raise ValueError(f"nodes[{i}].id must be a string or a whole number, not {node['id']!r}")
     for i, edge in enumerate(data[edges]):
         if not isinstance(edge, dict) or "source" not in edge or "target" not in edge:
             raise ValueError(f'{edges}[{i}] must be an object with "source" and "target"')
+    _declared(
+        path,
+        [(f"nodes[{i}].id", node["id"]) for i, node in enumerate(data["nodes"])],
+        [(f"{edges}[{i}].{end}", e[end]) for i, e in enumerate(data[edges]) for end in ("source", "target")],
+    )
     # networkx >= 3.4 names the edge-list key with ``edges=``; older versions with ``link=``
     key = "edges" if "edges" in inspect.signature(nx.node_link_graph).parameters else "link"
     directed, multigraph = bool(data.get("directed", False)), bool(data.get("multigraph", False))
     return nx.node_link_graph(data, directed=directed, multigraph=multigraph, **{key: edges})
+
+
+def _check_graphml(path: Path) -> None:
+    """The node ids and edge ends of a GraphML file (read after networkx parsed it: the XML is sound)."""
+    ids: list[tuple[str, object]] = []
+    ends: list[tuple[str, object]] = []
+    for _, element in ET.iterparse(path):
+        tag = element.tag.rsplit("}", 1)[-1]
+        if tag == "node":
+            ids.append((f"node[{len(ids)}].id", element.get("id")))
+        elif tag == "edge":
+            n = len(ends) // 2
+            ends += [
+                (f"edge[{n}].source", element.get("source")),
+                (f"edge[{n}].target", element.get("target")),
+            ]
+    _declared(path, ids, ends)
 
 
 def load_file(
@@ -157,6 +204,10 @@ def load_file(
             )
         try:
             graph = nx.read_graphml(path) if suffix == ".graphml" else _load_json(path)
+            if suffix == ".graphml":
+                _check_graphml(path)
+        except SimError:
+            raise
         except Exception as e:  # parsers raise many types (ParseError, KeyError, NetworkXError, ...)
             kind = "GraphML" if suffix == ".graphml" else "node-link JSON"
             raise SimError("topology.file", str(path), f"valid {kind} ({type(e).__name__}: {e})") from e
@@ -165,10 +216,17 @@ def load_file(
     return graph
 
 
+PROJECT_TOPOLOGIES = Path(__file__).resolve().parents[2] / "topologies"
+"""The project's own named topologies (``topologies/`` beside the ``sim`` package in a checkout): with the
+builtins, the only place a bare name is looked up from the command line."""
+
+
 def _find(name: str, search: Sequence[Path]) -> Path | None:
     as_path = Path(name)
     if as_path.suffix.lower() in SUFFIXES and as_path.is_file():
-        return as_path
+        return as_path  # a path the user wrote
+    if as_path.suffix.lower() not in SUFFIXES and (len(as_path.parts) != 1 or name.startswith(".")):
+        return None  # a name is a plain stem; anything else must be written as a path to a file
     for folder in search:
         candidates = [Path(folder) / name] if as_path.suffix.lower() in SUFFIXES else []
         candidates += [Path(folder) / f"{name}{suffix}" for suffix in SUFFIXES]
@@ -224,8 +282,13 @@ def build_topology(
     else:
         path = _find(name, search)
         if path is None:
+            local = [Path("topologies") / f"{name}{suffix}" for suffix in SUFFIXES]
+            hint = next((f"; to use {p}, write its path" for p in local if p.is_file()), "; found none")
             raise SimError(
-                "topology.name", name, "a builtin (line, ring, ...) or a .py/.graphml/.json file; found none"
+                "topology.name",
+                name,
+                "a builtin (line, ring, ...), a name in the project's topologies/, "
+                f"or the path of a .py/.graphml/.json file{hint}",
             )
         graph = load_file(path, params, seed=seed)
     return normalize(graph, links, nodes, where="topology")

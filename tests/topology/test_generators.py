@@ -221,8 +221,8 @@ def test_unknown_builtin() -> None:
         build_topology("hypercube")
     assert info.value.field == "topology.name"
     assert str(info.value) == (
-        "topology.name = 'hypercube': expected a builtin (line, ring, ...) "
-        "or a .py/.graphml/.json file; found none"
+        "topology.name = 'hypercube': expected a builtin (line, ring, ...), a name in the project's "
+        "topologies/, or the path of a .py/.graphml/.json file; found none"
     )
 
 

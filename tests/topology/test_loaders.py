@@ -205,7 +205,8 @@ def test_json_minimal_and_directed(tmp_path: Path) -> None:
             '{"nodes": [{"id": 1}], "links": [{"source": 1}]}',
             r'links\[0\] must be an object with "source"',
         ),
-        ("bad.json", '{"nodes": "abc"}', r"\(ValueError: nodes\[0\] must be an object"),
+        ("bad.json", '{"nodes": "abc"}', r'\(ValueError: the top level must be an object with "nodes" and'),
+        ("bad.json", '{"nodes": [{"id": [1]}]}', r"\(ValueError: nodes\[0\]\.id must be a string or a whole"),
     ],
 )
 def test_unparseable_files(tmp_path: Path, name: str, text: str, allowed: str) -> None:
