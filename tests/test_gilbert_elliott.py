@@ -236,6 +236,20 @@ def test_duplicate_window_with_probability_1_doubles_deliveries_on_one_hop() -> 
     assert len(violations) == s["delivered"] and {v.rule for v in violations} == {"no_duplicates"}
 
 
+def test_a_duplicate_window_with_for_ends() -> None:
+    # 100/s for 6 s; every message sent in [1 s, 2 s) arrives twice, and none after the window's end
+    result = _run(
+        duration="6s",
+        rate="100/s",
+        faults=[{"at": "1s", "action": "duplicate", "target": "all", "probability": 1, "for": "1s"}],
+    )
+    s, c = result.summary, result.columns
+    assert s["delivered"] == s["offered"] == 600
+    assert s["duplicates"] == 100
+    twice = c["created_at"][c["duplicates"] > 0]
+    assert twice.size == 100 and twice.min() >= 1.0 and twice.max() < 2.0
+
+
 def test_duplicates_compound_over_hops() -> None:
     # every hop doubles every copy: 2 hops give 4 arrivals, one delivery and three duplicates
     result = _run(

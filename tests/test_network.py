@@ -114,6 +114,18 @@ def test_link_failing_mid_flight_drops_with_link_down(ctx: SimContext) -> None:
     assert ctx.ledger.last_reason(0) == "partition"
 
 
+@pytest.mark.parametrize("n", [2, 3], ids=["destination", "transit"])
+def test_a_message_in_flight_to_a_node_that_goes_down_is_dropped_node_down(ctx: SimContext, n: int) -> None:
+    # the message is on the link n0 -> n1 (10 ms) when n1 crashes at 5 ms; the link itself stays up
+    net, nodes, rec = wire(ctx, line_graph(n, latency=0.01))
+    send(ctx, net, "n0", f"n{n - 1}")
+    ctx.env.run(until=0.005)
+    nodes["n1"].crash()
+    ctx.env.run()
+    assert rec.seen == []
+    assert ctx.ledger.outcome_of(0) == "lost" and ctx.ledger.last_reason(0) == "node_down"
+
+
 def test_hop_limit_drops_with_ttl() -> None:
     ctx = SimContext.from_seed(3)
     g = line_graph(6)

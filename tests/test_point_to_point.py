@@ -6,9 +6,13 @@ import math
 
 import numpy as np
 import pytest
+from conftest import line_graph, wire
 from scipy import stats
 
 from sim import Scenario, simulate
+from sim.context import SimContext
+from sim.message import Message
+from sim.patterns.base import Delivery, DeliveryConfig
 
 
 def line_scenario(hops: int, loss: float, guarantee: str, **delivery: object) -> Scenario:
@@ -68,6 +72,23 @@ def test_effectively_once_suppresses_duplicates() -> None:
     assert effectively["delivered"] == at_least["delivered"] == at_least["offered"]
 
 
+def test_effectively_once_forgets_what_it_saw_when_the_receiver_crashes() -> None:
+    # per-consumer dedup memory is volatile (docs/concepts.md): after a crash a repeat is processed again
+    ctx = SimContext.from_seed(1)
+    _, nodes, _ = wire(ctx, line_graph(2))
+    delivery = Delivery(ctx, DeliveryConfig(guarantee="effectively_once"))
+    row = ctx.ledger.open(7, "data", "n0", "n1", "", 0.0, 100.0)
+    msg = Message(7, "data", "n0", "n1", 100.0, 0.0, row)
+    n1 = nodes["n1"]
+    assert delivery.receive(n1, msg) is True
+    assert delivery.receive(n1, msg.copy()) is False  # suppressed: the application sees it once
+    n1.crash()
+    n1.recover()
+    assert delivery.receive(n1, msg.copy()) is True  # forgotten: handed to the application again
+    assert ctx.ledger.outcome_of(row) == "delivered" and ctx.ledger.duplicates[row] == 1
+    assert ctx.ledger.counters["deduplicated"] == 1
+
+
 def test_ack_timeout_backoff_spaces_retries() -> None:
     sc = line_scenario(1, 1.0, "at_least_once", max_attempts=4, backoff=2).with_updates(
         {"workload.rate": 1.0, "duration": 1.0, "trace": True}
@@ -78,6 +99,18 @@ def test_ack_timeout_backoff_spaces_retries() -> None:
     gaps = np.diff(sends)
     assert gaps == pytest.approx([0.02, 0.04, 0.08])
     assert result.summary["lost_loss"] == 1
+
+
+def test_max_timeout_caps_the_backoff() -> None:
+    config = DeliveryConfig(ack_timeout=0.02, backoff=2.0, max_timeout=0.05)
+    assert [config.timeout(k) for k in range(1, 7)] == [0.02, 0.04, 0.05, 0.05, 0.05, 0.05]
+    assert DeliveryConfig(ack_timeout=0.02, backoff=1.0, max_timeout=0.05).timeout(9) == 0.02
+    sc = line_scenario(1, 1.0, "at_least_once", max_attempts=6, backoff=2, max_timeout="50ms").with_updates(
+        {"workload.rate": 1.0, "duration": 1.0, "trace": True}
+    )
+    result = simulate(sc)
+    sends = [t for t, event, _, node, _ in result.trace or [] if event == "drop" and node == "n0"]
+    assert np.diff(sends) == pytest.approx([0.02, 0.04, 0.05, 0.05, 0.05])
 
 
 def test_latency_measured_from_the_intended_send_time() -> None:
