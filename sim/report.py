@@ -1,7 +1,9 @@
 """Comparison reports from a results folder: statistics with confidence intervals, paired differences
 against a reference pattern, figures, ``report.md``, a self-contained ``report.html`` and a terminal table.
 
-Runs only on the stored files (``runs.parquet``, ``series.parquet``, ``meta.json``): no simulation.
+Runs only on the stored files (``runs.parquet``, ``series.parquet``, ``meta.json``): no simulation. Points
+whose runs were unstable or left work unfinished are flagged in every table and figure; points an
+experiment declared not applicable are shown as ``n/a``; the report opens with what the data supports.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import base64
 import html
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,10 +24,58 @@ from scipy import stats
 from sim.errors import SimError
 from sim.store import BOOKKEEPING, ResultStore, atomic_write
 
-__all__ = ["HEADLINE", "Report", "aggregate", "load_runs", "paired_differences", "write_report"]
+__all__ = [
+    "DEFAULT_HEADLINE",
+    "HEADLINE",
+    "Report",
+    "aggregate",
+    "flag_failure",
+    "headline_metrics",
+    "load_runs",
+    "paired_differences",
+    "point_flags",
+    "write_report",
+]
 
+DEFAULT_HEADLINE = (
+    "op_success_ratio",
+    "op_latency_p50",
+    "op_latency_p99",
+    "op_msgs_per_op",
+    "op_duplicates_per_op",
+    "op_unfinished",
+)
+"""The default headline: operations compared on success, latency, cost, duplicates and unfinished work."""
+# the obligation-level figure each default stands in for, used when the op_ columns are absent
+FALLBACK = {
+    "op_success_ratio": "delivery_ratio",
+    "op_latency_p50": "latency_p50",
+    "op_latency_p99": "latency_p99",
+    "op_msgs_per_op": "msgs_per_delivery",
+    "op_duplicates_per_op": "duplicates",
+    "op_unfinished": "in_flight",
+}
 HEADLINE = ("delivery_ratio", "latency_p50", "latency_p99", "msgs_per_delivery", "duplicates", "lost")
-_UNITS = {"latency_p50": "ms", "latency_p99": "ms", "latency_mean": "ms", "rtt_mean": "ms"}
+"""The obligation-level headline of earlier reports (regression baselines compare these)."""
+NA = "n/a"
+FLAG_NOTE = (
+    "**unstable**: in at least one replication the system was not stable over the measured window "
+    "(a queue or inbox kept growing); **unfinished**: work was still open when the drain ended. "
+    "A flagged point's figures depend on how long the run was and cannot support a conclusion."
+)
+_HIGHER_IS_BETTER = ("ratio", "throughput", "completed", "delivered", "answered")
+
+
+def unit(metric: str) -> str:
+    """The unit a metric is shown in: ``ms`` for latencies and waits (stored in seconds), else ``""``."""
+    if "latency" in metric or metric.startswith("rtt_") or metric == "queue_wait_mean":
+        return "ms"
+    return "s" if metric == "recovery_time" else ""
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger value of ``metric`` is the better one (success, throughput)."""
+    return any(word in metric for word in _HIGHER_IS_BETTER) and "share" not in metric
 
 
 @dataclass(frozen=True)
@@ -53,6 +103,62 @@ def load_runs(folder: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     if ok.empty:
         raise SimError("results folder", str(folder), "at least one successful run (every run failed)")
     return ok, meta
+
+
+def headline_metrics(frame: pd.DataFrame, requested: Sequence[str] | None) -> list[str]:
+    """The headline columns: ``requested`` if given, else :data:`DEFAULT_HEADLINE`, each default falling
+    back to its obligation-level figure when the results have no ``op_`` column (older results)."""
+    if requested:
+        return list(requested)
+    out = []
+    for name in DEFAULT_HEADLINE:
+        present = name in frame.columns and frame[name].notna().any()
+        out.append(name if present else FALLBACK[name])
+    return out
+
+
+def _key(values: Sequence[Any]) -> tuple[Any, ...]:
+    """A point's values as plain Python values, so that keys from Parquet and from JSON compare equal."""
+    return tuple(v.item() if isinstance(v, np.generic) else v for v in values)
+
+
+def point_flags(frame: pd.DataFrame, swept: Sequence[str]) -> dict[tuple[Any, ...], tuple[str, ...]]:
+    """Per parameter point (its swept values), the flags of its runs: ``unstable`` if a replication was not
+    stable (``stable == 0``), ``unfinished`` if one left work open (``op_unfinished``, or ``in_flight`` in
+    results without operations, > 0). Points without a flag are left out."""
+    open_col = "op_unfinished" if "op_unfinished" in frame and frame["op_unfinished"].notna().any() else None
+    open_col = open_col or ("in_flight" if "in_flight" in frame else None)
+    out: dict[tuple[Any, ...], tuple[str, ...]] = {}
+    groups = frame.groupby(list(swept), sort=False, dropna=False) if swept else [((), frame)]
+    for key, part in groups:
+        flags = []
+        if "stable" in part and (part["stable"] == 0).any():
+            flags.append("unstable")
+        if open_col is not None and (part[open_col] > 0).any():
+            flags.append("unfinished")
+        if flags:
+            out[_key(key if isinstance(key, tuple) else (key,))] = tuple(flags)
+    return out
+
+
+def _describe_point(swept: Sequence[str], key: Sequence[Any]) -> str:
+    return " ".join(f"{k}={v}" for k, v in zip(swept, key, strict=True)) or "the only point"
+
+
+def flag_failure(frame: pd.DataFrame, swept: Sequence[str], fail_on: Sequence[str]) -> str:
+    """The one-line message of ``Experiment(fail_on=...)`` when some point carries one of those flags;
+    ``""`` when none does."""
+    ok = frame[frame["status"] == "ok"] if "status" in frame else frame
+    wanted = {fail_on} if isinstance(fail_on, str) else set(fail_on)
+    hits = [(k, f) for k, f in point_flags(ok, swept).items() if wanted & set(f)]
+    if not hits:
+        return ""
+    shown = "; ".join(f"{_describe_point(swept, k)} ({', '.join(f)})" for k, f in hits[:3])
+    more = f"; and {len(hits) - 3} more" if len(hits) > 3 else ""
+    return (
+        f"{len(hits)} point(s) flagged {' or '.join(sorted(wanted))} (the experiment's fail_on): "
+        f"{shown}{more}"
+    )
 
 
 def _swept(frame: pd.DataFrame, meta: dict[str, Any]) -> list[str]:
@@ -105,16 +211,47 @@ def aggregate(frame: pd.DataFrame, swept: Sequence[str], metrics: Sequence[str])
     return pd.DataFrame(_stat_rows(groups, swept, metrics, "mean"))
 
 
+def stand_ins(
+    frame: pd.DataFrame, swept: Sequence[str], not_applicable: Sequence[Mapping[str, Any]]
+) -> pd.DataFrame:
+    """``frame`` plus, for each point that was not run, its control's runs relabelled as that point, with
+    ``against`` naming the control (``"broker_crash = off"``): what the variant amounts to there."""
+    if "against" not in frame:
+        frame = frame.assign(against="")
+    parts = [frame]
+    for entry in not_applicable:
+        point, control = entry["point"], entry["control"]
+        at = {**point, **control}
+        part = frame[frame["against"] == ""]
+        for col in swept:
+            part = part[part[col] == at[col]]
+        label = ", ".join(f"{k} = {v}" for k, v in control.items())
+        parts.append(part.assign(**{k: point[k] for k in control}, against=label))
+    return pd.concat(parts, ignore_index=True)
+
+
 def paired_differences(
-    frame: pd.DataFrame, swept: Sequence[str], metrics: Sequence[str], reference: str
+    frame: pd.DataFrame,
+    swept: Sequence[str],
+    metrics: Sequence[str],
+    reference: str,
+    not_applicable: Sequence[Mapping[str, Any]] = (),
 ) -> pd.DataFrame:
     """Per pattern (other than ``reference``), other parameters and metric: the mean over replications of
-    (pattern − reference) on the same seed, with its 95 % CI."""
+    (pattern − reference) on the same seed, with its 95 % CI.
+
+    ``not_applicable`` lists the points that were not run (``{"point": ..., "control": ...}``, as in
+    ``meta.json``). Where the *reference* has no such point, the difference is taken against its control
+    runs (the factor's first value, which is what the variant amounts to there) and the row's ``against``
+    names them; where the *pattern* has none, there is no row.
+    """
     if "pattern" not in swept:
         return pd.DataFrame()
     others = [c for c in swept if c != "pattern"]
     keys = [*others, "seed"]
-    ref = frame[frame["pattern"] == reference].set_index(keys)
+    ref_rows = frame[frame["pattern"] == reference].assign(against="")
+    mine = [e for e in not_applicable if e["point"].get("pattern") == reference]
+    ref = stand_ins(ref_rows, swept, mine).set_index(keys)
     rows = []
     for pattern in [p for p in frame["pattern"].unique() if p != reference]:
         mine = frame[frame["pattern"] == pattern].set_index(keys)
@@ -122,15 +259,18 @@ def paired_differences(
         if common.empty:
             continue
         diffs = mine.loc[common, list(metrics)] - ref.loc[common, list(metrics)]
-        groups = diffs.groupby(level=others, sort=False, dropna=False) if others else [((), diffs)]
-        rows += _stat_rows(groups, others, metrics, "difference", {"pattern": pattern})
+        diffs["against"] = ref.loc[common, "against"]
+        by = [*others, "against"]
+        for key, part in diffs.groupby(by, sort=False, dropna=False):
+            values = dict(zip(by, key if isinstance(key, tuple) else (key,), strict=True))
+            rows += _stat_rows([((), part)], [], metrics, "difference", {"pattern": pattern, **values})
     return pd.DataFrame(rows).drop(columns="std", errors="ignore")
 
 
 def _fmt(metric: str, mean: float, half: float) -> str:
     if mean != mean:
         return "–"
-    scale = 1000.0 if _UNITS.get(metric) == "ms" else 1.0
+    scale = 1000.0 if unit(metric) == "ms" else 1.0
     mean, half = mean * scale, half * scale
     digits = 3 if abs(mean) < 10 else 1
     text = f"{mean:.{digits}f}"
@@ -140,19 +280,50 @@ def _fmt(metric: str, mean: float, half: float) -> str:
 
 
 def _label(metric: str) -> str:
-    return f"{metric} ({_UNITS[metric]})" if metric in _UNITS else metric
+    return f"{metric} ({unit(metric)})" if unit(metric) else metric
 
 
-def headline_table(agg: pd.DataFrame, swept: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
-    """One row per parameter point, one column per headline metric: ``mean ± CI`` as text."""
+def _not_applicable(meta: Mapping[str, Any], swept: Sequence[str]) -> list[dict[str, Any]]:
+    """The points the experiment declared not applicable, with every swept key (older meta: none)."""
+    entries = meta.get("not_applicable") or []
+    return [e for e in entries if all(k in e.get("point", {}) for k in swept)]
+
+
+def headline_table(
+    agg: pd.DataFrame,
+    swept: Sequence[str],
+    metrics: Sequence[str],
+    flags: Mapping[tuple[Any, ...], tuple[str, ...]] | None = None,
+    not_applicable: Sequence[Mapping[str, Any]] = (),
+) -> pd.DataFrame:
+    """One row per parameter point, one column per headline metric: ``mean ± CI`` as text; a ``flags``
+    column when a point is flagged, and ``n/a`` rows for the points that were not applicable."""
     present = [m for m in metrics if m in set(agg["metric"])]
-    wide: dict[tuple[Any, ...], dict[str, str]] = {}
+    wide: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in agg[agg["metric"].isin(present)].to_dict("records"):
-        key = tuple(row[c] for c in swept)
+        key = _key([row[c] for c in swept])
         wide.setdefault(key, dict(zip(swept, key, strict=True)))[_label(row["metric"])] = _fmt(
             row["metric"], row["mean"], row["ci95"]
         )
-    return pd.DataFrame(list(wide.values()))
+    order: dict[tuple[Any, ...], float] = {key: i for i, key in enumerate(wide)}
+    for entry in not_applicable:  # placed after the point they stand beside in the grid's order
+        key = _key([entry["point"][c] for c in swept])
+        control = _key([entry["control"].get(c, entry["point"][c]) for c in swept])
+        wide[key] = {**dict(zip(swept, key, strict=True)), **{_label(m): NA for m in present}}
+        order[key] = order.get(control, len(order)) + 0.5
+    labels = [_label(m) for m in present]
+    table: list[dict[str, Any]] = [
+        {**{c: row[c] for c in swept}, **{m: row.get(m, "–") for m in labels}}
+        for row in (wide[k] for k in sorted(wide, key=lambda k: order[k]))
+    ]
+    if flags:
+        for cells in table:
+            key = _key([cells[c] for c in swept])
+            cells["flags"] = NA if cells.get(_label(present[0])) == NA else ", ".join(flags.get(key, ()))
+    frame = pd.DataFrame(table)
+    if flags and "flags" in frame:  # right after the point's parameters, where the eye starts
+        frame = frame[[*swept, "flags", *[c for c in frame.columns if c not in swept and c != "flags"]]]
+    return frame
 
 
 def _text_table(frame: pd.DataFrame) -> str:
@@ -170,34 +341,70 @@ def _md_table(frame: pd.DataFrame) -> str:
     return "\n".join([head, rule, *body])
 
 
-def _diff_table(diffs: pd.DataFrame, reference: str, metrics: Sequence[str]) -> pd.DataFrame:
+def _diff_table(
+    diffs: pd.DataFrame,
+    reference: str,
+    metrics: Sequence[str],
+    flags: Mapping[tuple[Any, ...], tuple[str, ...]],
+    swept: Sequence[str],
+    not_applicable: Sequence[Mapping[str, Any]],
+) -> pd.DataFrame:
     if diffs.empty:
         return diffs
     keep = diffs[diffs["metric"].isin(metrics)]
-    others = [c for c in keep.columns if c not in ("pattern", "metric", "n", "difference", "ci95")]
-    wide: dict[tuple[Any, ...], dict[str, str]] = {}
+    others = [c for c in swept if c != "pattern"]
+    wide: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in keep.to_dict("records"):
-        key = (row["pattern"], *(row[c] for c in others))
-        entry = wide.setdefault(
-            key, {"pattern": f"{row['pattern']} − {reference}", **{c: row[c] for c in others}}
-        )
+        key = _key([row["pattern"], *(row[c] for c in others)])
+        name = f"{row['pattern']} − {reference}"
+        if row.get("against"):
+            name += f" (its {row['against']} runs)"
+        entry = wide.setdefault(key, {"pattern": name, **dict(zip(others, key[1:], strict=True))})
         entry[_label(row["metric"])] = _fmt(row["metric"], row["difference"], row["ci95"])
-    return pd.DataFrame(list(wide.values()))
+        mine = flags.get(_key([row[c] if c != "pattern" else row["pattern"] for c in swept]), ())
+        theirs = flags.get(_key([reference if c == "pattern" else row[c] for c in swept]), ())
+        marks = [*mine, *(f"{reference} {f}" for f in theirs)]
+        if flags:
+            entry["flags"] = ", ".join(marks)
+    order: dict[tuple[Any, ...], float] = {key: i for i, key in enumerate(wide)}
+    labels = [_label(m) for m in metrics if m in set(keep["metric"])]
+    for na in not_applicable:
+        point, control_of = na["point"], na["control"]
+        if point.get("pattern") in (None, reference):
+            continue
+        key = _key([point["pattern"], *(point[c] for c in others)])
+        control = _key([point["pattern"], *(control_of.get(c, point[c]) for c in others)])
+        wide[key] = {
+            "pattern": f"{point['pattern']} − {reference}",
+            **dict(zip(others, key[1:], strict=True)),
+            **({"flags": NA} if flags else {}),
+            **dict.fromkeys(labels, NA),
+        }
+        order[key] = order.get(control, len(order)) + 0.5
+    table = pd.DataFrame([wide[k] for k in sorted(wide, key=lambda k: order[k])])
+    if flags and "flags" in table:
+        table = table[["pattern", *others, "flags", *labels]]
+    return table
 
 
 def write_report(
     folder: Path,
     *,
     reference: str | None = None,
-    metrics: Sequence[str] = HEADLINE,
+    metrics: Sequence[str] | None = None,
     quiet: bool = False,
     figures: bool = True,
 ) -> Report:
-    """Write ``report.md``, ``report.html`` and ``figures/*.png`` for a results folder; print the headline."""
+    """Write ``report.md``, ``report.html`` and ``figures/*.png`` for a results folder; print the headline.
+
+    ``metrics`` replaces the headline columns; by default the experiment's ``headline`` (stored in
+    ``meta.json``), else :data:`DEFAULT_HEADLINE`.
+    """
     folder = Path(folder)
     frame, meta = load_runs(folder)
     swept = _swept(frame, meta)
     all_metrics = _metrics(frame, swept)
+    metrics = headline_metrics(frame, metrics or meta.get("headline"))
     unknown = [m for m in metrics if m not in frame.columns]
     if unknown:
         raise SimError(
@@ -208,26 +415,190 @@ def write_report(
         reference = "point_to_point" if "point_to_point" in patterns else (patterns[0] if patterns else "")
     elif reference not in patterns:
         raise SimError("--reference", reference, "a pattern in the results: " + ", ".join(map(str, patterns)))
+    na = _not_applicable(meta, swept)
+    flags = point_flags(frame, swept)
     agg = aggregate(frame, swept, all_metrics)
-    headline = headline_table(agg, swept, metrics)
-    diffs = paired_differences(frame, swept, list(metrics), reference) if reference else pd.DataFrame()
-    diff_table = _diff_table(diffs, reference, metrics)
+    headline = headline_table(agg, swept, metrics, flags, na)
+    diffs = paired_differences(frame, swept, list(metrics), reference, na) if reference else pd.DataFrame()
+    diff_table = _diff_table(diffs, reference, metrics, flags, swept, na)
     paths: list[Path] = []
     if figures:
         from sim.figures import draw_all
 
-        paths = draw_all(folder, frame, swept, ResultStore(folder).series())
+        paths = draw_all(
+            folder,
+            frame,
+            swept,
+            ResultStore(folder).series(),
+            flags=flags,
+            metrics=metrics,
+            windows=meta.get("fault_windows") or {},
+        )
     atomic_write(folder / "statistics.csv", agg.to_csv(index=False))
     if not diffs.empty:
         atomic_write(folder / "differences.csv", diffs.to_csv(index=False))
-    md = _markdown(meta, frame, swept, headline, diff_table, reference, paths, folder)
-    atomic_write(folder / "report.md", md)
-    atomic_write(folder / "report.html", _html(meta, frame, swept, headline, diff_table, reference, paths))
+    opening = supports(frame, swept, metrics, flags, na, meta)
+    parts = Parts(meta, frame, swept, headline, diff_table, reference, paths, opening, flags, na)
+    atomic_write(folder / "report.md", _markdown(parts, folder))
+    atomic_write(folder / "report.html", _html(parts))
     text = _text_table(headline)
     if not quiet:
         print(f"{meta.get('experiment', folder.name)}: mean ± 95 % CI over replications\n{text}")  # noqa: T201
+        if flags:
+            print(f"flagged points: {FLAG_NOTE.replace('**', '')}")  # noqa: T201
         print(f"report: {folder / 'report.md'} and {folder / 'report.html'}")  # noqa: T201
     return Report(folder / "report.md", folder / "report.html", paths, text)
+
+
+def _line_factor(frame: pd.DataFrame, swept: Sequence[str]) -> str | None:
+    """What the report compares: ``pattern`` if swept, else the first swept key that is not numeric."""
+    if "pattern" in swept:
+        return "pattern"
+    return next((c for c in swept if not pd.api.types.is_numeric_dtype(frame[c])), None)
+
+
+def _winners(
+    frame: pd.DataFrame,
+    line: str,
+    others: Sequence[str],
+    metric: str,
+    skip: set[tuple[Any, ...]],
+    swept: Sequence[str],
+) -> tuple[dict[str, list[int]], int, int]:
+    """For one metric, over the conditions (values of ``others``): per line, at how many conditions it is
+    the best of the lines neither flagged nor n/a there, and at how many of those it beats the runner-up by
+    a paired 95 % interval that excludes 0; then how many conditions were compared and how many tied."""
+    wins: dict[str, list[int]] = {}
+    compared = ties = 0
+    sign = -1.0 if higher_is_better(metric) else 1.0
+    groups = frame.groupby(list(others), sort=False, dropna=False) if others else [((), frame)]
+    for cond, part in groups:
+        at = dict(zip(others, cond if isinstance(cond, tuple) else (cond,), strict=True))
+        means = {}
+        for name, rows in part.groupby(line, sort=False):
+            key = _key([name if c == line else at[c] for c in swept])
+            if key not in skip and rows[metric].notna().any():
+                means[name] = float(rows[metric].mean())
+        if len(means) < 2:
+            continue
+        compared += 1
+        best, second = sorted(means, key=lambda n: sign * means[n])[:2]
+        if math.isclose(means[best], means[second], rel_tol=1e-9, abs_tol=1e-12):
+            ties += 1
+            continue
+        a = part[part[line] == best].set_index("seed")[metric]
+        b = part[part[line] == second].set_index("seed")[metric]
+        _, _, half, n = _ci((a - b.reindex(a.index)).dropna())
+        clear = n > 1 and half == half and abs(means[best] - means[second]) > half
+        tally = wins.setdefault(str(best), [0, 0])
+        tally[0] += 1
+        tally[1] += int(clear)
+    return wins, compared, ties
+
+
+def _finding(metric: str, wins: dict[str, list[int]], compared: int, ties: int) -> str:
+    if ties == compared:
+        return f"{metric}: no difference (the best {ties} of {compared} times tied)"
+    word = "highest" if higher_is_better(metric) else "lowest"
+    ranked = sorted(wins.items(), key=lambda kv: (-kv[1][0], -kv[1][1]))
+    (top, (n, clear)), rest = ranked[0], ranked[1:]
+    text = f"{word} {metric}: {top} at {n} of {compared} ({clear} by a paired 95 % interval)"
+    text += "".join(f", {name} at {m} ({c})" for name, (m, c) in rest)
+    return text + (f", tied at {ties}" if ties else "")
+
+
+def supports(
+    frame: pd.DataFrame,
+    swept: Sequence[str],
+    metrics: Sequence[str],
+    flags: Mapping[tuple[Any, ...], tuple[str, ...]],
+    not_applicable: Sequence[Mapping[str, Any]],
+    meta: Mapping[str, Any],
+) -> str:
+    """The report's opening paragraph, from the data: for each headline metric, which line (pattern) is
+    best at how many of the conditions, and at how many by a paired 95 % interval; then the caveats —
+    flagged points, points that do not apply, quick mode."""
+    line = _line_factor(frame, swept)
+    out = ["**What this supports.**"]
+    if line is not None and frame[line].nunique() > 1:
+        others = [c for c in swept if c != line]
+        where = " × ".join(others) if others else "one condition"
+        # a line to which a variant does not apply competes with its control runs there
+        every = stand_ins(frame, swept, not_applicable)
+        skip = set(point_flags(every, swept))
+        found = []
+        for metric in metrics:
+            if metric in frame:
+                wins, compared, ties = _winners(every, line, others, metric, skip, swept)
+                if compared:
+                    found.append(_finding(metric, wins, compared, ties))
+        if found:
+            out.append(
+                f"Each {line} against the others on the same seeds, at every condition ({where}) where "
+                "at least two are not flagged (a "
+                f"{line} to which a variant does not apply counts with its control runs there) — "
+                + "; ".join(found)
+                + "."
+            )
+    caveats = []
+    if flags:
+        shown = "; ".join(f"{_describe_point(swept, k)} ({', '.join(f)})" for k, f in list(flags.items())[:4])
+        more = f" and {len(flags) - 4} more" if len(flags) > 4 else ""
+        caveats.append(
+            f"{len(flags)} point(s) are flagged — {shown}{more}: their figures depend on the run length, "
+            "support no conclusion and are left out above"
+        )
+    if not_applicable:
+        caveats.append(not_applicable_text(not_applicable).rstrip("."))
+    if meta.get("quick"):
+        caveats.append("a quick run (short runs, few replications): a smoke test, not a result")
+    out.append(("Caveats: " + "; ".join(caveats) + ".") if caveats else "No point is flagged.")
+    return " ".join(out)
+
+
+@dataclass(frozen=True)
+class Parts:
+    """What the Markdown and HTML reports are made of."""
+
+    meta: dict[str, Any]
+    frame: pd.DataFrame
+    swept: Sequence[str]
+    headline: pd.DataFrame
+    diff_table: pd.DataFrame
+    reference: str
+    figures: list[Path]
+    opening: str
+    flags: Mapping[tuple[Any, ...], tuple[str, ...]]
+    not_applicable: Sequence[Mapping[str, Any]]
+
+    def notes(self) -> list[str]:
+        """The footnotes under the tables: what a flag and what n/a mean."""
+        out = []
+        if self.flags:
+            out.append(f"flags: {FLAG_NOTE}")
+        if self.not_applicable:
+            out.append(f"{NA}: {not_applicable_text(self.not_applicable)}")
+        return out
+
+
+def not_applicable_text(entries: Sequence[Mapping[str, Any]]) -> str:
+    """``broker_crash = on does not apply to pattern=point_to_point, ... (not run: ...)``, one sentence."""
+    by_variant: dict[tuple[str, str], list[str]] = {}
+    for entry in entries:
+        point, control = entry["point"], entry["control"]
+        for factor in control:
+            rest = {k: v for k, v in point.items() if k != factor}
+            who = str(rest.get("pattern", _describe_point(list(rest), list(rest.values()))))
+            by_variant.setdefault((factor, str(point[factor])), []).append(who)
+    parts = []
+    for (factor, value), where in by_variant.items():
+        control = next(str(e["control"][factor]) for e in entries if factor in e["control"])
+        where = list(dict.fromkeys(where))
+        parts.append(
+            f"{factor} = {value} does not apply to {', '.join(where)}; those points were not run "
+            f"(they would repeat {factor} = {control})"
+        )
+    return "; ".join(parts) + "."
 
 
 def _setup_lines(meta: dict[str, Any], frame: pd.DataFrame) -> list[str]:
@@ -243,42 +614,42 @@ def _setup_lines(meta: dict[str, Any], frame: pd.DataFrame) -> list[str]:
     ]
 
 
-def _markdown(
-    meta: dict[str, Any],
-    frame: pd.DataFrame,
-    swept: Sequence[str],
-    headline: pd.DataFrame,
-    diff_table: pd.DataFrame,
-    reference: str,
-    figures: list[Path],
-    folder: Path,
-) -> str:
-    out = [f"# {meta.get('experiment', folder.name)}", ""]
-    if meta.get("description"):
-        out += [str(meta["description"]), ""]
-    out += ["## Setup", "", *_setup_lines(meta, frame), f"- swept: {', '.join(swept) or 'nothing'}", ""]
+def _markdown(p: Parts, folder: Path) -> str:
+    out = [f"# {p.meta.get('experiment', folder.name)}", ""]
+    if p.meta.get("description"):
+        out += [str(p.meta["description"]), ""]
+    if p.opening:
+        out += [p.opening, ""]
+    out += ["## Setup", "", *_setup_lines(p.meta, p.frame), f"- swept: {', '.join(p.swept) or 'nothing'}", ""]
     out += [
         "## Headline",
         "",
         "Mean ± 95 % confidence interval (Student t) over replications.",
         "",
-        _md_table(headline),
+        _md_table(p.headline),
         "",
+        *[f"{note}\n" for note in p.notes()],
     ]
-    if not diff_table.empty:
+    if not p.diff_table.empty:
         out += [
-            f"## Paired differences against {reference}",
+            f"## Paired differences against {p.reference}",
             "",
             "Each replication runs every pattern on the same seed (same workload, same faults); the "
             "difference is taken per seed, then averaged, with its 95 % CI. An interval that excludes 0 is a "
             "real difference at that level.",
             "",
-            _md_table(diff_table),
+            _md_table(p.diff_table),
             "",
+            *[f"{note}\n" for note in p.notes()],
         ]
-    if figures:
+    if p.figures:
         out += ["## Figures", ""]
-        out += [f"![{p.stem}](figures/{p.name})" for p in figures]
+        if p.flags:
+            out += [
+                "Hollow markers, hatched bars and dashed lines are flagged points (unstable or unfinished).",
+                "",
+            ]
+        out += [f"![{f.stem}](figures/{f.name})" for f in p.figures]
         out.append("")
     out += [
         "All metrics with n, mean, standard deviation and CI: `statistics.csv`; one row per run: "
@@ -288,42 +659,45 @@ def _markdown(
     return "\n".join(out)
 
 
-def _html(
-    meta: dict[str, Any],
-    frame: pd.DataFrame,
-    swept: Sequence[str],
-    headline: pd.DataFrame,
-    diff_table: pd.DataFrame,
-    reference: str,
-    figures: list[Path],
-) -> str:
-    title = html.escape(str(meta.get("experiment", "report")))
+def _md_inline(text: str) -> str:
+    """Markdown's ``**bold**`` as HTML, the rest escaped."""
+    parts = html.escape(text).split("**")
+    return "".join(f"<strong>{t}</strong>" if i % 2 else t for i, t in enumerate(parts))
+
+
+def _html(p: Parts) -> str:
+    title = html.escape(str(p.meta.get("experiment", "report")))
     parts = [f"<h1>{title}</h1>"]
-    if meta.get("description"):
-        parts.append(f"<p>{html.escape(str(meta['description']))}</p>")
+    if p.meta.get("description"):
+        parts.append(f"<p>{html.escape(str(p.meta['description']))}</p>")
+    if p.opening:
+        parts.append(f'<p class="supports">{_md_inline(p.opening)}</p>')
     parts.append(
         "<h2>Setup</h2><ul>"
-        + "".join(f"<li>{html.escape(line[2:])}</li>" for line in _setup_lines(meta, frame))
+        + "".join(f"<li>{html.escape(line[2:])}</li>" for line in _setup_lines(p.meta, p.frame))
         + "</ul>"
     )
+    notes = "".join(f'<p class="note">{_md_inline(n)}</p>' for n in p.notes())
     parts.append("<h2>Headline</h2><p>Mean ± 95 % confidence interval (Student t) over replications.</p>")
-    parts.append(headline.to_html(index=False, classes="headline", border=0))
-    if not diff_table.empty:
-        parts.append(f"<h2>Paired differences against {html.escape(reference)}</h2>")
-        parts.append(diff_table.to_html(index=False, classes="differences", border=0))
-    if figures:
+    parts.append(p.headline.to_html(index=False, classes="headline", border=0) + notes)
+    if not p.diff_table.empty:
+        parts.append(f"<h2>Paired differences against {html.escape(p.reference)}</h2>")
+        parts.append(p.diff_table.to_html(index=False, classes="differences", border=0) + notes)
+    if p.figures:
         parts.append("<h2>Figures</h2>")
-        for p in figures:
-            data = base64.b64encode(p.read_bytes()).decode()
+        for f in p.figures:
+            data = base64.b64encode(f.read_bytes()).decode()
             parts.append(
-                f'<figure><img alt="{p.stem}" src="data:image/png;base64,{data}">'
-                f"<figcaption>{html.escape(p.stem.replace('_', ' '))}</figcaption></figure>"
+                f'<figure><img alt="{f.stem}" src="data:image/png;base64,{data}">'
+                f"<figcaption>{html.escape(f.stem.replace('_', ' '))}</figcaption></figure>"
             )
     style = (
         "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
         "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}"
         "th,td{padding:0.3em 0.7em;border-bottom:1px solid #ddd;text-align:right}"
         "th{background:#f4f4f4}img{max-width:100%}figure{margin:1.5em 0}"
+        ".supports{background:#f6f8fa;border-left:4px solid #888;padding:0.6em 1em}"
+        ".note{font-size:0.85em;color:#444}"
     )
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'

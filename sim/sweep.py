@@ -161,6 +161,7 @@ def run_experiment(
                 "versions": _versions(),
                 "git_sha": _git_sha(base_dir or Path.cwd()),
                 "platform": platform.platform(),
+                **exp.report_meta(quick=quick),
             }
             if not refused
             else None
@@ -257,6 +258,13 @@ def run_from_args(exp: Experiment, args: argparse.Namespace, base_dir: Path | No
     failed = int((frame["status"] != "ok").sum()) if not frame.empty else 0
     if not args.quiet:
         print(f"{len(frame)} runs in {folder} ({failed} failed)")  # noqa: T201  (a command's own output)
+    if exp.fail_on and not frame.empty:
+        from sim.report import flag_failure
+
+        message = flag_failure(frame, exp.swept(), exp.fail_on)
+        if message:
+            print(f"sim: {message}", file=sys.stderr)  # noqa: T201
+            return 1
     return 0
 
 

@@ -72,7 +72,7 @@ def test_write_report_files(results: Path, capsys: pytest.CaptureFixture[str]) -
     md = report.markdown.read_text()
     for name in re.findall(r"\(figures/([^)]+)\)", md):
         assert (results / "figures" / name).stat().st_size > 1000
-    assert {p.name for p in report.figures} >= {"latency_cdf.png", "cost.png", "reliability.png"}
+    assert {p.name for p in report.figures} >= {"latency_percentiles.png", "cost.png", "reliability.png"}
     assert "Paired differences against point_to_point" in md
     html = report.html.read_text()
     assert html.count("data:image/png;base64,") == len(report.figures)
