@@ -153,11 +153,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from sim.report import HEADLINE, write_report
+    from sim.report import write_report
     from sim.store import ResultStore
 
     ResultStore(Path(args.folder)).verify()  # a damaged file is one line naming it, not a traceback
-    write_report(Path(args.folder), reference=args.reference, metrics=args.metric or HEADLINE)
+    write_report(Path(args.folder), reference=args.reference, metrics=args.metric or None)
     return 0
 
 

@@ -15,7 +15,7 @@ import hashlib
 import itertools
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -24,7 +24,14 @@ import numpy as np
 from sim.errors import SimError
 from sim.scenario import Scenario
 
-__all__ = ["Experiment", "RunSpec", "Sample", "config_hash", "replication_seeds"]
+__all__ = ["FLAGS", "Experiment", "RunSpec", "Sample", "config_hash", "replication_seeds"]
+
+FLAGS = ("unstable", "unfinished")
+"""What ``Experiment(fail_on=...)`` may name: a point whose runs were not stable, or left work unfinished."""
+
+Condition = Sequence[str] | Mapping[str, Sequence[Any]] | Callable[[Scenario], bool]
+"""When a variant does not apply: pattern names, ``{swept key: [values]}`` (all keys match), or a
+predicate on the scenario at the point."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +184,17 @@ class Experiment:
         Grid entries that replace the grid's in quick mode (for example fewer topology sizes).
     description : str
         The question the experiment answers (shown in reports).
+    not_applicable : mapping, optional
+        ``{factor: {value: condition}}``: the value of a grid factor does not apply where ``condition``
+        holds, e.g. ``{"broker_crash": {"on": ["point_to_point"]}}``. A condition is a list of pattern
+        names, a mapping ``{swept key: [values]}`` (every key matches), or a function of the point's
+        :class:`Scenario` returning True. Such points are not run (they would repeat the factor's first
+        value, its control, which must apply); reports show them as n/a.
+    headline : list of str, optional
+        The report's headline metrics (names of :data:`sim.metrics.METRICS`); default: the
+        operation-level set of :data:`sim.report.DEFAULT_HEADLINE`.
+    fail_on : tuple of str
+        ``"unstable"`` and/or ``"unfinished"``: ``sim run`` exits 1 when a point is flagged so.
     """
 
     name: str
@@ -190,6 +208,9 @@ class Experiment:
     quick_replications: int = 2
     quick_grid: Mapping[str, Any] | None = None
     description: str = ""
+    not_applicable: Mapping[str, Mapping[Any, Condition]] = field(default_factory=dict)
+    headline: Sequence[str] | None = None
+    fail_on: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -207,6 +228,52 @@ class Experiment:
                 raise SimError(f"grid.{key}", values, "a non-empty list of values")
         if self.points is not None and len(self.points) == 0:
             raise SimError("points", self.points, "a non-empty list of parameter points (or None)")
+        self._check_not_applicable()
+        self._check_headline()
+        for flag in [self.fail_on] if isinstance(self.fail_on, str) else self.fail_on:
+            if flag not in FLAGS:
+                raise SimError("experiment.fail_on", flag, "a tuple of " + " and ".join(FLAGS))
+
+    def _check_not_applicable(self) -> None:
+        if not isinstance(self.not_applicable, Mapping):
+            raise SimError("not_applicable", self.not_applicable, "{factor: {value: condition}}")
+        for factor, cases in self.not_applicable.items():
+            values = self.grid.get(factor)
+            if values is None or not isinstance(cases, Mapping):
+                allowed = "{factor: {value: condition}} with a factor of the grid: " + ", ".join(self.grid)
+                raise SimError(f"not_applicable.{factor}", cases, allowed)
+            first = next(iter(values))
+            for value, condition in cases.items():
+                if value not in values or value == first:
+                    raise SimError(
+                        f"not_applicable.{factor}",
+                        value,
+                        f"a value of grid.{factor} other than its first ({first!r}, the control)",
+                    )
+                if isinstance(condition, Mapping):
+                    known = {*self.grid, *(k for p in self.points or () for k in p)}
+                    unknown = [k for k in condition if k not in known]
+                    if unknown:
+                        raise SimError(f"not_applicable.{factor}.{value}", unknown[0], "a key of the grid")
+                elif not callable(condition) and (
+                    isinstance(condition, str) or not isinstance(condition, Sequence)
+                ):
+                    raise SimError(
+                        f"not_applicable.{factor}.{value}",
+                        condition,
+                        "a list of patterns, {key: [values]} or a function of the scenario",
+                    )
+
+    def _check_headline(self) -> None:
+        if self.headline is None:
+            return
+        from sim.metrics import METRICS
+
+        if isinstance(self.headline, str) or not self.headline:
+            raise SimError("experiment.headline", self.headline, "a non-empty list of metric names")
+        for name in self.headline:
+            if name not in METRICS:
+                raise SimError("experiment.headline", name, "a metric name (sim list metrics)")
 
     def parameter_points(self, *, quick: bool = False) -> list[dict[str, Any]]:
         """Every parameter point: grid × points × sample (each factor optional)."""
@@ -237,6 +304,47 @@ class Experiment:
                 out[key] = value
         return out
 
+    def not_applicable_at(self, point: Mapping[str, Any], scenario: Scenario) -> dict[str, Any]:
+        """The factors of ``point`` whose value does not apply there, each with its control value."""
+        out: dict[str, Any] = {}
+        for factor, cases in self.not_applicable.items():
+            value = point.get(factor)
+            if factor not in point or not isinstance(value, Hashable) or value not in cases:
+                continue
+            condition = cases[value]
+            if isinstance(condition, Mapping):
+                hit = all(point.get(k) in list(v) for k, v in condition.items())
+            elif callable(condition):
+                hit = bool(condition(scenario))
+            else:
+                hit = point.get("pattern", scenario.pattern) in list(condition)
+            if hit:
+                out[factor] = next(iter(self.grid[factor]))
+        return out
+
+    def report_meta(self, *, quick: bool = False) -> dict[str, Any]:
+        """What the report needs from the script: headline, fail_on and the points that do not apply."""
+        base = self.base.with_updates(self.quick_overrides()) if quick else self.base
+        skipped, windows = [], {}
+        for i, point in enumerate(self.parameter_points(quick=quick)):
+            scenario = base.with_updates(self.settings(point))
+            control = self.not_applicable_at(point, scenario) if self.not_applicable else {}
+            if control:
+                skipped.append({"point": point, "control": control})
+            # scheduled fault windows, shaded in time plots: (start, end or None, "action target")
+            spans = [
+                (f.at, None if f.for_ is None else f.at + f.for_, f"{f.action} {f.target or ''}".strip())
+                for f in scenario.faults
+            ]
+            if spans:
+                windows[str(i)] = spans
+        return {
+            "headline": list(self.headline) if self.headline is not None else None,
+            "fail_on": [self.fail_on] if isinstance(self.fail_on, str) else list(self.fail_on),
+            "not_applicable": skipped,
+            "fault_windows": windows,
+        }
+
     def swept(self) -> list[str]:
         """The dotted keys that vary between runs."""
         keys: dict[str, None] = {}
@@ -263,6 +371,8 @@ class Experiment:
             except SimError as exc:
                 shown = ", ".join(f"{k}={v!r}" for k, v in point.items())
                 raise SimError(f"point {i} ({shown}): {exc.field}", exc.value, exc.allowed) from None
+            if self.not_applicable and self.not_applicable_at(point, at_point):
+                continue  # the same runs as its control point: not run, shown as n/a
             for r, seed in enumerate(seeds):
                 scenario = at_point.with_updates({"seed": seed})
                 specs.append(RunSpec(i, point, r, seed, scenario, config_hash(scenario)))
