@@ -24,7 +24,7 @@ import numpy as np
 from sim.errors import SimError
 from sim.scenario import Scenario
 
-__all__ = ["FLAGS", "Experiment", "RunSpec", "Sample", "config_hash", "replication_seeds"]
+__all__ = ["FLAGS", "Experiment", "RunSpec", "Sample", "config_hash", "replication_seeds", "topology_digest"]
 
 FLAGS = ("unstable", "unfinished")
 """What ``Experiment(fail_on=...)`` may name: a point whose runs were not stable, or left work unfinished."""
@@ -95,9 +95,53 @@ def replication_seeds(seed: int, replications: int) -> list[int]:
 
 
 def config_hash(scenario: Scenario) -> str:
-    """A stable 16-hex-digit hash of everything that determines a run (the seed included)."""
-    text = json.dumps(scenario.to_dict(), sort_keys=True, default=_jsonable)
+    """A stable 16-hex-digit hash of everything that decides a run: the scenario (the seed included), the
+    content of the topology file it reads (see :func:`topology_digest`) and the version of ``sim``.
+
+    A stored result is reused only while all three are unchanged: editing a topology file or upgrading
+    ``sim`` makes ``sim run`` compute the affected runs again.
+    """
+    import sim
+
+    key = {
+        "scenario": scenario.to_dict(),
+        "topology_file": topology_digest(scenario.topology.name),
+        "sim": sim.__version__,
+    }
+    text = json.dumps(key, sort_keys=True, default=_jsonable)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+"""File digests by (path, modification time in ns, size): a file is read once, not once per run."""
+
+
+def topology_digest(name: str) -> str:
+    """``""`` for a builtin topology; else the SHA-256 of the bytes of the file ``name`` resolves to (a path,
+    or a stem in the project's ``topologies/``), as the run will find it; ``"missing"`` if there is none.
+
+    A ``.py`` topology is hashed as its own file: modules it imports are not followed.
+    """
+    import time
+
+    from sim.build import topology_search_path
+    from sim.topology import GENERATORS
+    from sim.topology.loaders import _find
+
+    if name in GENERATORS:
+        return ""
+    path = _find(name, topology_search_path())
+    if path is None:
+        return "missing"
+    stat = path.stat()
+    where = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    digest = _DIGESTS.get(where)
+    if digest is None:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        # a file changed in the last seconds may change again within the clock's granularity: not cached
+        if time.time_ns() - stat.st_mtime_ns > 2_000_000_000:
+            _DIGESTS[where] = digest
+    return digest
 
 
 def _jsonable(value: Any) -> Any:
