@@ -327,14 +327,18 @@ class Experiment:
         if self.points is not None:
             factors.append([dict(p) for p in self.points])
         if self.sample is not None:
-            factors.append(self.sample.points())
+            drawn = self.sample.points()  # whole-number ranges may round two draws to one point: run it once
+            factors.append([p for k, p in enumerate(drawn) if p not in drawn[:k]])
         out: list[dict[str, Any]] = []
         for combo in itertools.product(*factors):
             merged: dict[str, Any] = {}
             for part in combo:
                 merged.update({k: _plain(v) for k, v in part.items()})
-            if merged not in out:  # a point given twice (or overridden into another) runs once
-                out.append(merged)
+            if merged in out:  # given twice, or a later factor overrode what told two points apart
+                raise SimError(
+                    "points", merged, "parameter points that differ (two combinations of the factors give it)"
+                )
+            out.append(merged)
         return out
 
     def settings(self, point: Mapping[str, Any]) -> dict[str, Any]:
@@ -409,6 +413,7 @@ class Experiment:
         reps = min(self.replications, self.quick_replications) if quick else self.replications
         seeds = replication_seeds(self.seed, reps)
         specs = []
+        seen: dict[str, int] = {}  # config hash of a point's scenario (before seeds) -> the point
         for i, point in enumerate(self.parameter_points(quick=quick)):
             try:
                 at_point = base.with_updates(self.settings(point))
@@ -417,6 +422,9 @@ class Experiment:
                 raise SimError(f"point {i} ({shown}): {exc.field}", exc.value, exc.allowed) from None
             if self.not_applicable and self.not_applicable_at(point, at_point):
                 continue  # the same runs as its control point: not run, shown as n/a
+            other = seen.setdefault(config_hash(at_point), i)
+            if other != i:  # its runs would share config hashes, and the journal would keep one of each
+                raise SimError(f"point {i}", point, f"a scenario of its own (point {other} is the same)")
             for r, seed in enumerate(seeds):
                 scenario = at_point.with_updates({"seed": seed})
                 specs.append(RunSpec(i, point, r, seed, scenario, config_hash(scenario)))

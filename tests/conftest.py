@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
+from collections.abc import Mapping
 
 import networkx as nx
+import numpy as np
 import pytest
 
 from sim.context import SimContext
@@ -72,3 +75,21 @@ def send(
     msg = Message(mid, "data", src, dst, size, ctx.env.now, row, reliable=reliable)
     net.send(msg)
     return msg
+
+
+def assert_counts_match_the_rows(
+    summary: Mapping[str, float], columns: Mapping[str, np.ndarray], warmup: float
+) -> None:
+    """The summary's counts recounted from the ledger rows: ``offered`` is the rows created at or after
+    ``warmup``; ``delivered``, ``lost`` and ``in_flight`` are those rows by outcome; delivered rows are
+    exactly the ones with a delivery time; ``lost_<reason>`` splits ``lost`` by the rows' reasons."""
+    kept = columns["created_at"] >= warmup
+    outcome = columns["outcome"][kept]
+    assert summary["offered"] == int(kept.sum())
+    for name in ("delivered", "lost", "in_flight"):
+        assert summary[name] == int((outcome == name).sum()), name
+    assert summary["delivered"] == int(np.isfinite(columns["delivered_at"][kept]).sum())
+    reasons = Counter(columns["reason"][kept][outcome == "lost"].tolist())
+    assert "" not in reasons, "a lost row without a reason"
+    assert {r: summary[f"lost_{r}"] for r in reasons} == reasons
+    assert summary["lost"] == sum(reasons.values())

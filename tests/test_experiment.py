@@ -376,15 +376,27 @@ def test_malformed_experiment_is_a_sim_error(kwargs: dict[str, object]) -> None:
         assert "grid." in str(info.value)
 
 
-def test_points_that_collide_are_rejected_or_kept_apart() -> None:
-    # the explicit point overrides the grid's links.loss, so both points are the same scenario; one row
-    # per config hash in the journal then silently loses one of them
+def test_points_that_give_the_same_scenario_are_refused() -> None:
+    # the explicit point overrides the grid's links.loss, so both grid points become one scenario; they
+    # would share config hashes, and the journal would silently keep one of them
     exp = Experiment("dup", base=small(), grid={"links.loss": [0.0, 0.1]}, points=[{"links.loss": 0.05}])
-    try:
-        runs = exp.runs()
-    except SimError:
-        return
-    assert len({r.config_hash for r in runs}) == len(runs)
+    with pytest.raises(SimError) as info:
+        exp.runs()
+    assert str(info.value) == (
+        "points = {'links.loss': 0.05}: expected parameter points that differ "
+        "(two combinations of the factors give it)"
+    )
+    # two values that differ in spelling only: 100/s is 100 per second
+    exp = Experiment("same", base=small(), grid={"workload.rate": ["100/s", 100]})
+    with pytest.raises(SimError) as info:
+        exp.runs()
+    assert (
+        str(info.value)
+        == "point 1 = {'workload.rate': 100}: expected a scenario of its own (point 0 is the same)"
+    )
+    # points that differ run apart
+    runs = Experiment("apart", base=small(), grid={"links.loss": [0.0, 0.1]}, replications=2).runs()
+    assert len({r.config_hash for r in runs}) == len(runs) == 4
 
 
 def test_numpy_values_in_a_grid_are_stored(tmp_path: Path) -> None:
@@ -534,3 +546,106 @@ def test_python_file_interrupted_exits_130_like_sim_run(
     except KeyboardInterrupt:
         status = "KeyboardInterrupt escaped"
     assert status == 130
+
+
+# -- points that do not apply, the headline, fail_on --------------------------------------------------------
+
+CRASH = {"off": {}, "on": {"faults": [{"at": "0.5s", "action": "crash", "target": "n1", "for": "0.2s"}]}}
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [["point_to_point"], {"pattern": ["point_to_point"]}, lambda s: s.pattern == "point_to_point"],
+    ids=["patterns", "mapping", "predicate"],
+)
+def test_points_that_do_not_apply_are_not_run(condition: object, tmp_path: Path) -> None:
+    exp = Experiment(
+        "na",
+        base=small(broker={"node": "n1"}),
+        grid={"pattern": ["point_to_point", "queue"], "crash": CRASH},
+        not_applicable={"crash": {"on": condition}},
+        replications=2,
+    )
+    runs = exp.runs()
+    assert sorted({(r.params["pattern"], r.params["crash"]) for r in runs}) == [
+        ("point_to_point", "off"),
+        ("queue", "off"),
+        ("queue", "on"),
+    ]
+    assert len(runs) == 6  # not a copy of point_to_point's "off" runs
+    meta = exp.report_meta()
+    assert meta["not_applicable"] == [
+        {"point": {"pattern": "point_to_point", "crash": "on"}, "control": {"crash": "off"}}
+    ]
+    assert meta["fault_windows"] == {"1": [(0.5, 0.7, "crash n1")], "3": [(0.5, 0.7, "crash n1")]}
+    frame = run_experiment(exp, engine="serial", out=tmp_path, quiet=True)
+    assert len(frame) == 6
+    md = (tmp_path / "report.md").read_text()
+    assert "| point_to_point | on | n/a |" in md  # shown, as n/a
+    assert "crash = on does not apply to point_to_point" in md
+    assert json.loads((tmp_path / "meta.json").read_text())["not_applicable"] == meta["not_applicable"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"headline": ["speed"]}, "experiment.headline = 'speed'"),
+        ({"headline": "latency_p99"}, "experiment.headline = 'latency_p99'"),
+        ({"fail_on": ("slow",)}, "experiment.fail_on = 'slow'"),
+        ({"not_applicable": {"nope": {"on": ["queue"]}}}, "not_applicable.nope"),
+        ({"not_applicable": {"crash": {"off": ["queue"]}}}, "not_applicable.crash = 'off'"),
+        ({"not_applicable": {"crash": {"on": "queue"}}}, "not_applicable.crash.on = 'queue'"),
+        ({"not_applicable": {"crash": {"on": {"speed": [1]}}}}, "not_applicable.crash.on = 'speed'"),
+    ],
+    ids=["unknown-metric", "headline-string", "unknown-flag", "no-factor", "control", "string", "key"],
+)
+def test_headline_fail_on_and_not_applicable_are_validated(kwargs: dict[str, object], field: str) -> None:
+    with pytest.raises(SimError, match="^" + field.replace(".", r"\.")) as caught:
+        Experiment("v", base=small(), grid={"pattern": ["point_to_point", "queue"], "crash": CRASH}, **kwargs)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_headline_of_known_metrics_is_accepted() -> None:
+    exp = Experiment("h", base=small(), headline=["latency_p99", "delivery_ratio"], fail_on=("unstable",))
+    assert exp.report_meta()["headline"] == ["latency_p99", "delivery_ratio"]
+    assert exp.report_meta()["fail_on"] == ["unstable"]
+
+
+FAILING = """
+import sys
+
+from sim.experiment import Experiment
+from sim.scenario import Scenario
+
+EXPERIMENT = Experiment(
+    "unfinished",
+    base=Scenario.from_dict(
+        {
+            "duration": "1s",
+            "drain": "1ms",  # messages sent in the last 20 ms are still on the wire when the run ends
+            "topology": {"name": "line", "params": {"n": 3}},
+            "links": {"latency": "20ms"},
+            "workload": {"rate": "50/s"},
+        }
+    ),
+    grid={"links.loss": [0.0]},
+    fail_on=FAIL_ON,
+)
+"""
+
+
+@pytest.mark.parametrize(("fail_on", "status"), [(("unfinished",), 1), (("unstable",), 0), ((), 0)])
+def test_fail_on_makes_sim_run_exit_1_on_a_flagged_point(
+    fail_on: tuple[str, ...], status: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = tmp_path / "unfinished.py"
+    script.write_text(FAILING.replace("FAIL_ON", repr(fail_on)))
+    out = tmp_path / "out"
+    assert sim_main(["run", str(script), "--engine", "serial", "--quiet", "--out", str(out)]) == status
+    err = capsys.readouterr().err.strip()
+    if status:
+        assert err.startswith("sim: 1 point(s) flagged unfinished") and "links.loss=0.0" in err
+        assert len(err.splitlines()) == 1
+    else:
+        assert "flagged" not in err
+    assert (out / "runs.parquet").is_file()  # the results are kept either way

@@ -20,6 +20,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 import pytest
+from conftest import assert_counts_match_the_rows
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -237,7 +238,7 @@ def _describe(violations: list[Violation], result: RunResult) -> str:
 def test_conservation_and_no_delivery_while_down(case: Case) -> None:
     result = simulate(case.scenario())
     s = result.summary
-    assert s["offered"] == s["delivered"] + s["lost"] + s["in_flight"]
+    assert_counts_match_the_rows(s, result.columns, result.scenario.warmup)
     assert s["lost"] == sum(s[name] for name in LOST_BY_REASON)
     outcome = result.columns["outcome"]
     assert np.isnan(result.columns["delivered_at"][outcome != "delivered"]).all()

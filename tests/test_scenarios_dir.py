@@ -12,6 +12,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from conftest import assert_counts_match_the_rows
 
 from sim.build import topology_search_path
 from sim.patterns import PATTERNS
@@ -54,9 +55,10 @@ def test_scenario_says_what_it_models_and_how_to_run_it(path: Path) -> None:
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
 def test_scenario_validates_and_runs_small(path: Path) -> None:
     scenario = Scenario.from_toml(path).with_updates(SHORT)
-    summary = simulate(scenario, search=topology_search_path()).summary
+    result = simulate(scenario, search=topology_search_path())
+    summary = result.summary
     assert summary["delivered"] > 0, f"{path.name}: nothing delivered"
-    assert summary["offered"] == summary["delivered"] + summary["lost"] + summary["in_flight"]
+    assert_counts_match_the_rows(summary, result.columns, scenario.warmup)
     wanted = [*ALWAYS, *PATTERNS[scenario.pattern].metrics]
     if _brokered(scenario):
         wanted += BROKERED
