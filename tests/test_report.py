@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from pathlib import Path
@@ -110,3 +111,173 @@ def test_compare_tolerances_and_vanished_metrics() -> None:
         compare(base, fresh[fresh["metric"] != "c"])
     nan = base.assign(mean=np.nan)
     assert compare(nan, nan.drop(columns="tolerance")).ok  # "not applicable" on both sides is no regression
+
+
+# -- flags, n/a points, headline choice, figures that state their conditions ------------------------------
+
+
+def synthetic(folder: Path, meta: dict[str, object] | None = None, **changes: float) -> Path:
+    """A results folder written by hand: pattern × links.loss × two replications, every metric made up.
+    ``changes`` maps "pattern/loss/metric" to a value set in replication 1 of that point."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for point, (pattern, loss) in enumerate(
+        [(p, loss) for p in ("point_to_point", "queue") for loss in (0.0, 0.05)]
+    ):
+        for rep in range(2):
+            row: dict[str, object] = {
+                "pattern": pattern,
+                "links.loss": loss,
+                "point": point,
+                "replication": rep,
+                "seed": 100 + rep,
+                "config_hash": f"{point:08x}{rep:08x}",
+                "status": "ok",
+                "error": "",
+                "wall_time": 0.1,
+                "op_success_ratio": 1.0 - loss * rng.uniform(0, 1),
+                "op_latency_p50": 0.002 + loss * rng.uniform(0, 0.1),
+                "op_latency_p95": 0.004 + loss,
+                "op_latency_p99": 0.005 + loss * 2,
+                "op_latency_p999": 0.006 + loss * 3,
+                "op_msgs_per_op": 7.0 + (pattern == "queue") * 7,
+                "op_duplicates_per_op": loss,
+                "op_unfinished": 0.0,
+                "stable": 1.0,
+                "delivery_ratio": 1.0,
+                "in_flight": 0.0,
+            }
+            for key, value in changes.items():
+                p, lo, metric = key.split("/")
+                if (p, float(lo), rep) == (pattern, loss, 1):
+                    row[metric] = value
+            rows.append(row)
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_parquet(folder / "runs.parquet", index=False)
+    (folder / "meta.json").write_text(
+        json.dumps({"experiment": "synthetic", "swept": ["pattern", "links.loss"], **(meta or {})})
+    )
+    return folder
+
+
+def _row(md: str, *cells: str) -> str:
+    """The Markdown table row that starts with these cells (the first match)."""
+    start = "| " + " | ".join(cells) + " |"
+    found = [line for line in md.splitlines() if line.startswith(start)]
+    assert found, f"no row starting {start!r}"
+    return found[0]
+
+
+def test_unstable_and_unfinished_points_are_flagged_in_the_tables(tmp_path: Path) -> None:
+    folder = synthetic(
+        tmp_path / "r", **{"queue/0.05/stable": 0.0, "point_to_point/0.05/op_unfinished": 12.0}
+    )
+    md = write_report(folder, quiet=True, figures=False).markdown.read_text()
+    header = _row(md, "pattern", "links.loss", "flags")
+    assert header.split(" | ")[3:5] == ["op_success_ratio", "op_latency_p50 (ms)"]  # the default headline
+    assert _row(md, "queue", "0.05", "unstable")
+    assert _row(md, "point_to_point", "0.05", "unfinished")
+    assert _row(md, "queue", "0.0", "")  # an unflagged point has an empty cell
+    assert "cannot support a conclusion" in md
+    assert _row(md, "queue − point_to_point", "0.05", "unstable, point_to_point unfinished")
+    opening = md.split("## Setup")[0]
+    assert "What this supports" in opening and "2 point(s) are flagged" in opening
+
+
+def test_fail_on_names_the_flagged_points(tmp_path: Path) -> None:
+    from sim.report import flag_failure
+
+    frame = pd.read_parquet(synthetic(tmp_path / "r", **{"queue/0.05/stable": 0.0}) / "runs.parquet")
+    swept = ["pattern", "links.loss"]
+    assert flag_failure(frame, swept, ("unfinished",)) == ""
+    message = flag_failure(frame, swept, ("unstable", "unfinished"))
+    assert message.startswith("1 point(s) flagged unfinished or unstable") and "pattern=queue" in message
+    assert "\n" not in message
+
+
+def test_results_without_operations_fall_back_to_obligation_figures(tmp_path: Path) -> None:
+    from sim.report import headline_metrics
+
+    frame = pd.read_parquet(synthetic(tmp_path / "r") / "runs.parquet")
+    old = frame.drop(columns=[c for c in frame.columns if c.startswith("op_")])
+    assert headline_metrics(frame, None)[0] == "op_success_ratio"
+    assert headline_metrics(old, None) == [
+        "delivery_ratio",
+        "latency_p50",
+        "latency_p99",
+        "msgs_per_delivery",
+        "duplicates",
+        "in_flight",
+    ]
+    assert headline_metrics(old, ["latency_mean"]) == ["latency_mean"]
+
+
+def test_the_experiments_headline_is_the_reports(tmp_path: Path) -> None:
+    folder = synthetic(tmp_path / "r", meta={"headline": ["op_latency_p99", "op_success_ratio"]})
+    md = write_report(folder, quiet=True, figures=False).markdown.read_text()
+    assert "| pattern | links.loss | op_latency_p99 (ms) | op_success_ratio |" in md.splitlines()
+
+
+def test_not_applicable_points_show_as_na_in_both_tables(tmp_path: Path) -> None:
+    na = [{"point": {"pattern": "point_to_point", "links.loss": 0.05}, "control": {"links.loss": 0.0}}]
+    folder = synthetic(tmp_path / "r", meta={"not_applicable": na})
+    frame = pd.read_parquet(folder / "runs.parquet")
+    frame = frame[~((frame["pattern"] == "point_to_point") & (frame["links.loss"] == 0.05))]
+    frame.to_parquet(folder / "runs.parquet", index=False)  # as if the sweep had not run it
+    md = write_report(folder, quiet=True, figures=False).markdown.read_text()
+    assert _row(md, "point_to_point", "0.05", "n/a", "n/a", "n/a")
+    # the queue is compared with the reference's control runs, and the row says so
+    row = _row(md, "queue − point_to_point (its links.loss = 0.0 runs)", "0.05")
+    assert "n/a" not in row
+    assert "links.loss = 0.05 does not apply to point_to_point" in md
+
+
+def test_figures_name_what_they_hold_fixed_and_cover_every_condition(tmp_path: Path) -> None:
+    from sim.figures import build_all
+
+    frame = pd.read_parquet(synthetic(tmp_path / "r", **{"queue/0.05/stable": 0.0}) / "runs.parquet")
+    frame = pd.concat([frame.assign(**{"workload.rate": 10}), frame.assign(**{"workload.rate": 20})])
+    swept = ["pattern", "links.loss", "workload.rate"]
+    flags = {("queue", 0.05, 10): ("unstable",), ("queue", 0.05, 20): ("unstable",)}
+    drawn = {
+        d.name: d
+        for d in build_all(
+            frame,
+            swept,
+            pd.DataFrame(columns=["series"]),
+            flags=flags,
+            metrics=["op_success_ratio", "op_latency_p99"],
+        )
+    }
+    trend = drawn["metrics_vs_links_loss"]
+    assert trend.fixed == {"workload.rate": 10}
+    assert "held fixed: workload.rate = 10" in trend.figure._suptitle.get_text()
+    assert "held fixed: links.loss = 0.0" in drawn["metrics_vs_workload_rate"].figure._suptitle.get_text()
+    ratio, latency = trend.figure.axes[:2]
+    assert ratio.get_ylim() == pytest.approx((-0.02, 1.02))  # a ratio on its full range
+    assert "(ms" in latency.get_ylabel() and ratio.get_xlabel() == "links.loss (loss probability per link)"
+    # a flagged point is drawn hollow: its marker's face is white
+    hollow = [ln for ln in ratio.lines if ln.get_markerfacecolor() == "white"]
+    assert len(hollow) == 1 and hollow[0].get_xdata()[0] == 0.05
+    tails = drawn["latency_percentiles"]
+    titles = [ax.get_title() for ax in tails.figure.axes if ax.get_visible()]
+    assert titles == [
+        f"links.loss = {loss}, workload.rate = {rate}" for loss in (0.0, 0.05) for rate in (10, 20)
+    ]
+    assert tails.figure.axes[0].get_xlabel().startswith("percentile (log scale")
+    for d in drawn.values():
+        assert "held fixed:" in d.figure._suptitle.get_text(), d.name
+        for ax in d.figure.axes:
+            if ax.get_visible():
+                assert "(" in ax.get_ylabel() or not ax.get_ylabel(), (d.name, ax.get_ylabel())
+
+
+def test_confidence_bands_stay_in_the_metrics_range() -> None:
+    from sim.figures import ci_band
+
+    spread = pd.DataFrame({"x": [0.0, 0.0, 1.0, 1.0], "y": [0.001, 0.2, 0.9, 1.0]})
+    mean, low, high = ci_band(spread, "op_latency_p99")
+    assert mean[0] - 12.7 * 0.14 / 1.41 < 0  # the unclipped band would reach below zero
+    assert (low >= 0).all() and low[0] == 0.0
+    mean, low, high = ci_band(spread, "op_success_ratio")
+    assert (high <= 1.0).all() and high[1] == 1.0 and (low >= 0).all()
