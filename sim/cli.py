@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 import tomllib
 from collections.abc import Sequence
@@ -20,9 +21,30 @@ from sim.errors import SimError, one_line
 __all__ = ["main"]
 
 
+_ARGPARSE = (  # argparse's messages, said the way every other input error is: field = value: expected ...
+    (r"argument (\S+): invalid choice: (.+?) \(choose from (.+)\)", "{0} = {1}: expected one of {2}"),
+    (r"argument (\S+): invalid int value: (.+)", "{0} = {1}: expected a whole number"),
+    (r"argument (\S+): invalid (\w+) value: (.+)", "{0} = {2}: expected a {1} value"),
+    (r"argument (\S+): expected one argument", "{0} = None: expected a value after {0}"),
+    (r"the following arguments are required: (.+)", "{0} = None: expected a value (required)"),
+    (r"unrecognized arguments: (.+)", "arguments = {0!r}: expected options of this command (see --help)"),
+)
+
+
+def _argparse_message(message: str) -> str:
+    for pattern, form in _ARGPARSE:
+        m = re.fullmatch(pattern, message)
+        if m:
+            groups = list(m.groups())
+            if "choose from" in pattern:  # 'a', 'b' -> a, b
+                groups[2] = groups[2].replace("'", "")
+            return form.format(*groups)
+    return message
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # one line, exit 2, like every other input error
-        self.exit(2, f"sim: error: {message}\n")
+        self.exit(2, f"sim: error: {_argparse_message(message)}\n")
 
 
 def _parse_set(items: Sequence[str]) -> dict[str, Any]:

@@ -218,6 +218,7 @@ def load_experiment(path: Path) -> Experiment:
         raise SimError("experiment file", str(path), "a Python file")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
+    dont_write, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ beside the script
     try:
         spec.loader.exec_module(module)
     except SimError:
@@ -226,6 +227,8 @@ def load_experiment(path: Path) -> Experiment:
         raise SimError(
             "experiment file", str(path), f"a script that imports cleanly ({_failure(exc)})"
         ) from None
+    finally:
+        sys.dont_write_bytecode = dont_write
     found = getattr(module, "EXPERIMENT", None)
     if found is None and callable(getattr(module, "experiment", None)):
         try:

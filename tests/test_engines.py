@@ -153,9 +153,9 @@ def test_unreachable_dask_scheduler_is_a_sim_error(monkeypatch: pytest.MonkeyPat
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--engine", "threads"], "argument --engine: invalid choice: 'threads'"),
+        (["--engine", "threads"], "--engine = 'threads': expected one of serial, processes, dask"),
         (["--workers", "0"], "--workers = 0: expected a whole number >= 1"),
-        (["--workers", "two"], "argument --workers: invalid int value: 'two'"),
+        (["--workers", "two"], "--workers = 'two': expected a whole number"),
     ],
     ids=["engine", "workers-0", "workers-word"],
 )

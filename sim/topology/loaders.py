@@ -67,6 +67,7 @@ def _load_python(path: Path, params: Mapping[str, object], seed: int | None) -> 
         raise SimError("topology.file", str(path), _FILE_KINDS)
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module  # dataclasses and typing look the module up while it runs
+    dont_write, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ beside the file
     try:
         spec.loader.exec_module(module)
     except SimError:
@@ -76,6 +77,7 @@ def _load_python(path: Path, params: Mapping[str, object], seed: int | None) -> 
         raise SimError("topology.file", str(path), f"a Python file that runs ({what})") from e
     finally:
         sys.modules.pop(module_name, None)
+        sys.dont_write_bytecode = dont_write
     build = getattr(module, "build", None)
     if not callable(build):
         raise SimError("topology.file", str(path), "a Python file defining build(**params) -> networkx.Graph")
