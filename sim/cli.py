@@ -184,16 +184,29 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_baseline(args: argparse.Namespace) -> int:
-    from sim.regression import check_baseline, update_baseline
+    from sim.regression import BASELINES, check_baseline, stored, update_baseline
 
-    configure_logging(True)
-    if args.action == "update":
-        path = update_baseline(args.experiment, engine=args.engine)
-        print(f"baseline written: {path}")
-        return 0
-    result = check_baseline(args.experiment, engine=args.engine)
-    print(result.describe())
-    return 0 if result.ok else 1
+    configure_logging(args.quiet)
+    folder = args.baselines or BASELINES
+    if args.all == bool(args.experiment):
+        raise SimError(
+            "experiment", " ".join(args.experiment), f"names or paths, or --all (every baseline in {folder})"
+        )
+    names = args.experiment or stored(folder)
+    if not names:
+        raise SimError("--all", str(folder), "a folder with at least one baseline (<experiment>.csv)")
+    if args.limit < 0:
+        raise SimError("--limit", args.limit, "a whole number >= 0 (0: every row)")
+    failed = 0
+    for name in names:
+        if args.action == "update":
+            path = update_baseline(name, baselines=folder, engine=args.engine, quiet=args.quiet)
+            print(f"baseline written: {path}")
+            continue
+        result = check_baseline(name, baselines=folder, engine=args.engine, quiet=args.quiet)
+        print(f"{name}: {result.describe(limit=args.limit or None)}")
+        failed += not result.ok
+    return 1 if failed else 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -223,10 +236,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--metric", action="append", help="headline metric (repeatable; default: a standard set)")
     p.set_defaults(func=_cmd_report)
 
-    p = sub.add_parser("baseline", help="regression baselines of an experiment's quick run")
+    p = sub.add_parser(
+        "baseline",
+        help="regression baselines of an experiment's quick run",
+        description="update: run the experiment --quick and store its figures as the baseline; "
+        "check: run it again and compare (exit 1 if a figure is out of tolerance). See docs/regression.md.",
+    )
     p.add_argument("action", choices=["update", "check"])
-    p.add_argument("experiment", help="experiment script or name in experiments/")
-    p.add_argument("--engine", choices=ENGINES, default="processes")
+    p.add_argument("experiment", nargs="*", help="experiment script(s) or name(s) in experiments/")
+    p.add_argument("--all", action="store_true", help="every experiment with a baseline in the folder")
+    p.add_argument("--baselines", type=Path, metavar="DIR", help="folder (default: results/baselines)")
+    p.add_argument("--engine", choices=ENGINES, default="processes", help="where runs execute (same results)")
+    p.add_argument("--limit", type=int, default=20, metavar="N", help="failure rows shown (0: all)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_cmd_baseline)
 
     p = sub.add_parser("list", help="list patterns, topologies and metrics")
