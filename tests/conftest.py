@@ -16,6 +16,8 @@ from sim.message import Message
 from sim.network import Network
 from sim.node import Node
 
+collect_ignore = ["mutation"]  # the mutation study's script (tests/mutation/run.py) is not a test module
+
 
 @pytest.fixture
 def ctx() -> SimContext:
