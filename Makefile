@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test validate lint format bench clean
+.PHONY: install demo test validate lint audit format bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "sim needs Python >= 3.11"'
@@ -30,6 +30,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check sim tests benchmarks experiments topologies
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+# known vulnerabilities in the installed dependencies; needs pypi.org's JSON API (or --vulnerability-service
+# osv and api.osv.dev). --strict: a package that could not be checked fails the audit instead of passing it.
+audit: $(STAMP)
+	$(BIN)/pip-audit --strict --skip-editable
 
 format: $(STAMP)
 	$(BIN)/ruff format sim tests benchmarks experiments topologies
