@@ -91,70 +91,8 @@ def test_topology_show_named_file(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and "gateway" in out
 
 
-BAD = [
-    ("unknown key", "bogus = 1", "bogus"),
-    ("wrong type", "duration = [1, 2]", "duration"),
-    ("negative latency", '[links]\nlatency = "-1ms"', "links.latency"),
-    ("loss above 1", "[links]\nloss = 1.5", "links.loss"),
-    ("unparsable unit", '[workload]\nrate = "fast"', "workload.rate"),
-    ("unknown topology", '[topology]\nname = "moebius"', "topology.name"),
-    ("unknown node", '[workload]\nproducers = ["nowhere"]', "workload.producers"),
-    ("bad generator param", '[topology]\nname = "line"\nparams = { n = 0 }', "topology.params.n"),
-    ("unknown generator param", '[topology]\nname = "line"\nparams = { size = 3 }', "topology.params.size"),
-    ("unknown pattern", 'pattern = "telepathy"', "pattern"),
-    (
-        "too many producers",
-        '[topology]\nname = "line"\nparams = { n = 2 }\n[workload]\nproducers = 3',
-        "workload.producers",
-    ),
-    ("warmup after end", 'duration = "1s"\nwarmup = "2s"', "warmup"),
-    ("bad guarantee", '[delivery]\nguarantee = "exactly_once"', "delivery.guarantee"),
-    ("bad distribution", '[links]\nlatency = { dist = "gamma", mean = 1 }', "links.latency.dist"),
-]
-
-
-@pytest.mark.parametrize(("label", "text", "field"), BAD, ids=[b[0] for b in BAD])
-def test_bad_scenarios_exit_2_with_one_line(
-    label: str, text: str, field: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    path = tmp_path / "bad.toml"
-    path.write_text(text + "\n")
-    code, out, err = run(capsys, "simulate", str(path))
-    assert code == 2 and out == ""
-    assert err.count("\n") == 1 and err.startswith("sim: error: ")
-    assert field in err
-
-
-def test_empty_graph_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    topo = tmp_path / "empty.json"
-    topo.write_text(
-        json.dumps({"directed": False, "multigraph": False, "graph": {}, "nodes": [], "edges": []})
-    )
-    path = tmp_path / "s.toml"
-    path.write_text(f'[topology]\nname = "{topo}"\n')
-    code, _, err = run(capsys, "simulate", str(path))
-    assert code == 2 and "at least one node" in err
-
-
-@pytest.mark.parametrize("content", [None, "duration = = 3", "x = [1,"])
-def test_missing_or_unparsable_file(
-    content: str | None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    path = tmp_path / "s.toml"
-    if content is not None:
-        path.write_text(content)
-    code, _, err = run(capsys, "simulate", str(path))
-    assert code == 2 and str(path) in err and err.count("\n") == 1
-
-
-def test_bad_set_and_bad_arguments(scenario_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(capsys, "simulate", str(scenario_file), "--set", "links.nope=1")
-    assert code == 2 and "links.nope" in err
-    code, _, err = run(capsys, "simulate", str(scenario_file), "--set", "novalue")
-    assert code == 2 and "--set" in err
-    with pytest.raises(SystemExit) as exc:
-        main(["frobnicate"])
-    assert exc.value.code == 2
+# bad input in every form (scenario files, --set, topology files, scripts, arguments) is tested in
+# tests/test_bad_inputs.py
 
 
 def test_the_installed_command_runs_and_fails_cleanly(tmp_path: Path) -> None:
@@ -165,3 +103,87 @@ def test_the_installed_command_runs_and_fails_cleanly(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.strip() == "sim: error: links.loss = 2: expected a probability in [0, 1]"
     assert "Traceback" not in done.stderr
+
+
+# -- sim run: the results folder ----------------------------------------------------------------------
+TINY = """\
+from sim.experiment import Experiment
+from sim.scenario import Scenario
+
+EXPERIMENT = Experiment(
+    "tiny", base=Scenario(duration="1s", drain="0s", topology={"name": "line", "params": {"n": 3}})
+)
+"""
+
+
+@pytest.fixture
+def tiny(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "tiny.py"
+    path.write_text(TINY)
+    return path
+
+
+def _files(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
+
+
+def test_fresh_removes_only_the_files_sim_wrote(tiny: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sim.store import ResultStore
+
+    out = tiny.parent / "out"
+    assert main(["run", str(tiny), "--engine", "serial", "--quiet", "--save-ledgers", "--out", str(out)]) == 0
+    written = _files(out)
+    assert {"runs.parquet", "summary.csv", "meta.json", "report.md", "report.html"} <= written
+    assert any(f.startswith("runs/") for f in written) and any(f.startswith("ledgers/") for f in written)
+    assert any(f.startswith("figures/") for f in written)
+    foreign = {"notes.txt", "figures/mine.png", "runs/keep.json", "ledgers/readme.md", "old/runs.parquet"}
+    for name in foreign:
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text("the user's")
+    assert set(map(str, (p.relative_to(out) for p in ResultStore(out).own_files()))) == written
+    assert main(["run", str(tiny), "--engine", "serial", "--quiet", "--fresh", "--out", str(out)]) == 0
+    assert json.loads((out / "meta.json").read_text())["ran"] == 1  # the stored run was removed, so it ran
+    ResultStore(out).clear()
+    assert _files(out) == foreign
+    assert all((out / name).read_text() == "the user's" for name in foreign)
+
+
+def test_an_unwritable_out_is_found_before_the_first_run(
+    tiny: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sim.sweep
+
+    ran: list[object] = []
+    real = sim.sweep.run_all
+    sim.sweep.run_all = lambda *a, **k: ran.append(a)  # type: ignore[assignment]
+    try:
+        assert main(["run", str(tiny), "--engine", "serial", "--out", "tiny.py/results"]) == 2
+    finally:
+        sim.sweep.run_all = real
+    assert ran == []
+    assert capsys.readouterr().err.startswith("sim: error: --out = 'tiny.py/results': expected a folder")
+
+
+def test_an_unreachable_scheduler_leaves_nothing_behind(
+    tiny: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    distributed = pytest.importorskip("distributed")
+    real = distributed.Client
+    monkeypatch.setattr(distributed, "Client", lambda *a, **k: real(*a, **{**k, "timeout": "1s"}))
+    out = tiny.parent / "out"
+    code = main(["run", str(tiny), "--engine", "dask", "--scheduler", "tcp://127.0.0.1:1", "--out", str(out)])
+    assert code == 2
+    assert capsys.readouterr().err.startswith("sim: error: --scheduler = 'tcp://127.0.0.1:1'")
+    assert not out.exists()
+
+
+@pytest.mark.slow  # a LocalCluster starts and stops: about 10 s
+def test_quiet_dask_run_prints_nothing(tiny: Path) -> None:
+    pytest.importorskip("distributed")
+    sim = Path(sys.executable).with_name("sim")
+    argv = [str(sim), "run", str(tiny), "--engine", "dask", "--workers", "1", "--quiet", "--out", "out"]
+    done = subprocess.run(argv, cwd=tiny.parent, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert (done.stdout, done.stderr) == ("", "")
+    assert (tiny.parent / "out" / "runs.parquet").exists()

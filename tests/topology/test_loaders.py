@@ -267,6 +267,59 @@ def test_search_order_and_available(tmp_path: Path) -> None:
     assert available() == list(GENERATORS)
 
 
+# a topology file that leaves a mark when it runs: proof that it was (or was not) imported
+MARKER = """\
+import pathlib
+import networkx as nx
+pathlib.Path(__file__).with_suffix(".ran").write_text("imported")
+def build():
+    return nx.Graph([("local", "x")])
+"""
+
+
+def test_a_name_never_runs_a_file_of_the_working_directory_or_near_the_scenario(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sim.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "topologies").mkdir()
+    (tmp_path / "project" / "topologies").mkdir(parents=True)
+    (tmp_path / "project" / "scenarios").mkdir()
+    for folder in (tmp_path / "topologies", tmp_path / "project" / "topologies"):
+        write(folder / "microservice_mesh.py", MARKER)  # would shadow the shipped one
+        write(folder / "mine.py", MARKER)
+    scenario = tmp_path / "project" / "scenarios" / "s.toml"
+    for name in ("microservice_mesh", "mine"):
+        scenario.write_text(f'duration = "1s"\ndrain = "1s"\n[topology]\nname = "{name}"\n')
+        status = main(["simulate", str(scenario), "--json"])
+        out, err = capsys.readouterr()
+        if name == "microservice_mesh":  # the project's own, not the local copy
+            assert status == 0 and json.loads(out)["summary"]["delivered"] > 0
+        else:
+            assert status == 2
+            assert err.startswith("sim: error: topology.name = 'mine': expected a builtin")
+            assert "to use topologies/mine.py, write its path" in err
+    assert not list(tmp_path.rglob("*.ran"))
+    assert main(["list", "topologies"]) == 0
+    listed = capsys.readouterr().out.split()
+    assert "microservice_mesh" in listed and "mine" not in listed
+    # written as a path, the same file is loaded: the user pointed at it
+    scenario.write_text('duration = "1s"\ndrain = "1s"\n[topology]\nname = "topologies/mine.py"\n')
+    assert main(["simulate", str(scenario)]) == 0
+    assert "point_to_point on topologies/mine.py" in capsys.readouterr().out
+    assert (tmp_path / "topologies" / "mine.ran").exists()
+
+
+@pytest.mark.parametrize("name", ["sub/net", "../net", ".net", "/abs/net"])
+def test_a_name_is_a_plain_stem(tmp_path: Path, name: str) -> None:
+    (tmp_path / "sub").mkdir()
+    write(tmp_path / "sub" / "net.py", "import networkx as nx\ndef build():\n    return nx.Graph([(1, 2)])\n")
+    with pytest.raises(SimError) as info:
+        build_topology(name, search=[tmp_path, tmp_path / "sub"])
+    assert info.value.field == "topology.name"
+
+
 def test_builtin_wins_over_a_file_of_the_same_name(tmp_path: Path) -> None:
     write(tmp_path / "line.py", "import networkx as nx\ndef build():\n    return nx.Graph([('a', 'b')])\n")
     assert sorted(build_topology("line", search=[tmp_path])) == ["n0", "n1", "n2"]
