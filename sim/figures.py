@@ -32,7 +32,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy import stats
 
-__all__ = ["Drawn", "build_all", "ci_band", "draw_all", "metric_range"]
+__all__ = ["Drawn", "build_all", "categorical", "ci_band", "draw_all", "metric_range", "value_label"]
 
 Flags = Mapping[tuple[Any, ...], tuple[str, ...]]
 PERCENTILES = ((50.0, "p50"), (95.0, "p95"), (99.0, "p99"), (99.9, "p999"))
@@ -99,14 +99,15 @@ def _key(values: Sequence[Any]) -> tuple[Any, ...]:
     return tuple(v.item() if isinstance(v, np.generic) else v for v in values)
 
 
-def _categorical(frame: pd.DataFrame, col: str) -> bool:
+def categorical(frame: pd.DataFrame, col: str) -> bool:
+    """Whether a swept column is a category (words, True/False) rather than a number."""
     return not pd.api.types.is_numeric_dtype(frame[col]) or pd.api.types.is_bool_dtype(frame[col])
 
 
 def _line_factor(frame: pd.DataFrame, swept: Sequence[str]) -> str | None:
     if "pattern" in swept:
         return "pattern"
-    return next((c for c in swept if _categorical(frame, c)), swept[0] if swept else None)
+    return next((c for c in swept if categorical(frame, c)), swept[0] if swept else None)
 
 
 def _values(frame: pd.DataFrame, col: str) -> list[Any]:
@@ -115,6 +116,14 @@ def _values(frame: pd.DataFrame, col: str) -> list[Any]:
 
 def _show(col: str, value: Any) -> str:
     return f"{col} = {value}"
+
+
+def value_label(col: str | None, value: Any) -> str:
+    """A value as a legend or tick label: a word stands for itself (``queue``, ``reject``); a bare
+    number or ``True``/``False`` says what it is (``broker.durable = True``)."""
+    if col is None or (isinstance(value, str) and not value.lstrip("-").replace(".", "").isdigit()):
+        return str(value)
+    return f"{col.rsplit('.', 1)[-1]}={value}" if col else str(value)
 
 
 def _flagged(flags: Flags, swept: Sequence[str], row: Mapping[str, Any]) -> tuple[str, ...]:
@@ -169,7 +178,7 @@ def latency_percentiles(frame: pd.DataFrame, swept: Sequence[str], flags: Flags)
             mean = np.array([rows[c].mean() for c in cols]) * 1000
             half = np.array([_half(rows[c]) for c in cols]) * 1000
             flagged = _flagged(flags, swept, {**cond, **({line: name} if line else {})})
-            label = str(name) + (f" ({', '.join(flagged)})" if flagged else "")
+            label = value_label(line, name) + (f" ({', '.join(flagged)})" if flagged else "")
             (drawn,) = ax.plot(
                 xs,
                 mean,
@@ -188,7 +197,7 @@ def latency_percentiles(frame: pd.DataFrame, swept: Sequence[str], flags: Flags)
         ax.grid(alpha=0.3)
         if log_y:
             ax.set_yscale("log")
-        ax.legend(fontsize=7, loc="upper left")
+        ax.legend(fontsize=7, loc="upper left", title=line, title_fontsize=7)
     for ax in axes.flat[len(shown) :]:
         ax.set_visible(False)
     for ax in axes[-1]:
@@ -212,7 +221,7 @@ def _half(values: pd.Series) -> float:
 
 def _conditions(frame: pd.DataFrame, others: Sequence[str]) -> list[dict[str, Any]]:
     """Every combination of the values of ``others`` that has runs, categorical factors slowest."""
-    order = sorted(others, key=lambda c: not _categorical(frame, c))
+    order = sorted(others, key=lambda c: not categorical(frame, c))
     combos = itertools.product(*[_values(frame, c) for c in order])
     out = []
     for combo in combos:
@@ -235,13 +244,13 @@ def _select(frame: pd.DataFrame, cond: Mapping[str, Any]) -> pd.DataFrame:
 def trends(frame: pd.DataFrame, swept: Sequence[str], flags: Flags, metrics: Sequence[str]) -> list[Drawn]:
     line = _line_factor(frame, swept)
     others = [c for c in swept if c != line]
-    numeric = [c for c in others if not _categorical(frame, c) and frame[c].nunique() > 1]
+    numeric = [c for c in others if not categorical(frame, c) and frame[c].nunique() > 1]
     metrics = [m for m in metrics if m in frame and frame[m].notna().any()]
     if not metrics:
         return []
     out = []
     for param in numeric:
-        styles_by = [c for c in others if c != param and _categorical(frame, c)]
+        styles_by = [c for c in others if c != param and categorical(frame, c)]
         fixed = {c: frame[c].iloc[0] for c in others if c != param and c not in styles_by}
         part = _select(frame, fixed)
         styles = _conditions(part, styles_by) if styles_by else [{}]
@@ -264,7 +273,7 @@ def trends(frame: pd.DataFrame, swept: Sequence[str], flags: Flags, metrics: Seq
                     scale = _scale(metric)
                     label = " ".join(
                         [
-                            str(name) if name is not None else "",
+                            value_label(line, name) if name is not None else "",
                             *(f"({_show(k, v)})" for k, v in style.items()),
                         ]
                     ).strip()
@@ -299,7 +308,7 @@ def trends(frame: pd.DataFrame, swept: Sequence[str], flags: Flags, metrics: Seq
             ax.grid(alpha=0.3)
         for ax in axes.flat[len(metrics) :]:
             ax.set_visible(False)
-        axes.flat[0].legend(fontsize=7)
+        axes.flat[0].legend(fontsize=7, title=line, title_fontsize=7)
         note = "line: mean over replications; band: 95 % CI, clipped to the metric's range"
         note += f"; {FLAG_NOTE}" if flags else ""
         _suptitle(fig, f"headline metrics against {param}", fixed, note)
@@ -332,7 +341,8 @@ def _spans(values: pd.Series) -> bool:
 
 
 def _bar_labels(table: pd.DataFrame, swept: Sequence[str]) -> list[str]:
-    return [" / ".join(str(v) for v in row) for row in table[list(swept)].itertuples(index=False)]
+    rows = table[list(swept)].itertuples(index=False)
+    return [" / ".join(value_label(c, v) for c, v in zip(swept, row, strict=True)) for row in rows]
 
 
 def _hatch(bars: Any, table: pd.DataFrame, swept: Sequence[str], flags: Flags) -> None:
@@ -393,7 +403,7 @@ def reliability(frame: pd.DataFrame, swept: Sequence[str], flags: Flags) -> Draw
     grouped = frame.assign(_ratio=frame[ratio], _dups=dups).groupby(list(swept), sort=False)
     table = grouped[["_ratio", "_dups"]].mean().reset_index()
     labels = _bar_labels(table, swept)
-    fig, axes = plt.subplots(2, 1, figsize=(max(7, 0.42 * len(labels)), 6.4), sharex=True)
+    fig, axes = plt.subplots(2, 1, figsize=(max(8, 0.45 * len(labels)), 8.0), sharex=True)
     x = np.arange(len(labels))
     _hatch(axes[0].bar(x, table["_ratio"], color="C2"), table, swept, flags)
     axes[0].set_ylabel(f"{ratio} (fraction)")
@@ -404,6 +414,7 @@ def reliability(frame: pd.DataFrame, swept: Sequence[str], flags: Flags) -> Draw
     axes[1].set_xlabel(" / ".join(swept))
     for ax in axes:
         ax.grid(axis="y", alpha=0.3)
+    fig.align_ylabels(axes)
     _suptitle(fig, "success and duplicates, mean over replications", {}, FLAG_NOTE if flags else "")
     fig.tight_layout()
     return Drawn("reliability", fig, {})

@@ -22,6 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from sim.errors import SimError
+from sim.figures import categorical, value_label
 from sim.store import BOOKKEEPING, ResultStore, atomic_write
 
 __all__ = [
@@ -451,10 +452,11 @@ def write_report(
 
 
 def _line_factor(frame: pd.DataFrame, swept: Sequence[str]) -> str | None:
-    """What the report compares: ``pattern`` if swept, else the first swept key that is not numeric."""
+    """What the report compares: ``pattern`` if swept, else the first swept key that is not a number
+    (the lines of the figures)."""
     if "pattern" in swept:
         return "pattern"
-    return next((c for c in swept if not pd.api.types.is_numeric_dtype(frame[c])), None)
+    return next((c for c in swept if categorical(frame, c)), None)
 
 
 def _winners(
@@ -464,11 +466,11 @@ def _winners(
     metric: str,
     skip: set[tuple[Any, ...]],
     swept: Sequence[str],
-) -> tuple[dict[str, list[int]], int, int]:
+) -> tuple[dict[Any, list[int]], int, int]:
     """For one metric, over the conditions (values of ``others``): per line, at how many conditions it is
     the best of the lines neither flagged nor n/a there, and at how many of those it beats the runner-up by
     a paired 95 % interval that excludes 0; then how many conditions were compared and how many tied."""
-    wins: dict[str, list[int]] = {}
+    wins: dict[Any, list[int]] = {}
     compared = ties = 0
     sign = -1.0 if higher_is_better(metric) else 1.0
     groups = frame.groupby(list(others), sort=False, dropna=False) if others else [((), frame)]
@@ -490,19 +492,17 @@ def _winners(
         b = part[part[line] == second].set_index("seed")[metric]
         _, _, half, n = _ci((a - b.reindex(a.index)).dropna())
         clear = n > 1 and half == half and abs(means[best] - means[second]) > half
-        tally = wins.setdefault(str(best), [0, 0])
+        tally = wins.setdefault(best, [0, 0])
         tally[0] += 1
         tally[1] += int(clear)
     return wins, compared, ties
 
 
 def _finding(metric: str, wins: dict[str, list[int]], compared: int, ties: int) -> str:
-    if ties == compared:
-        return f"{metric}: no difference (the best {ties} of {compared} times tied)"
     word = "highest" if higher_is_better(metric) else "lowest"
     ranked = sorted(wins.items(), key=lambda kv: (-kv[1][0], -kv[1][1]))
     (top, (n, clear)), rest = ranked[0], ranked[1:]
-    text = f"{word} {metric}: {top} at {n} of {compared} ({clear} by a paired 95 % interval)"
+    text = f"{word} {metric}: {top} at {n} of {compared} compared ({clear} by a paired 95 % interval)"
     text += "".join(f", {name} at {m} ({c})" for name, (m, c) in rest)
     return text + (f", tied at {ties}" if ties else "")
 
@@ -526,19 +526,25 @@ def supports(
         # a line to which a variant does not apply competes with its control runs there
         every = stand_ins(frame, swept, not_applicable)
         skip = set(point_flags(every, swept))
-        found = []
+        found, equal = [], []
         for metric in metrics:
             if metric in frame:
                 wins, compared, ties = _winners(every, line, others, metric, skip, swept)
-                if compared:
+                wins = {value_label(line, k): v for k, v in wins.items()}
+                if compared and ties == compared:
+                    equal.append(f"{metric} ({compared})")
+                elif compared:
                     found.append(_finding(metric, wins, compared, ties))
+        if equal:
+            found.append(f"the best two equal at every condition compared: {', '.join(equal)}")
         if found:
+            total = len(every.drop_duplicates(others)) if others else 1
+            na_note = f"; a {line} to which a variant does not apply counts with its control runs" * bool(
+                not_applicable
+            )
             out.append(
-                f"Each {line} against the others on the same seeds, at every condition ({where}) where "
-                "at least two are not flagged (a "
-                f"{line} to which a variant does not apply counts with its control runs there) — "
-                + "; ".join(found)
-                + "."
+                f"Comparing the {line} values on the same seeds at each of the {total} conditions ({where}), "
+                f"flagged points left out{na_note} — " + "; ".join(found) + "."
             )
     caveats = []
     if flags:
