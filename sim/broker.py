@@ -385,10 +385,10 @@ class Broker:
 
     # -- figures ---------------------------------------------------------------------------------
     def statistics(self) -> BrokerStatistics:
-        """Per-queue counters, utilization of the broker's servers, backlog and mean queue wait."""
-        node, now = self.node, self.ctx.env._now
-        busy = node.busy_time / (now * node.servers) if now > 0 and node.service is not None else 0.0
-        return BrokerStatistics.of(self.id, node.up, self.queues, busy)
+        """Per-queue counters, utilization of the broker's servers (over the measured window once it has
+        closed, see :meth:`sim.node.Node.utilization`), backlog and mean queue wait."""
+        node = self.node
+        return BrokerStatistics.of(self.id, node.up, self.queues, node.utilization())
 
     def backlog_mean(self, start: float, end: float) -> float:
         """Time-average of the messages ready in all queues over ``[start, end)`` (Little's L_q)."""

@@ -83,6 +83,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from sim.build import topology_search_path
     from sim.run import simulate
     from sim.scenario import Scenario
+    from sim.units import metric_unit
 
     path = Path(args.file)
     scenario = Scenario.from_toml(path)
@@ -97,6 +98,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
                 {"obligation": v.obligation, "rule": v.rule, "evidence": v.evidence} for v in violations
             ]
         print(json.dumps(data, default=str, indent=2, allow_nan=False))
+        _warn(result.summary, scenario, result.end_time)
         return 1 if violations else 0
     print(
         f"{scenario.pattern} on {scenario.topology.name}, seed {scenario.seed}, "
@@ -109,10 +111,20 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     for key, value in result.summary.items():
         if (key.startswith("lost_") and value == 0) or key in others:
             continue
-        print(f"  {key:<{width}}  {_fmt(value)}")
+        print(f"  {key:<{width}}  {_fmt(value):>12}  {metric_unit(key)}")
+    _warn(result.summary, scenario, result.end_time)
     if args.check:
         _print_violations(violations, scenario.delivery.guarantee)
     return 1 if violations else 0
+
+
+def _warn(summary: dict[str, float], scenario: Any, end: float) -> None:
+    """The stability and completeness warning, one line on stderr (stdout stays the summary)."""
+    from sim.stability import warning
+
+    line = warning(summary, warmup=scenario.warmup, duration=scenario.duration, end=end)
+    if line:
+        print(line, file=sys.stderr)
 
 
 def _print_violations(violations: list[Any], guarantee: str) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 
 from sim.ledger import REASONS
 from sim.patterns import PATTERNS
+from sim.stability import STABILITY_DOCS
 
 __all__ = ["LOST_BY_REASON", "METRICS", "METRIC_DOCS", "recovery_time", "summarize"]
 
@@ -42,7 +43,7 @@ METRIC_DOCS: dict[str, str] = {
     "dead_lettered": "obligations moved to a dead-letter queue",
     "deduplicated": "duplicate copies suppressed by receiver-side dedup",
     "queue_wait_mean": "mean wait in a node or broker queue before service, s",
-    "broker_utilization": "busy fraction of broker servers",
+    "broker_utilization": "busy fraction of broker servers over the measured window [warmup, duration)",
     "backlog_max": "largest queue depth observed",
     "backlog_mean": "time-average of messages ready in broker queues between warm-up and the end "
     "(Little's L_q)",
@@ -55,6 +56,7 @@ for _name in LOST_BY_REASON:
     METRIC_DOCS[_name] = f"obligations lost for reason '{_name[5:]}'"
 for _pattern in PATTERNS.values():  # each pattern's own figures (nan for the other patterns)
     METRIC_DOCS.update(_pattern.metrics)
+METRIC_DOCS.update(STABILITY_DOCS)  # the measured window's figures (sim.stability)
 METRICS: tuple[str, ...] = tuple(METRIC_DOCS)
 
 _PERCENTILES = {"latency_p50": 50, "latency_p95": 95, "latency_p99": 99, "latency_p999": 99.9}

@@ -122,6 +122,9 @@ class Node:
         self.received = self.processed = self.dropped = self.crash_lost = self.crashes = 0
         self.wait_total = 0.0
         self.busy_time = 0.0
+        """Server-seconds of service begun (a service counts in full when it starts)."""
+        self.window_busy: tuple[float, float] | None = None
+        """(server-seconds of service done, seconds) over the measured window, once it has closed."""
 
     def on(self, kind: str, handler: Handler) -> None:
         """Call ``handler(msg)`` for each processed message of ``kind``."""
@@ -253,6 +256,28 @@ class Node:
         callbacks, self.on_resume = self.on_resume, []  # one-shot: each waits for this resume only
         for callback in callbacks:
             callback()
+
+    # -- figures -------------------------------------------------------------------------------
+    def busy_so_far(self) -> float:
+        """Server-seconds of service done up to now: ``busy_time`` counts a service in full when it starts,
+        so the part of the work in service (or suspended by a pause) not yet done is taken off."""
+        now = self.ctx.env._now
+        ahead = sum(end - now for _, end in self._serving.values())
+        return self.busy_time - ahead - sum(remaining for _, remaining in self._suspended)
+
+    def utilization(self) -> float:
+        """Busy fraction of the servers: over the measured window when :attr:`window_busy` is set (by
+        :class:`sim.stability.Window`), else from time 0 to now (0 at time 0 or without a service time)."""
+        if self.window_busy is not None:
+            busy, span = self.window_busy
+            return busy / (span * self.servers)
+        now = self.ctx.env._now
+        return self.busy_so_far() / (now * self.servers) if now > 0 and self.service is not None else 0.0
+
+    @property
+    def backlog(self) -> int:
+        """Messages waiting in the inbox for a server (or held while paused)."""
+        return len(self._inbox) + len(self._held)
 
     def statistics(self) -> NodeStatistics:
         """A frozen snapshot of the node's counters."""

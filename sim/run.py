@@ -21,6 +21,7 @@ from sim.context import SimContext, TraceRecord
 from sim.faults import FaultRecord, down_intervals, fault_windows
 from sim.metrics import recovery_time, summarize
 from sim.scenario import Scenario
+from sim.stability import Window
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -87,7 +88,9 @@ class RunResult:
 def run_world(ctx: SimContext, world: World) -> float:
     """Run a built world through ``duration`` and the drain; returns the end time."""
     env, scenario = ctx.env, world.scenario
-    env.run(until=scenario.duration)
+    window = Window(ctx, world.nodes, world.brokers, scenario.warmup, scenario.duration, world.faults)
+    window.run(env)  # to duration, with snapshots of the measured window on the way
+    world.reporters.append(window.figures)
     deadline = scenario.duration + scenario.drain
     step, peek = env.step, env.peek
     while not ctx.quiet():

@@ -24,6 +24,7 @@ import re
 from sim.errors import SimError
 
 __all__ = [
+    "metric_unit",
     "parse_bandwidth",
     "parse_count",
     "parse_duration",
@@ -191,3 +192,60 @@ def parse_count(value: object, field: str, *, minimum: int = 0, allow_inf: bool 
     if isinstance(number, bool) or not isinstance(number, int) or number < minimum:
         raise SimError(field, value, allowed)
     return number
+
+
+_METRIC_UNITS: dict[str, str] = {
+    "stable": "1 = stable",
+    "throughput": "msg/s",
+    "backlog_slope": "msg/s",
+    "queue_wait_mean": "s",
+    "recovery_time": "s",
+    "bytes_per_delivery": "bytes/delivery",
+    "op_bytes_per_op": "bytes/op",
+    "msgs_per_delivery": "transmissions/delivery",
+    "op_duplicates_per_op": "copies/op",
+    "duplicates": "copies",
+    "deduplicated": "copies",
+    "op_duplicates": "copies",
+    "retries": "retransmissions",
+    "redeliveries": "redeliveries",
+    "backlog_max": "msgs",
+    "backlog_mean": "msgs",
+    "faults": "fault windows",
+}
+_METRIC_UNIT_RULES: tuple[tuple[str, str, str], ...] = (
+    # (prefix, suffix, unit): the first rule whose prefix and suffix both match
+    ("", "_ratio", "ratio"),
+    ("", "_share", "ratio"),
+    ("", "utilization", "ratio"),
+    ("", "utilization_max", "ratio"),
+    ("latency_", "", "s"),
+    ("op_latency_", "", "s"),
+    ("chain_latency_", "", "s"),
+    ("rtt_", "", "s"),
+    ("op_", "msgs_per_op", "transmissions/op"),
+    ("", "transmissions", "transmissions"),
+    ("op_", "", "ops"),
+    ("chains_", "", "chains"),
+)
+_REQUESTS = ("requests", "answered", "timeouts", "late_replies", "outstanding_max")
+
+
+def metric_unit(name: str) -> str:
+    """The unit of a summary figure, for labels: ``s``, ``msg/s``, ``ratio``, ``bytes/delivery``, ...
+
+    Counts name what they count (``obligations``, ``ops``, ``transmissions``, ``copies``).
+
+    >>> metric_unit("latency_p99"), metric_unit("throughput"), metric_unit("delivery_ratio")
+    ('s', 'msg/s', 'ratio')
+    >>> metric_unit("lost_timeout"), metric_unit("op_latency_p50"), metric_unit("bytes_per_delivery")
+    ('obligations', 's', 'bytes/delivery')
+    """
+    if name in _METRIC_UNITS:
+        return _METRIC_UNITS[name]
+    for prefix, suffix, unit in _METRIC_UNIT_RULES:
+        if name.startswith(prefix) and name.endswith(suffix):
+            return unit
+    if name in _REQUESTS:
+        return "requests"
+    return "obligations"
