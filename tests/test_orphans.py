@@ -32,8 +32,17 @@ EXPERIMENT = Experiment(
     seed=1,
 )
 """
-START_TIMEOUT = 20.0  # seconds for the pool's workers to appear (they import numpy, simpy, pydantic)
-STOP_TIMEOUT = 5.0  # seconds for every process to be gone once `sim run` is stopped
+START_TIMEOUT = 60.0  # at most, for the pool's workers to appear (they import numpy, simpy, pydantic)
+STOP_TIMEOUT = 10.0  # at most, for every process to be gone once `sim run` is stopped (~0.1 s normally)
+# `sim run` starts with Ctrl-C enabled even when the test runs in the background (a non-interactive shell
+# starts background jobs with SIGINT ignored, and an ignored signal stays ignored across exec)
+DEFAULT_SIGINT = "; ".join(
+    [
+        "import os, signal, sys",
+        "signal.signal(signal.SIGINT, signal.SIG_DFL)",
+        "os.execv(sys.argv[1], sys.argv[1:])",
+    ]
+)
 
 
 def _session(sid: int) -> dict[int, tuple[int, str]]:
@@ -73,6 +82,7 @@ def test_stopping_sim_run_leaves_no_process_behind(tmp_path: Path, sig: signal.S
     script = tmp_path / "never_ends.py"
     script.write_text(SCRIPT)
     argv = [*_sim(), "run", str(script), "--out", str(tmp_path / "out"), "--workers", "2"]
+    argv = [sys.executable, "-c", DEFAULT_SIGINT, *argv]
     proc = subprocess.Popen(
         argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True
     )
