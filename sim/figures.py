@@ -32,7 +32,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy import stats
 
-__all__ = ["Drawn", "build_all", "categorical", "ci_band", "draw_all", "metric_range", "value_label"]
+from sim.findings import categorical, line_factor, point_key, value_label
+
+__all__ = ["Drawn", "build_all", "ci_band", "draw_all", "metric_range"]
 
 Flags = Mapping[tuple[Any, ...], tuple[str, ...]]
 PERCENTILES = ((50.0, "p50"), (95.0, "p95"), (99.0, "p99"), (99.9, "p999"))
@@ -95,19 +97,8 @@ def _scale(metric: str) -> float:
     return 1000.0 if _unit(metric) == "ms" else 1.0
 
 
-def _key(values: Sequence[Any]) -> tuple[Any, ...]:
-    return tuple(v.item() if isinstance(v, np.generic) else v for v in values)
-
-
-def categorical(frame: pd.DataFrame, col: str) -> bool:
-    """Whether a swept column is a category (words, True/False) rather than a number."""
-    return not pd.api.types.is_numeric_dtype(frame[col]) or pd.api.types.is_bool_dtype(frame[col])
-
-
 def _line_factor(frame: pd.DataFrame, swept: Sequence[str]) -> str | None:
-    if "pattern" in swept:
-        return "pattern"
-    return next((c for c in swept if categorical(frame, c)), swept[0] if swept else None)
+    return line_factor(frame, swept) or (swept[0] if swept else None)
 
 
 def _values(frame: pd.DataFrame, col: str) -> list[Any]:
@@ -118,16 +109,8 @@ def _show(col: str, value: Any) -> str:
     return f"{col} = {value}"
 
 
-def value_label(col: str | None, value: Any) -> str:
-    """A value as a legend or tick label: a word stands for itself (``queue``, ``reject``); a bare
-    number or ``True``/``False`` says what it is (``broker.durable = True``)."""
-    if col is None or (isinstance(value, str) and not value.lstrip("-").replace(".", "").isdigit()):
-        return str(value)
-    return f"{col.rsplit('.', 1)[-1]}={value}" if col else str(value)
-
-
 def _flagged(flags: Flags, swept: Sequence[str], row: Mapping[str, Any]) -> tuple[str, ...]:
-    return flags.get(_key([row[c] for c in swept]), ())
+    return flags.get(point_key([row[c] for c in swept]), ())
 
 
 def _op(frame: pd.DataFrame, op_name: str, fallback: str) -> str:
@@ -347,7 +330,7 @@ def _bar_labels(table: pd.DataFrame, swept: Sequence[str]) -> list[str]:
 
 def _hatch(bars: Any, table: pd.DataFrame, swept: Sequence[str], flags: Flags) -> None:
     for bar, row in zip(bars, table[list(swept)].itertuples(index=False), strict=True):
-        if flags.get(_key(list(row)), ()):
+        if flags.get(point_key(list(row)), ()):
             bar.set_hatch("///")
             bar.set_edgecolor("black")
 
