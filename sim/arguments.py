@@ -8,11 +8,41 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
+from typing import NoReturn
 
-__all__ = ["ENGINES", "add_run_arguments", "configure_logging"]
+__all__ = ["ENGINES", "Parser", "add_run_arguments", "configure_logging"]
 
 ENGINES = ("serial", "processes", "dask")  # sim.engines.ENGINES, kept here so that --help stays fast
+
+
+_ARGPARSE = (  # argparse's messages, said the way every other input error is: field = value: expected ...
+    (r"argument (\S+): invalid choice: (.+?) \(choose from (.+)\)", "{0} = {1}: expected one of {2}"),
+    (r"argument (\S+): invalid int value: (.+)", "{0} = {1}: expected a whole number"),
+    (r"argument (\S+): invalid (\w+) value: (.+)", "{0} = {2}: expected a {1} value"),
+    (r"argument (\S+): expected one argument", "{0} = None: expected a value after {0}"),
+    (r"the following arguments are required: (.+)", "{0} = None: expected a value (required)"),
+    (r"unrecognized arguments: (.+)", "arguments = {0!r}: expected options of this command (see --help)"),
+)
+
+
+def _argparse_message(message: str) -> str:
+    for pattern, form in _ARGPARSE:
+        m = re.fullmatch(pattern, message)
+        if m:
+            groups = list(m.groups())
+            if "choose from" in pattern:  # 'a', 'b' -> a, b
+                groups[2] = groups[2].replace("'", "")
+            return form.format(*groups)
+    return message
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors read like every other input error: one line, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"sim: error: {_argparse_message(message)}\n")
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:

@@ -8,43 +8,16 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import re
 import sys
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sim.arguments import ENGINES, add_run_arguments, configure_logging
+from sim.arguments import ENGINES, Parser, add_run_arguments, configure_logging
 from sim.errors import SimError, one_line
 
 __all__ = ["main"]
-
-
-_ARGPARSE = (  # argparse's messages, said the way every other input error is: field = value: expected ...
-    (r"argument (\S+): invalid choice: (.+?) \(choose from (.+)\)", "{0} = {1}: expected one of {2}"),
-    (r"argument (\S+): invalid int value: (.+)", "{0} = {1}: expected a whole number"),
-    (r"argument (\S+): invalid (\w+) value: (.+)", "{0} = {2}: expected a {1} value"),
-    (r"argument (\S+): expected one argument", "{0} = None: expected a value after {0}"),
-    (r"the following arguments are required: (.+)", "{0} = None: expected a value (required)"),
-    (r"unrecognized arguments: (.+)", "arguments = {0!r}: expected options of this command (see --help)"),
-)
-
-
-def _argparse_message(message: str) -> str:
-    for pattern, form in _ARGPARSE:
-        m = re.fullmatch(pattern, message)
-        if m:
-            groups = list(m.groups())
-            if "choose from" in pattern:  # 'a', 'b' -> a, b
-                groups[2] = groups[2].replace("'", "")
-            return form.format(*groups)
-    return message
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> Any:  # one line, exit 2, like every other input error
-        self.exit(2, f"sim: error: {_argparse_message(message)}\n")
 
 
 def _parse_set(items: Sequence[str]) -> dict[str, Any]:
@@ -222,9 +195,9 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="sim", description="Discrete-event simulator for messaging patterns.")
+    parser = Parser(prog="sim", description="Discrete-event simulator for messaging patterns.")
     parser.add_argument("--version", action="version", version="sim 0.1.0")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     p = sub.add_parser("simulate", help="run one scenario from a TOML file and print its summary")
     p.add_argument("file", help="scenario TOML file")
@@ -268,7 +241,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_list)
 
     p = sub.add_parser("topology", help="inspect topologies")
-    tsub = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    tsub = p.add_subparsers(dest="action", required=True, parser_class=Parser)
     show = tsub.add_parser("show", help="print nodes, edges, degrees and latencies of a topology")
     show.add_argument("name", help="builtin name, name in topologies/, or a .py/.graphml/.json file")
     show.add_argument("--param", action="append", metavar="KEY=VALUE", help="generator parameter")

@@ -273,9 +273,9 @@ def run_from_args(exp: Experiment, args: argparse.Namespace, base_dir: Path | No
 
 def main(exp: Experiment, argv: Sequence[str] | None = None) -> int:
     """``python experiments/x.py [options]``: the same as ``sim run experiments/x.py [options]``."""
-    from sim.arguments import add_run_arguments, configure_logging
+    from sim.arguments import Parser, add_run_arguments, configure_logging
 
-    parser = argparse.ArgumentParser(prog=Path(sys.argv[0]).name, description=exp.description or exp.name)
+    parser = Parser(prog=Path(sys.argv[0]).name, description=exp.description or exp.name)
     add_run_arguments(parser)
     args = parser.parse_args(argv)
     configure_logging(args.quiet)

@@ -577,8 +577,13 @@ def test_bad_input_in_a_process(name: str, tmp_path: Path) -> None:
     assert _listing(tmp_path) == before
 
 
-def test_python_script_refuses_an_empty_out(tmp_path: Path) -> None:
-    """``python experiment.py --out ''`` goes through sim.sweep.main, not the sim command: same answer."""
+@pytest.mark.parametrize(
+    ("argv", "fld"),
+    [(["--out", ""], "--out"), (["--engine", "fast"], "--engine")],
+    ids=["empty out", "engine"],
+)
+def test_python_script_answers_like_sim_run(tmp_path: Path, argv: list[str], fld: str) -> None:
+    """``python experiment.py [options]`` goes through sim.sweep.main, not the sim command: same answers."""
     script = tmp_path / "exp.py"
     script.write_text(
         HEAD + GOOD_EXP + "if __name__ == '__main__':\n    from sim.sweep import main\n"
@@ -588,7 +593,7 @@ def test_python_script_refuses_an_empty_out(tmp_path: Path) -> None:
     before = _listing(tmp_path)
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     done = subprocess.run(
-        [sys.executable, str(script), "--engine", "serial", "--out", ""],
+        [sys.executable, str(script), "--engine", "serial", *argv],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -596,5 +601,5 @@ def test_python_script_refuses_an_empty_out(tmp_path: Path) -> None:
         check=False,
         env=env,
     )
-    _check(Case("empty out", (), "--out"), done.returncode, done.stdout, done.stderr)
+    _check(Case(fld, (), fld), done.returncode, done.stdout, done.stderr)
     assert _listing(tmp_path) == before
