@@ -281,3 +281,32 @@ def test_confidence_bands_stay_in_the_metrics_range() -> None:
     assert (low >= 0).all() and low[0] == 0.0
     mean, low, high = ci_band(spread, "op_success_ratio")
     assert (high <= 1.0).all() and high[1] == 1.0 and (low >= 0).all()
+
+
+def test_time_plots_shade_fault_windows_and_tails_sit_on_a_log_percentile_axis(tmp_path: Path) -> None:
+    from matplotlib.patches import Rectangle
+
+    from sim.figures import build_all
+
+    frame = pd.read_parquet(synthetic(tmp_path / "r") / "runs.parquet").assign(backlog_max=1.0)
+    frame.loc[7, "backlog_max"] = 50.0  # queue at 5 % loss (point 3), replication 1: the run shown
+    series = pd.DataFrame(
+        {
+            "config_hash": frame.loc[7, "config_hash"],
+            "series": "backlog",
+            "x": [0.0, 1.0, 2.0],
+            "y": [0, 50, 0],
+        }
+    )
+    windows = {"3": [[0.5, 1.5, "crash broker"]], "0": [[0.1, 0.2, "crash other"]]}
+    drawn = {d.name: d for d in build_all(frame, ["pattern", "links.loss"], series, windows=windows)}
+    ax = drawn["backlog"].figure.axes[0]
+    spans = [p for p in ax.patches if isinstance(p, Rectangle)]
+    assert len(spans) == 1  # the shown run's window, not another point's
+    assert (spans[0].get_x(), spans[0].get_x() + spans[0].get_width()) == pytest.approx((0.5, 1.5))
+    assert "crash broker" in [t.get_text().strip() for t in ax.texts]
+    assert "pattern = queue, links.loss = 0.05, replication 1" in drawn["backlog"].figure._suptitle.get_text()
+    tail = drawn["latency_percentiles"].figure.axes[0]
+    x = tail.lines[0].get_xdata()
+    assert x == pytest.approx(np.log10(1 / (1 - np.array([0.5, 0.95, 0.99, 0.999]))))
+    assert [t.get_text() for t in tail.get_xticklabels()] == ["50", "90", "95", "99", "99.9"]
