@@ -30,6 +30,7 @@ import tarfile
 import tempfile
 import time
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -37,6 +38,7 @@ from typing import TextIO
 ROOT = Path(__file__).resolve().parents[2]
 MUTATIONS = Path(__file__).with_name("mutations.toml")
 COPIED = ("sim", "tests", "experiments", "topologies", "docs", "results", "benchmarks")  # with --worktree
+TESTPATHS = ["tests", "sim"]  # the suite; given explicitly when mirror files go first
 FAILED = re.compile(r"^(?:FAILED|ERROR) (\S+)", re.M)
 
 
@@ -92,10 +94,26 @@ def check(mutations: list[Mutation], tree: Path) -> None:
             )
 
 
-def run_suite(tree: Path, workers: int, timeout: float, extra: list[str]) -> tuple[str, float, str]:
-    """Run the fast suite in ``tree``: ("passed" | "failed" | "timeout", seconds, output tail)."""
+def mirrors(tree: Path, file: str) -> list[str]:
+    """The test files mirroring ``file``: ``sim/a/b.py`` -> ``tests/a/test_b.py`` or ``tests/test_b.py``."""
+    path = Path(file)
+    pattern = (
+        f"test_{path.stem.rstrip('s')}*.py"  # faults.py: test_fault_inputs.py, test_fault_traces.py, ...
+    )
+    found = [*(tree / "tests").joinpath(*path.parts[1:-1]).glob(pattern), *(tree / "tests").glob(pattern)]
+    return [str(p.relative_to(tree)) for p in dict.fromkeys(sorted(found))]
+
+
+def run_suite(
+    tree: Path, workers: int, timeout: float, extra: list[str], first: Sequence[str] = ()
+) -> tuple[str, float, str]:
+    """Run the fast suite in ``tree``: ("passed" | "failed" | "timeout", seconds, output tail).
+
+    ``first``: test files to start with (the whole suite runs either way; pytest drops the repeats)."""
     argv = [sys.executable, "-m", "pytest", "-m", "not slow", "-x", "-q", "-n", str(workers)]
     argv += ["-p", "no:cacheprovider", *extra]
+    if first:
+        argv += [*first, *TESTPATHS]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tree), os.environ.get("PYTHONPATH", "")]))
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     started = time.monotonic()
@@ -162,12 +180,13 @@ def main(argv: list[str] | None = None) -> int:
             original = path.read_text(encoding="utf-8")
             try:
                 path.write_text(original.replace(m.old, m.new), encoding="utf-8")
-                status, seconds, out = run_suite(tree, args.workers, args.timeout, args.pytest_args)
+                first = mirrors(tree, m.file)  # likely to fail soonest; the rest of the suite follows
+                status, seconds, out = run_suite(tree, args.workers, args.timeout, args.pytest_args, first)
             finally:
                 path.write_text(original, encoding="utf-8")
             killed = status != "passed"
-            first = FAILED.search(out)
-            by = first.group(1) if first else ("timeout" if status == "timeout" else "")
+            hit = FAILED.search(out)
+            by = hit.group(1) if hit else ("timeout" if status == "timeout" else "")
             row = {"number": m.number, "area": m.area, "file": m.file, "what": m.what}
             row |= {"killed": killed, "by": by, "seconds": round(seconds)}
             results.append(row)
@@ -185,8 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         if log:
             log.close()
         shutil.rmtree(tree, ignore_errors=True)
-    killed = sum(bool(r["killed"]) for r in results)
-    say(f"\n{killed} of {len(results)} killed ({100 * killed / max(len(results), 1):.0f} %)")
+    total = sum(bool(r["killed"]) for r in results)
+    say(f"\n{total} of {len(results)} killed ({100 * total / max(len(results), 1):.0f} %)")
     say("\n| # | area | mutation | killed by |\n|---|---|---|---|")
     for r in results:
         by = f"`{r['by']}`" if r["killed"] else "**survived**"
