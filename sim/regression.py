@@ -30,6 +30,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import math
+import shlex
 import tempfile
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -195,6 +196,9 @@ class Tolerances:
         unknown = sorted(set(data) - {"metrics", "kinds"})
         if unknown:
             raise SimError(f"{path}: table", unknown[0], "[metrics] (name or glob = rule) and [kinds]")
+        for table in ("metrics", "kinds"):
+            if not isinstance(data.get(table, {}), dict):
+                raise SimError(f"{path}: {table}", data[table], f"a table [{table}] of name = rule")
         try:
             return cls.of(data.get("metrics"), data.get("kinds"))
         except SimError as exc:
@@ -202,7 +206,10 @@ class Tolerances:
 
     def over(self, base: Tolerances) -> Tolerances:
         """These rules first, then ``base``'s."""
-        return Tolerances({**self.metrics, **base.metrics}, {**base.kinds, **self.kinds})
+        metrics = dict(self.metrics)  # a name or glob given here wins, and is tried first
+        for key, rule in base.metrics.items():
+            metrics.setdefault(key, rule)
+        return Tolerances(metrics, {**base.kinds, **self.kinds})
 
     def rule(self, metric: str) -> Rule:
         if metric in self.metrics:
@@ -280,8 +287,8 @@ def stored(baselines: Path = BASELINES) -> list[str]:
 
 def accept_command(experiment: str | Path, baselines: Path = BASELINES) -> str:
     """The ``sim baseline update`` command that rewrites this baseline."""
-    where = "" if Path(baselines) == BASELINES else f" --baselines {baselines}"
-    return f"sim baseline update {experiment}{where}"
+    where = "" if Path(baselines) == BASELINES else f" --baselines {shlex.quote(str(baselines))}"
+    return f"sim baseline update {shlex.quote(str(experiment))}{where}"
 
 
 def _fresh(

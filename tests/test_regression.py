@@ -132,6 +132,11 @@ def test_a_cell_beats_the_argument_which_beats_the_sidecar_which_beats_the_kind(
     assert compare(base, fresh, tolerances=rules).table["status"].tolist() == ["ok", "regressed", "ok", "ok"]
     given = Tolerances.of({"latency_p50": "rel:1.5", "retries": "exact"}).over(rules)
     assert compare(base, fresh, tolerances=given).table["status"].tolist() == ["ok", "ok", "ok", "regressed"]
+    same_key = Tolerances.of({"latency_*": "exact"}).over(rules)  # the argument's rule for the same glob wins
+    assert compare(base, fresh, tolerances=same_key).table["status"].tolist()[:2] == [
+        "regressed",
+        "regressed",
+    ]
     cells = base.assign(tolerance=["exact", "", "", "rel:0.1"])
     statuses = compare(cells, fresh, tolerances=given).table["status"].tolist()
     assert statuses == ["regressed", "ok", "ok", "ok"]
@@ -157,6 +162,9 @@ def test_bad_sidecar_files_name_the_file_and_the_entry(tmp_path: Path) -> None:
         Tolerances.load(side)
     side.write_text('[kinds]\nlatencies = "rel:0.1"\n')
     with pytest.raises(SimError, match=r"tolerance kind = 'latencies': expected one of flag, ratio"):
+        Tolerances.load(side)
+    side.write_text('metrics = "rel:0.1"\n')
+    with pytest.raises(SimError, match=r"toy.toml: metrics = 'rel:0.1': expected a table \[metrics\]"):
         Tolerances.load(side)
     side.write_text('[tolerance]\nlost = "exact"\n')
     with pytest.raises(SimError, match=r"table = 'tolerance': expected \[metrics\]"):
