@@ -255,7 +255,12 @@ class Comparison:
             failed = self.failures["metric"].value_counts(sort=False).to_dict()
             lines.append("by metric: " + ", ".join(f"{m} {n}/{counts[m]}" for m, n in failed.items()))
         if self.new:
-            lines.append(f"{self.new} figures of the fresh run have no baseline row yet (not compared)")
+            some = (
+                "1 figure of the fresh run has"
+                if self.new == 1
+                else f"{self.new} figures of the fresh run have"
+            )
+            lines.append(f"{some} no baseline row yet (not compared)")
         if not self.ok and self.accept:
             lines.append(f"If the change is intended, accept the new numbers with:\n  {self.accept}")
         return "\n".join(lines)

@@ -148,6 +148,16 @@ def test_float_rounding_is_not_a_change_but_nan_against_a_number_is() -> None:
     assert compare(base, fresh).table["status"].tolist() == ["ok", "ok", "regressed"]
 
 
+def test_points_gone_are_failures_new_ones_are_counted_and_a_dropped_parameter_is_an_error() -> None:
+    base = pd.concat([frame(["lost"], [0.0]), frame(["lost"], [0.0]).assign(pattern="pubsub")])
+    fresh = pd.concat([frame(["lost"], [0.0]), frame(["lost"], [1.0]).assign(pattern="event_driven")])
+    result = compare(base, fresh, accept="sim baseline update toy")
+    assert result.table["status"].tolist() == ["ok", "missing"] and result.new == 1
+    assert "1 figure of the fresh run has no baseline row yet" in result.describe()
+    with pytest.raises(SimError, match=r"^baseline column = 'pattern': .*accept: sim baseline update toy"):
+        compare(base, fresh.drop(columns="pattern"), accept="sim baseline update toy")
+
+
 def test_a_column_of_ci_everywhere_is_the_old_default_and_no_override() -> None:
     base = frame(["latency_p99", "lost"], [0.1, 0.0], tolerance=["ci", "ci"])
     fresh = base.assign(mean=[0.5, 0.4])  # within the CI half-width of 0.5, far beyond the kind defaults
