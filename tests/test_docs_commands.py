@@ -9,7 +9,9 @@
   (0 or 1 otherwise, e.g. ``--check`` finding violations).
 - **Python**: the ``python`` blocks of a page run in order in one namespace, as one reader would paste them;
   ``>>>`` blocks are doctests, so their shown output is compared.
-- **Scenarios**: every whole scenario (a ``toml`` block with ``pattern =``) in docs/config.md validates.
+- **Scenarios**: every whole scenario (a ``toml`` block with ``pattern =``) in docs/config.md validates and
+  runs (shortened to a second); one that the text before it says is a file of ``experiments/scenarios/``
+  is that file's scenario, key for key.
 
 Each block (each page's Python) runs in its own temporary folder holding a copy of ``experiments/``,
 ``topologies/`` and ``results/``, so cases share nothing and each passes alone; a path under ``/tmp/`` in a
@@ -33,6 +35,7 @@ from pathlib import Path
 
 import pytest
 
+from sim.run import simulate
 from sim.scenario import Scenario
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,6 +44,7 @@ SHELL_BLOCKS = {"console", "sh", "bash", "shell"}
 FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+-]*)[^\n]*\n(.*?)^[ \t]*```[ \t]*$", re.M | re.S)
 PLACEHOLDER = re.compile(r"(?<![\w.-])[A-Z][A-Z0-9_]{2,}(?!\w)|(?<!\.)\.\.\.(?!\.)|…|<[\w-]+>")
 WHOLE_SCENARIO = re.compile(r"^[ \t]*pattern[ \t]*=", re.M)
+NAMED_FILE = re.compile(r"`(experiments/scenarios/[\w.-]+\.toml)`")
 COPIED = ("experiments", "topologies", "results")  # what documented commands read, copied per case
 TIMEOUT = 180  # seconds per command; documented commands take a few
 CHECKER = doctest.OutputChecker()
@@ -220,13 +224,26 @@ def _run_python(case: Case, work: Path, monkeypatch: pytest.MonkeyPatch) -> None
 
 
 CASES, SKIPS = _cases()
-SCENARIOS = [
-    (f"docs/config.md:{first}", body)
-    for lang, body, first in (
-        _blocks(ROOT / "docs" / "config.md") if (ROOT / "docs" / "config.md").is_file() else []
-    )
-    if lang == "toml" and WHOLE_SCENARIO.search(body)
-]
+
+
+def _scenarios() -> list[tuple[str, str, str]]:
+    """(where, TOML, the scenario file the text before it says it is, or "") of every whole scenario."""
+    path = ROOT / "docs" / "config.md"
+    if not path.is_file():
+        return []
+    text = path.read_text(encoding="utf-8")
+    out = []
+    for m in FENCE.finditer(text):
+        if m.group(1).lower() == "toml" and WHOLE_SCENARIO.search(m.group(2)):
+            before = text[max(0, m.start() - 400) : m.start()].split("```")[-1]
+            named = NAMED_FILE.search(before)
+            where = f"docs/config.md:{text.count(chr(10), 0, m.start(2)) + 1}"
+            out.append((where, m.group(2), named.group(1) if named else ""))
+    return out
+
+
+CASES, SKIPS = _cases()
+SCENARIOS = _scenarios()
 
 
 def test_the_docs_show_commands_python_and_scenarios() -> None:
@@ -248,10 +265,21 @@ def test_documented_example_runs(case: Case, tmp_path: Path, monkeypatch: pytest
         _run_command(case.where, c, work, tmp_path)
 
 
-@pytest.mark.parametrize(("where", "text"), SCENARIOS, ids=[w for w, _ in SCENARIOS])
-def test_documented_scenario_validates(where: str, text: str) -> None:
+@pytest.mark.parametrize(("where", "text", "named"), SCENARIOS, ids=[w for w, _, _ in SCENARIOS])
+def test_documented_scenario_is_what_it_says_and_runs(where: str, text: str, named: str) -> None:
     scenario = Scenario.from_dict(tomllib.loads(text))
-    assert scenario.pattern == tomllib.loads(text)["pattern"], where
+    if named:  # "This is `experiments/scenarios/x.toml` with every key written out": the same scenario
+        shown = {k: v for k, v in scenario.to_dict().items() if v != {}}
+        stored = {k: v for k, v in Scenario.from_toml(ROOT / named).to_dict().items() if v != {}}
+        assert shown == stored, f"{where} differs from {named}: " + str(
+            {
+                k: (shown.get(k), stored.get(k))
+                for k in shown.keys() | stored.keys()
+                if shown.get(k) != stored.get(k)
+            }
+        )
+    result = simulate(scenario.with_updates({"duration": "1s", "warmup": 0, "drain": "1s"}))
+    assert result.summary["delivered"] > 0, where
 
 
 def test_a_transcript_is_parsed_into_commands_and_their_output() -> None:
