@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import re
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +103,29 @@ def test_run_all_calls_on_row_once_per_payload_in_this_process() -> None:
     assert sorted(r["config_hash"] for r in seen) == sorted(p["config_hash"] for p in payloads)
     run_all([], seen.append, engine="processes")  # nothing to do: no pool is started
     assert len(seen) == 4
+
+
+def test_sigterm_stops_a_sweep_like_ctrl_c_and_the_handler_is_restored() -> None:
+    spec = EXPERIMENT.runs()[0]
+    payload = {
+        "scenario": spec.scenario.to_dict(),
+        "params": spec.params,
+        "point": spec.point,
+        "replication": spec.replication,
+        "seed": spec.seed,
+        "config_hash": spec.config_hash,
+    }
+    before = signal.getsignal(signal.SIGTERM)
+    seen: list[str] = []
+
+    def terminated_after_the_first_row(row: dict[str, Any]) -> None:
+        seen.append(row["config_hash"])
+        os.kill(os.getpid(), signal.SIGTERM)  # as `kill <pid>` would, while runs are left
+
+    with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+        run_all([payload, payload, payload], terminated_after_the_first_row, engine="serial")
+    assert seen == [spec.config_hash]  # stopped at once: the next runs did not start
+    assert signal.getsignal(signal.SIGTERM) is before
 
 
 def test_execute_turns_an_exception_into_a_failed_row() -> None:
