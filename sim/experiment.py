@@ -193,6 +193,11 @@ def _check_types(exp: Experiment) -> None:
     for name in ("quick", "quick_grid"):
         if getattr(exp, name) is not None:
             _keys(getattr(exp, name), f"experiment.{name}", "a mapping of dotted keys to values, or None")
+    if exp.quick is not None:  # checked now, not only when --quick is asked for
+        try:
+            exp.base.with_updates(exp.quick)
+        except SimError as error:
+            raise error.at("experiment.quick") from None
     if not isinstance(exp.description, str):
         raise SimError("experiment.description", exp.description, "a string")
 

@@ -167,7 +167,7 @@ class Scenario(_Model):
         """Read and validate a TOML scenario file."""
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8-sig")  # a byte-order mark (some editors write one) is fine
         except FileNotFoundError:
             raise SimError("scenario file", str(path), "an existing TOML file") from None
         except UnicodeDecodeError as exc:

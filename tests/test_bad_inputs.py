@@ -290,6 +290,13 @@ CASES: list[Case] = [
         "topology.file",
         "repeats one",
     ),
+    topology(
+        "json directed as text",
+        "t.json",
+        '{"directed": "yes", "nodes": [{"id": "a"}, {"id": "b"}], "edges": [{"source": "a", "target": "b"}]}',
+        "topology.file",
+        "true or false",
+    ),
     topology("json edges not a list", "t.json", '{"nodes": [{"id": "a"}], "edges": 3}', "topology.file"),
     topology(
         "json with parameters", "t.json", '{"nodes": [{"id": "a"}]}', "topology.params.n", params="{ n = 2 }"
@@ -366,6 +373,11 @@ CASES: list[Case] = [
         "zero quick replications",
         'EXPERIMENT = Experiment("t", base=BASE, quick_replications=0)\n',
         "experiment.quick_replications",
+    ),
+    experiment(
+        "bad quick override",
+        'EXPERIMENT = Experiment("t", base=BASE, quick={"duration": "soon"})\n',
+        "experiment.quick.duration",
     ),
     experiment("name with a slash", 'EXPERIMENT = Experiment("a/b", base=BASE)\n', "experiment.name"),
     experiment("name not a string", "EXPERIMENT = Experiment(3, base=BASE)\n", "experiment.name"),

@@ -95,6 +95,13 @@ def test_topology_show_named_file(capsys: pytest.CaptureFixture[str]) -> None:
 # tests/test_bad_inputs.py
 
 
+def test_a_byte_order_mark_is_fine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + SMALL.encode())  # as some editors save UTF-8
+    code, out, _ = run(capsys, "simulate", str(path))
+    assert code == 0 and "point_to_point on line, seed 3" in out
+
+
 def test_the_installed_command_runs_and_fails_cleanly(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[links]\nloss = 2\n")

@@ -137,7 +137,9 @@ def _load_json(path: Path) -> nx.Graph[Any]:
     )
     # networkx >= 3.4 names the edge-list key with ``edges=``; older versions with ``link=``
     key = "edges" if "edges" in inspect.signature(nx.node_link_graph).parameters else "link"
-    directed, multigraph = bool(data.get("directed", False)), bool(data.get("multigraph", False))
+    directed, multigraph = data.get("directed", False), data.get("multigraph", False)
+    if not isinstance(directed, bool) or not isinstance(multigraph, bool):  # "yes" must not mean true
+        raise ValueError('"directed" and "multigraph" must be true or false')
     return nx.node_link_graph(data, directed=directed, multigraph=multigraph, **{key: edges})
 
 
