@@ -28,9 +28,8 @@ The figures (every summary has them; see docs/concepts.md, "Stability and comple
 
 from __future__ import annotations
 
-import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import simpy
@@ -151,11 +150,10 @@ class Window:
 
     def backlog(self) -> np.ndarray:
         """The total backlog in each slice: broker queues' time average plus the inboxes' mean."""
-        t = self.times
         level = (self.inbox[:-1] + self.inbox[1:]) / 2
         for broker in self.brokers.values():
             for q in broker.queues.values():
-                level = level + [q.time_average(a, b) for a, b in itertools.pairwise(t.tolist())]
+                level = level + _slice_means(q.depth_t, q.depth_n, self.times)
         return level
 
     def segments(self) -> list[slice]:
@@ -195,6 +193,17 @@ class Window:
             "work_left": float(self.open),
             "work_left_share": self.open / self.created if self.created else math.nan,
         }
+
+
+def _slice_means(times: Sequence[float], depths: Sequence[int], edges: np.ndarray) -> np.ndarray:
+    """Time averages of a step function (each depth holds from its time until the next) between
+    consecutive ``edges``, from one pass over its history."""
+    t = np.asarray(times, dtype=np.float64)
+    n = np.asarray(depths, dtype=np.float64)
+    area = np.concatenate(([0.0], np.cumsum(n[:-1] * np.diff(t))))  # the integral up to each change
+    at = np.searchsorted(t, edges, side="right") - 1  # the change in force at each edge
+    covered = np.where(at >= 0, area[at.clip(0)] + n[at.clip(0)] * (edges - t[at.clip(0)]), 0.0)
+    return np.diff(covered) / np.diff(edges)
 
 
 def _trend(x: np.ndarray, level: np.ndarray) -> tuple[float, float, float]:
