@@ -63,14 +63,15 @@ class Drawn:
 def metric_range(metric: str) -> tuple[float, float]:
     """The values a metric can take: ``[0, 1]`` for ratios and shares, ``[0, inf)`` for the rest (counts,
     latencies, costs are never negative)."""
-    if metric.endswith("ratio") or metric.endswith("share") or metric == "control_share":
+    if metric.endswith(("ratio", "share", "utilization", "utilization_max")):
         return 0.0, 1.0
     return 0.0, math.inf
 
 
 def ci_band(values: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean and 95 % Student t band of ``values`` (rows: x values, columns: replications' values in long
-    form with columns ``x`` and ``y``), the band clipped to the metric's range."""
+    """Per distinct ``x`` (sorted): the mean of ``y`` over replications and its 95 % Student t band,
+    clipped to the metric's range (a latency band never reaches below 0, a ratio's stays in [0, 1]).
+    ``values`` has one row per run: columns ``x`` (the parameter) and ``y`` (the metric)."""
     g = values.groupby("x")["y"]
     x = np.array(sorted(values["x"].unique()), dtype=float)
     mean = g.mean().reindex(x).to_numpy(dtype=float)
