@@ -136,38 +136,35 @@ def run_experiment(
     try:
         run_all(payloads, on_row, engine=engine, workers=workers, scheduler=scheduler)
     except SimError:
-        refused = progress.done == 0  # turned down before any run (an unreachable scheduler): write nothing
+        refused = progress.done == 0  # turned down before any run (an unreachable scheduler)
         raise
     finally:
-        swept = exp.swept()
-        frame = store.consolidate(swept, keep={s.config_hash for s in specs})
-        if not frame.empty:
-            store.write_summary(frame, swept)
-        meta = (
-            {
-                "experiment": exp.name,
-                "description": exp.description,
-                "quick": quick,
-                "engine": engine,
-                "workers": workers,
-                "seed": exp.seed,
-                "replications": exp.replications,
-                "swept": swept,
-                "runs": len(specs),
-                "ran": progress.done,
-                "failed": progress.failed,
-                "started": started,
-                "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-                "versions": _versions(),
-                "git_sha": _git_sha(base_dir or Path.cwd()),
-                "platform": platform.platform(),
-                **exp.report_meta(quick=quick),
-            }
-            if not refused
-            else None
-        )
-        if meta is not None:
-            store.write_meta(meta)
+        if not refused:  # when nothing ran, nothing is recorded: not even meta.json
+            swept = exp.swept()
+            frame = store.consolidate(swept, keep={s.config_hash for s in specs})
+            if not frame.empty:
+                store.write_summary(frame, swept)
+            store.write_meta(
+                {
+                    "experiment": exp.name,
+                    "description": exp.description,
+                    "quick": quick,
+                    "engine": engine,
+                    "workers": workers,
+                    "seed": exp.seed,
+                    "replications": exp.replications,
+                    "swept": swept,
+                    "runs": len(specs),
+                    "ran": progress.done,
+                    "failed": progress.failed,
+                    "started": started,
+                    "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "versions": _versions(),
+                    "git_sha": _git_sha(base_dir or Path.cwd()),
+                    "platform": platform.platform(),
+                    **exp.report_meta(quick=quick),
+                }
+            )
     if report and not frame.empty:
         _report(folder, quiet)
     return frame
