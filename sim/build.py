@@ -194,7 +194,7 @@ def build(ctx: SimContext, scenario: Scenario, *, search: Sequence[Path] = ()) -
     workload = Workload(ctx, producers, consumers, _arrivals(w), size, _destinations(w), scenario.duration)
     d = scenario.delivery
     delivery = DeliveryConfig(
-        d.guarantee, d.ack_timeout, d.backoff, d.max_timeout, d.max_attempts, d.ack_size
+        d.guarantee, d.ack_timeout, d.backoff, d.max_timeout, d.max_attempts, d.ack_size, d.dedup
     )
     b = scenario.broker
     reliable = d.guarantee != "at_most_once"

@@ -2,10 +2,16 @@
 
 Rules, by delivery guarantee:
 
-- ``no_duplicates`` (at-most-once, effectively-once): no obligation reaches the application twice.
+- ``no_duplicates`` (at-most-once, effectively-once): no obligation reaches the application twice. Only
+  rows whose duplicates reach the application count (the pattern's ``Operation.app_kinds``): a second
+  copy of a reply is not one, since the callback fires once per call. Under effectively-once with
+  per-consumer dedup (``delivery.dedup = "consumer"``), a message that a competing consumer gets again is
+  a duplicate: per-consumer memory does not make competing consumers effectively-once.
 - ``no_loss`` (at-least-once, effectively-once): no obligation is lost while its sender and receiver were
-  up when the run ended — except as designed: after every allowed attempt (``max_attempts``), into a
-  dead-letter queue, or refused outright by a full queue (``queue_full``, the producer is told).
+  up when the run ended — except as designed: after every allowed attempt (``max_attempts``, counted on
+  the row or by the application for its operation, e.g. a call's requests), into a dead-letter queue, or
+  refused outright by a full queue (``queue_full``, the producer is told). ``superseded`` rows (a dropped
+  reply whose call a retry answered) are not lost.
 - ``no_delivery_while_down`` (always): nothing is delivered to a node while it is crashed.
 - ``fifo`` (when ``delivery.ordering = "per_key"``): per (src, dst, topic), obligations are delivered in the
   order they were created.
@@ -42,6 +48,8 @@ def check(
     ordering: str,
     down: Mapping[str, Sequence[tuple[float, float]]],
     end: float,
+    app_kinds: Sequence[str] | None = None,
+    op_attempts: Mapping[int, int] | None = None,
 ) -> list[Violation]:
     """Every violation in the run, ordered by rule then row.
 
@@ -51,9 +59,16 @@ def check(
     guarantee, max_attempts, ordering : the scenario's delivery settings.
     down : per node, the intervals it was down (:func:`sim.faults.down_intervals`).
     end : when the run (drain included) ended, in seconds.
+    app_kinds : row kinds whose duplicates reach the application (default: all).
+    op_attempts : per operation id, the attempts its application made (when the pattern counts them);
+        a row lost in an operation that used every attempt was lost as designed.
     """
     out: list[Violation] = []
     outcome, dup = columns["outcome"], columns["duplicates"]
+    if app_kinds is not None:
+        dup = np.where(np.isin(columns["kind"], list(app_kinds)), dup, 0)
+    tried = op_attempts or {}
+    ops = columns["op"] if "op" in columns else columns["msg_id"]
     if guarantee in ("at_most_once", "effectively_once"):
         for row in np.flatnonzero(dup > 0).tolist():
             out.append(Violation(row, "no_duplicates", f"delivered {int(dup[row]) + 1} times"))
@@ -61,7 +76,8 @@ def check(
         down_at_end = {n for n, spans in down.items() if spans and spans[-1][1] >= end}
         lost = np.flatnonzero(outcome == "lost")
         for row in lost.tolist():
-            reason, attempts = columns["reason"][row], int(columns["attempts"][row])
+            reason = columns["reason"][row]
+            attempts = max(int(columns["attempts"][row]), tried.get(int(ops[row]), 0))
             src, dst = columns["src"][row], columns["dst"][row]
             if reason in _DESIGNED_LOSS or attempts >= max_attempts or {src, dst} & down_at_end:
                 continue

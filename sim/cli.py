@@ -82,7 +82,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     others = {m for name, cls in PATTERNS.items() if name != scenario.pattern for m in cls.metrics}
     width = max(len(k) for k in result.summary)
     for key, value in result.summary.items():
-        if (key.startswith("lost_") and value == 0) or key in others:
+        if (key.startswith(("lost_", "op_failed_")) and value == 0) or key in others:
             continue
         print(f"  {key:<{width}}  {_fmt(value):>12}  {metric_unit(key)}")
     _warn(result.summary, scenario, result.end_time)

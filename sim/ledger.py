@@ -3,17 +3,23 @@
 One row per *delivery obligation*, a (message, intended recipient) pair. Columns are typed
 ``array.array`` buffers appended cheaply on the hot path and handed out as numpy arrays at the end.
 
-Outcomes: ``in_flight`` (not settled when the run ended), ``delivered``, ``lost`` (with a reason).
-A row goes ``in_flight -> delivered`` or ``in_flight -> lost``; a late copy that arrives after the
-sender gave up turns ``lost`` into ``delivered`` (the message did arrive). Further copies of a
-delivered message count as ``duplicates``.
+Outcomes: ``in_flight`` (not settled when the run ended), ``delivered``, ``lost`` (with a reason) and
+``superseded`` (not delivered, but no longer owed: another copy did its operation's job, e.g. a reply
+dropped and made good by the reply to a retried request). A row goes ``in_flight -> delivered`` or
+``in_flight -> lost``; a late copy that arrives after the sender gave up turns ``lost`` into
+``delivered`` (the message did arrive). Further copies of a delivered message count as ``duplicates``.
+``superseded`` is set after the run only (:meth:`Ledger.supersede`).
+
+Every row belongs to an *operation* — what the application asked for (column ``op``; by default the
+row's own message id). Patterns whose operations end on their own terms (a call answered, a chain of
+handlers done) record that in :attr:`Ledger.ops`; the others' operations are judged from their rows.
 
 >>> led = Ledger()
 >>> row = led.open(7, "data", "a", "b", "", 0.0, 100)
 >>> led.deliver(row, 0.5), led.deliver(row, 0.6)
 (True, False)
 >>> led.counts()
-{'delivered': 1, 'lost': 0, 'in_flight': 0}
+{'delivered': 1, 'lost': 0, 'in_flight': 0, 'superseded': 0}
 >>> led.check()
 """
 
@@ -27,10 +33,10 @@ import numpy as np
 
 from sim.errors import InvariantError
 
-__all__ = ["KINDS", "OUTCOMES", "REASONS", "Ledger", "LedgerStatistics"]
+__all__ = ["KINDS", "OUTCOMES", "REASONS", "Ledger", "LedgerStatistics", "Operations"]
 
 KINDS = ("data", "request", "reply", "event")
-OUTCOMES = ("in_flight", "delivered", "lost")
+OUTCOMES = ("in_flight", "delivered", "lost", "superseded")
 REASONS = (
     "",
     "loss",
@@ -46,7 +52,8 @@ REASONS = (
     "ttl",
     "no_handler",
 )
-IN_FLIGHT, DELIVERED, LOST = 0, 1, 2
+IN_FLIGHT, DELIVERED, LOST, SUPERSEDED = 0, 1, 2, 3
+OP_COMPLETED, OP_FAILED = 1, 2
 _KIND_CODE = {k: i for i, k in enumerate(KINDS)}
 REASON_CODE = {r: i for i, r in enumerate(REASONS)}
 NAN = math.nan
@@ -60,12 +67,69 @@ class LedgerStatistics:
     delivered: int
     lost: int
     in_flight: int
+    superseded: int
     duplicates: int
     data_transmissions: int
     data_bytes: float
     control_transmissions: int
     control_bytes: float
     control_dropped: int
+
+
+class Operations:
+    """How operations ended, for patterns that decide it themselves (a call answered, a chain done).
+
+    One record per decision, appended when it happens: the operation's id (the ``op`` of its ledger
+    rows), ``completed_at`` (NaN for a failure), ``outcome`` (completed or failed), ``reason`` (a ledger
+    reason, for a failure) and ``attempts`` (how many times the application tried; 0 if not counted).
+    An operation with no record is judged from its rows after the run. The first record of an
+    operation wins.
+
+    >>> ops = Operations()
+    >>> ops.complete(7, 0.25); ops.fail(8, "timeout", 3)
+    >>> ops.columns()["outcome"].tolist(), len(ops)
+    (['completed', 'failed'], 2)
+    """
+
+    def __init__(self) -> None:
+        self.id = array("q")
+        self.completed_at = array("d")
+        self.outcome = array("b")
+        self.reason = array("b")
+        self.attempts = array("l")
+
+    def __len__(self) -> int:
+        return len(self.id)
+
+    def complete(self, op: int, t: float) -> None:
+        """Operation ``op`` did what the application asked for, at ``t`` (seconds)."""
+        self.id.append(op)
+        self.completed_at.append(t)
+        self.outcome.append(OP_COMPLETED)
+        self.reason.append(0)
+        self.attempts.append(0)
+
+    def fail(self, op: int, reason: str, attempts: int = 0) -> None:
+        """Operation ``op`` was given up for ``reason`` after ``attempts`` tries by the application."""
+        code = REASON_CODE[reason]
+        if code == 0:
+            raise ValueError("a failed operation needs a reason")
+        self.id.append(op)
+        self.completed_at.append(NAN)
+        self.outcome.append(OP_FAILED)
+        self.reason.append(code)
+        self.attempts.append(attempts)
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """The records as numpy columns (``outcome`` ``completed``/``failed``, ``reason`` as str)."""
+        labels = np.array(("", "completed", "failed"), dtype=object)
+        return {
+            "id": np.frombuffer(self.id, dtype=np.int64).copy(),
+            "completed_at": np.frombuffer(self.completed_at, dtype=np.float64).copy(),
+            "outcome": labels[np.frombuffer(self.outcome, dtype=np.int8)],
+            "reason": np.array(REASONS, dtype=object)[np.frombuffer(self.reason, dtype=np.int8)],
+            "attempts": np.asarray(self.attempts, dtype=np.int64),
+        }
 
 
 class Ledger:
@@ -90,6 +154,8 @@ class Ledger:
         self.control = array("l")
         self.control_bytes_row = array("d")
         self.receiver = array("l")
+        self.op = array("q")
+        self.ops = Operations()
         self.names: list[str] = []
         self._name_code: dict[str, int] = {}
         self.topics: list[str] = [""]
@@ -97,6 +163,7 @@ class Ledger:
         self.open_count = 0
         self.delivered_count = 0
         self.lost_count = 0
+        self.superseded_count = 0
         self.data_transmissions = 0
         self.data_bytes = 0.0
         self.control_transmissions = 0
@@ -113,12 +180,21 @@ class Ledger:
         return code
 
     def open(
-        self, msg_id: int, kind: str, src: str, dst: str, topic: str, created_at: float, size: float
+        self,
+        msg_id: int,
+        kind: str,
+        src: str,
+        dst: str,
+        topic: str,
+        created_at: float,
+        size: float,
+        op: int = -1,
     ) -> int:
-        """Create an obligation; returns its row."""
+        """Create an obligation of operation ``op`` (default: its own message ``msg_id``); returns its row."""
         kind_code = _KIND_CODE[kind]  # before any append, so a bad kind leaves the columns aligned
         row = len(self.msg_id)
         self.msg_id.append(msg_id)
+        self.op.append(msg_id if op < 0 else op)
         self.kind.append(kind_code)
         codes = self._name_code
         code = codes.get(src)
@@ -209,6 +285,31 @@ class Ledger:
             self.control[row] += 1
             self.control_bytes_row[row] += nbytes
 
+    def supersede(self, kinds: tuple[str, ...]) -> int:
+        """After the run: rows of ``kinds`` that were not delivered but whose operation completed (by
+        the record in :attr:`ops`) become ``superseded``; returns how many. Their noted reason stays."""
+        if not kinds or not len(self.ops):
+            return 0
+        n = len(self)
+        table = self.ops.columns()
+        done = table["id"][table["outcome"] == "completed"]
+        codes = np.frombuffer(self.kind, dtype=np.int8)
+        outcome = np.frombuffer(self.outcome, dtype=np.int8)[:n]
+        pick = (
+            np.isin(codes, [_KIND_CODE[k] for k in kinds])
+            & ((outcome == IN_FLIGHT) | (outcome == LOST))
+            & np.isin(np.frombuffer(self.op, dtype=np.int64), done)
+        )
+        rows = np.flatnonzero(pick).tolist()
+        for row in rows:
+            if self.outcome[row] == IN_FLIGHT:
+                self.open_count -= 1
+            else:
+                self.lost_count -= 1
+            self.outcome[row] = SUPERSEDED
+            self.superseded_count += 1
+        return len(rows)
+
     def count(self, name: str, amount: float = 1) -> None:
         """Add to a named counter (``redeliveries``, ``retries`` ...)."""
         self.counters[name] = self.counters.get(name, 0) + amount
@@ -218,12 +319,17 @@ class Ledger:
         return len(self.msg_id)
 
     def outcome_of(self, row: int) -> str:
-        """``in_flight``, ``delivered`` or ``lost``."""
+        """``in_flight``, ``delivered``, ``lost`` or ``superseded``."""
         return OUTCOMES[self.outcome[row]]
 
     def counts(self) -> dict[str, int]:
         """Rows per outcome."""
-        return {"delivered": self.delivered_count, "lost": self.lost_count, "in_flight": self.open_count}
+        return {
+            "delivered": self.delivered_count,
+            "lost": self.lost_count,
+            "in_flight": self.open_count,
+            "superseded": self.superseded_count,
+        }
 
     def statistics(self) -> LedgerStatistics:
         """A frozen snapshot of the tallies."""
@@ -232,6 +338,7 @@ class Ledger:
             delivered=self.delivered_count,
             lost=self.lost_count,
             in_flight=self.open_count,
+            superseded=self.superseded_count,
             duplicates=int(sum(self.duplicates)),
             data_transmissions=self.data_transmissions,
             data_bytes=self.data_bytes,
@@ -263,36 +370,35 @@ class Ledger:
             "control": np.asarray(self.control[:n], dtype=np.int64),
             "control_bytes": np.frombuffer(self.control_bytes_row, dtype=np.float64)[:n].copy(),
             "receiver": np.append(names, "")[np.asarray(self.receiver[:n], dtype=np.int64)],
+            "op": np.frombuffer(self.op, dtype=np.int64).copy(),
         }
 
     def check(self) -> None:
         """Raise :class:`InvariantError` unless every obligation has exactly one consistent outcome.
 
-        Checks: created = delivered + lost + in_flight (tallies and columns agree); delivered rows
-        have a delivery time no earlier than their creation; other rows have none; lost rows name a
-        reason; nothing is delivered more than once without being counted as a duplicate; the running
-        totals of link transmissions agree with the rows (:meth:`_reconcile`).
+        Checks: created = delivered + lost + in_flight + superseded (tallies and columns agree);
+        delivered rows have a delivery time no earlier than their creation; other rows have none; lost
+        rows name a reason; nothing is delivered more than once without being counted as a duplicate;
+        the running totals of link transmissions agree with the rows (:meth:`_reconcile`).
         """
         n = len(self)
         outcome = np.frombuffer(self.outcome, dtype=np.int8)[:n]
         problems: list[str] = []
-        unknown = sorted(set(outcome.tolist()) - {IN_FLIGHT, DELIVERED, LOST})
-        tally = np.bincount(outcome[(outcome >= 0) & (outcome <= 2)], minlength=3)
+        unknown = sorted(set(outcome.tolist()) - {IN_FLIGHT, DELIVERED, LOST, SUPERSEDED})
+        tally = np.bincount(outcome[(outcome >= 0) & (outcome <= SUPERSEDED)], minlength=4)
+        mine = (self.open_count, self.delivered_count, self.lost_count, self.superseded_count)
         if unknown:
             problems.append(f"unknown outcome codes {unknown}")
-        elif (int(tally[IN_FLIGHT]), int(tally[DELIVERED]), int(tally[LOST])) != (
-            self.open_count,
-            self.delivered_count,
-            self.lost_count,
-        ):
+        elif tuple(int(t) for t in tally) != mine:
             problems.append(
-                f"tallies in_flight/delivered/lost {self.open_count}/{self.delivered_count}/"
-                f"{self.lost_count} disagree with the rows {tally.tolist()}"
+                "tallies in_flight/delivered/lost/superseded "
+                + "/".join(map(str, mine))
+                + f" disagree with the rows {tally.tolist()}"
             )
-        if n != self.open_count + self.delivered_count + self.lost_count:
+        if n != sum(mine):
             problems.append(
                 f"created {n} != delivered {self.delivered_count} + lost {self.lost_count}"
-                f" + in_flight {self.open_count}"
+                f" + in_flight {self.open_count} + superseded {self.superseded_count}"
             )
         created = np.frombuffer(self.created_at, dtype=np.float64)
         delivered_at = np.frombuffer(self.delivered_at, dtype=np.float64)[:n]

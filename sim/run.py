@@ -19,7 +19,8 @@ from sim.build import World, build
 from sim.checks import Violation, check
 from sim.context import SimContext, TraceRecord
 from sim.faults import FaultRecord, down_intervals, fault_windows
-from sim.metrics import recovery_time, summarize
+from sim.metrics import operations, recovery_time, summarize
+from sim.patterns import PATTERNS
 from sim.scenario import Scenario
 from sim.stability import Window
 
@@ -57,6 +58,8 @@ class RunResult:
     series: dict[str, tuple[list[float], list[float]]] = field(default_factory=dict)
     """Small curves for reports: ``latency_cdf`` (latency in s, cumulative fraction of deliveries after
     warm-up) and ``backlog`` (time in s, messages ready in all broker queues), each at most ~400 points."""
+    operations: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    """The run's operations, one entry per operation (:func:`sim.metrics.operations`), warm-up included."""
 
     @property
     def seed(self) -> int:
@@ -65,6 +68,8 @@ class RunResult:
     def check(self) -> list[Violation]:
         """Violations of the scenario's delivery guarantee and ordering (empty when every promise held)."""
         d = self.scenario.delivery
+        ops = self.operations
+        tried = {} if not ops else dict(zip(ops["id"].tolist(), ops["attempts"].tolist(), strict=True))
         return check(
             self.columns,
             guarantee=d.guarantee,
@@ -72,6 +77,8 @@ class RunResult:
             ordering=d.ordering,
             down=down_intervals(self.fault_log, self.end_time),
             end=self.end_time,
+            app_kinds=PATTERNS[self.scenario.pattern].operation.app_kinds,
+            op_attempts={k: v for k, v in tried.items() if v},
         )
 
     @property
@@ -115,8 +122,11 @@ def simulate(scenario: Scenario, *, search: Sequence[Path] = ()) -> RunResult:
     world = build(ctx, scenario, search=search)
     end = run_world(ctx, world)
     ledger = ctx.ledger
+    operation = PATTERNS[scenario.pattern].operation
+    ledger.supersede(operation.supersedable)  # undelivered copies whose operation another copy completed
     ledger.check()
     columns = ledger.columns()
+    ops = operations(columns, ledger.ops.columns(), app_kinds=operation.app_kinds)
     extra: dict[str, Any] = {}
     waits = [n.statistics() for n in world.nodes.values() if n.service is not None]
     processed = sum(s.processed for s in waits)
@@ -140,6 +150,7 @@ def simulate(scenario: Scenario, *, search: Sequence[Path] = ()) -> RunResult:
         control_unattributed=ledger.control_transmissions - float(columns["control"].sum()),
         control_bytes_unattributed=ledger.control_bytes - float(columns["control_bytes"].sum()),
         extra=extra,
+        ops=ops,
     )
     counters.update(control_dropped=ledger.control_dropped, offered_total=len(ledger))
     series = {"latency_cdf": _latency_cdf(columns, scenario.warmup)}
@@ -147,7 +158,7 @@ def simulate(scenario: Scenario, *, search: Sequence[Path] = ()) -> RunResult:
         series["backlog"] = _backlog(
             [b.depth_series(q) for b in world.brokers.values() for q in b.queues], end
         )
-    return RunResult(scenario, summary, columns, end, ctx.trace, counters, log, series)
+    return RunResult(scenario, summary, columns, end, ctx.trace, counters, log, series, operations=ops)
 
 
 def _latency_cdf(columns: dict[str, np.ndarray], warmup: float) -> tuple[list[float], list[float]]:

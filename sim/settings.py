@@ -162,6 +162,8 @@ class DeliverySettings(_Model):
     max_timeout: float = math.inf
     max_attempts: float = 5
     ack_size: float = 64.0
+    dedup: Literal["consumer", "shared"] = "consumer"
+    """effectively_once's dedup memory: per consumer (volatile) or shared by the consumers of a queue."""
 
     _ack = _duration("ack_timeout")
     _maxt = _duration("max_timeout", allow_inf=True)

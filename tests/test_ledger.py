@@ -33,6 +33,7 @@ COLUMN_DTYPES = {
     "control": np.int64,
     "control_bytes": np.float64,
     "receiver": object,
+    "op": np.int64,
 }
 REAL_REASONS = REASONS[1:]
 
@@ -55,7 +56,7 @@ def test_open_returns_consecutive_rows_and_starts_in_flight() -> None:
     assert len(led) == 2
     assert [led.outcome_of(r) for r in (0, 1)] == ["in_flight", "in_flight"]
     assert [led.last_reason(r) for r in (0, 1)] == ["", ""]
-    assert led.counts() == {"delivered": 0, "lost": 0, "in_flight": 2}
+    assert led.counts() == {"delivered": 0, "lost": 0, "in_flight": 2, "superseded": 0}
     led.check()
 
 
@@ -65,7 +66,7 @@ def test_deliver_once_then_duplicates() -> None:
     assert led.deliver(0, 0.7) is False
     assert led.deliver(0, 0.9) is False
     assert led.outcome_of(0) == "delivered"
-    assert led.counts() == {"delivered": 1, "lost": 0, "in_flight": 0}
+    assert led.counts() == {"delivered": 1, "lost": 0, "in_flight": 0, "superseded": 0}
     cols = led.columns()
     assert cols["delivered_at"][0] == 0.5  # the first delivery's time is kept
     assert cols["duplicates"][0] == 2
@@ -78,12 +79,12 @@ def test_lose_then_a_late_copy_delivers() -> None:
     led.lose(0, "timeout")
     assert led.outcome_of(0) == "lost"
     assert led.last_reason(0) == "timeout"
-    assert led.counts() == {"delivered": 0, "lost": 1, "in_flight": 0}
+    assert led.counts() == {"delivered": 0, "lost": 1, "in_flight": 0, "superseded": 0}
     led.check()
     assert led.deliver(0, 3.0) is True
     assert led.outcome_of(0) == "delivered"
     assert led.last_reason(0) == ""  # a delivered row names no loss reason
-    assert led.counts() == {"delivered": 1, "lost": 0, "in_flight": 0}
+    assert led.counts() == {"delivered": 1, "lost": 0, "in_flight": 0, "superseded": 0}
     assert led.columns()["delivered_at"][0] == 3.0
     led.check()
 
@@ -97,7 +98,7 @@ def test_lose_has_no_effect_once_settled() -> None:
     led.lose(1, "queue_full")
     led.lose(1, "node_down")  # the first reason stands
     assert led.last_reason(1) == "queue_full"
-    assert led.counts() == {"delivered": 1, "lost": 1, "in_flight": 0}
+    assert led.counts() == {"delivered": 1, "lost": 1, "in_flight": 0, "superseded": 0}
     led.check()
 
 
@@ -114,7 +115,7 @@ def test_note_only_while_in_flight() -> None:
     led.deliver(1, 1.0)
     led.note(1, "loss")
     assert led.last_reason(1) == ""
-    assert led.counts() == {"delivered": 1, "lost": 1, "in_flight": 1}
+    assert led.counts() == {"delivered": 1, "lost": 1, "in_flight": 1, "superseded": 0}
     led.check()  # an in-flight row may carry a noted reason
     led.deliver(2, 5.0)
     led.note(0, "partition")
@@ -139,7 +140,7 @@ def test_attempt_hop_and_control_hop() -> None:
     assert cols["control_bytes"].tolist() == [20.0, 4.0]
     assert led.control_transmissions == 3
     assert led.control_bytes == 32.0
-    assert led.counts() == {"delivered": 0, "lost": 0, "in_flight": 2}
+    assert led.counts() == {"delivered": 0, "lost": 0, "in_flight": 2, "superseded": 0}
 
 
 def test_named_counters() -> None:
@@ -166,6 +167,7 @@ def test_statistics_is_a_frozen_snapshot() -> None:
         delivered=1,
         lost=1,
         in_flight=2,
+        superseded=0,
         duplicates=1,
         data_transmissions=5,
         data_bytes=500.0,
@@ -277,7 +279,7 @@ def consistent() -> Ledger:
     led.deliver(4, 9.0)
     led.note(0, "partition")
     led.check()
-    assert led.counts() == {"delivered": 2, "lost": 1, "in_flight": 2}
+    assert led.counts() == {"delivered": 2, "lost": 1, "in_flight": 2, "superseded": 0}
     return led
 
 
@@ -330,12 +332,18 @@ def corrupt_unknown_outcome(led: Ledger) -> None:
         (
             corrupt_open_count,
             [
-                "tallies in_flight/delivered/lost 3/2/1 disagree with the rows [2, 2, 1]",
+                "tallies in_flight/delivered/lost/superseded 3/2/1/0 disagree with the rows [2, 2, 1, 0]",
                 "created 5 != delivered 2 + lost 1 + in_flight 3",
             ],
         ),
-        (corrupt_delivered_count, ["tallies in_flight/delivered/lost 2/1/1", "created 5 != delivered 1"]),
-        (corrupt_tally_shift, ["tallies in_flight/delivered/lost 1/2/2 disagree with the rows [2, 2, 1]"]),
+        (
+            corrupt_delivered_count,
+            ["tallies in_flight/delivered/lost/superseded 2/1/1/0", "created 5 != delivered 1"],
+        ),
+        (
+            corrupt_tally_shift,
+            ["tallies in_flight/delivered/lost/superseded 1/2/2/0 disagree with the rows [2, 2, 1, 0]"],
+        ),
         (corrupt_delivered_without_time, ["1 delivered rows lack a delivery time at or after creation"]),
         (corrupt_delivered_before_created, ["1 delivered rows lack a delivery time at or after creation"]),
         (corrupt_time_on_undelivered, ["1 undelivered rows carry a delivery time"]),
@@ -450,7 +458,7 @@ def test_random_operations_keep_the_books(n: int, ops: list[tuple[str, int, str,
             led.attempt(row)
     counts = led.counts()
     assert counts["delivered"] + counts["lost"] + counts["in_flight"] == len(led) == n
-    assert counts == {k: outcome.count(k) for k in ("delivered", "lost", "in_flight")}
+    assert counts == {k: outcome.count(k) for k in ("delivered", "lost", "in_flight", "superseded")}
     cols = led.columns()
     assert cols["outcome"].tolist() == outcome
     assert cols["reason"].tolist() == reason
@@ -600,3 +608,40 @@ def test_copy_with_a_new_kind_updates_control() -> None:
 def test_obligations(ob: int | tuple[int, ...], rows: tuple[int, ...]) -> None:
     assert Message(1, "event", "a", "b", 1, 0.0, ob).obligations() == rows
     assert Message(1, "ack", "a", "b", 1, 0.0).obligations() == ()  # control traffic: no row by default
+
+
+# -- superseded ----------------------------------------------------------------------------------
+
+
+def test_supersede_touches_only_undelivered_rows_of_the_kinds_of_completed_operations() -> None:
+    led = Ledger()
+    req = led.open(1, "request", "c", "s", "", 0.0, 10)
+    lost_reply = led.open(2, "reply", "s", "c", "", 0.1, 10, 1)
+    led.open(3, "reply", "s", "c", "", 0.2, 10, 1)  # still in flight at the end
+    good_reply = led.open(4, "reply", "s", "c", "", 0.3, 10, 1)
+    other_call = led.open(5, "request", "c", "s", "", 0.0, 10)
+    other_reply = led.open(6, "reply", "s", "c", "", 0.1, 10, 5)
+    led.deliver(req, 0.05)
+    led.lose(lost_reply, "loss")
+    led.deliver(good_reply, 0.4)
+    led.lose(other_call, "timeout")
+    led.lose(other_reply, "loss")
+    led.ops.complete(1, 0.4)
+    led.ops.fail(5, "timeout", 2)
+    assert led.supersede(()) == 0
+    assert led.supersede(("reply",)) == 2
+    assert [led.outcome_of(r) for r in range(6)] == [
+        "delivered",
+        "superseded",
+        "superseded",
+        "delivered",
+        "lost",
+        "lost",  # its call failed: a real loss
+    ]
+    assert led.counts() == {"delivered": 2, "lost": 2, "in_flight": 0, "superseded": 2}
+    assert led.statistics().superseded == 2
+    assert led.columns()["op"].tolist() == [1, 1, 1, 1, 5, 5]
+    led.check()
+    led.superseded_count += 1
+    with pytest.raises(InvariantError, match=r"created 6 != .* \+ superseded 3"):
+        led.check()

@@ -58,7 +58,8 @@ def test_end_to_end_loss_matches_binomial(hops: int, p: float) -> None:
     delivered = len(rec.seen)
     low, high = stats.binom.interval(0.99, n, (1 - p) ** hops)
     assert low <= delivered <= high
-    assert ctx.ledger.counts() == {"delivered": delivered, "lost": n - delivered, "in_flight": 0}
+    counts = {"delivered": delivered, "lost": n - delivered, "in_flight": 0, "superseded": 0}
+    assert ctx.ledger.counts() == counts
     reasons = {ctx.ledger.last_reason(r) for r in range(n) if ctx.ledger.outcome_of(r) == "lost"}
     assert reasons == {"loss"}
     ctx.ledger.check()

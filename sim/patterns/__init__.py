@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sim.patterns.base import GUARANTEES, Delivery, DeliveryConfig, Pattern, World
+from sim.patterns.base import DEDUP_SCOPES, GUARANTEES, Delivery, DeliveryConfig, Operation, Pattern, World
 from sim.patterns.event_driven import EventDriven
 from sim.patterns.point_to_point import PointToPoint
 from sim.patterns.pubsub import PubSub
@@ -10,12 +10,14 @@ from sim.patterns.queue import MessageQueue
 from sim.patterns.request_reply import RequestReply
 
 __all__ = [
+    "DEDUP_SCOPES",
     "GUARANTEES",
     "PATTERNS",
     "Delivery",
     "DeliveryConfig",
     "EventDriven",
     "MessageQueue",
+    "Operation",
     "Pattern",
     "PointToPoint",
     "PubSub",

@@ -10,8 +10,15 @@ Delivery guarantees (per hop of the pattern's own traffic):
   ``ack_timeout * backoff**(attempt-1)`` (capped at ``max_timeout``) until acknowledged or
   ``max_attempts`` is reached, then gives up with the last drop's reason (or ``timeout``). A copy
   that arrives when the application already has the message counts as a duplicate.
-- ``effectively_once``: at-least-once plus receiver-side deduplication by message id, so the
-  application sees each message once. The dedup set is volatile: a receiver crash forgets it.
+- ``effectively_once``: at-least-once plus receiver-side deduplication, so the application sees each
+  message once — within the dedup *scope* (``DeliveryConfig.dedup``). ``consumer``: each receiving node
+  remembers the message ids it has seen, in volatile memory (a crash forgets them), so a redelivery to
+  *another* competing consumer is a duplicate. ``shared``: the consumers share one idempotency store
+  keyed by obligation (for a queue, the message, whoever takes it), which survives a consumer's crash.
+  The store's lookup is instantaneous: its latency is not modelled.
+
+Every pattern also states its *operation* (:class:`Operation`), what the application asked for; the
+``op_*`` figures of a run are computed from it.
 """
 
 from __future__ import annotations
@@ -24,14 +31,48 @@ from typing import Any, ClassVar, Protocol
 from sim.broker import Broker
 from sim.context import SimContext, Timeouts
 from sim.errors import SimError
-from sim.message import Message
+from sim.message import DATA_KINDS, Message
 from sim.network import Network
 from sim.node import Node
 from sim.workload import Workload
 
-__all__ = ["GUARANTEES", "Delivery", "DeliveryConfig", "Pattern", "World", "check_keys"]
+__all__ = [
+    "DEDUP_SCOPES",
+    "GUARANTEES",
+    "Delivery",
+    "DeliveryConfig",
+    "Operation",
+    "Pattern",
+    "World",
+    "check_keys",
+]
 
 GUARANTEES = ("at_most_once", "at_least_once", "effectively_once")
+DEDUP_SCOPES = ("consumer", "shared")
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """What one operation of a pattern is: the unit the ``op_*`` figures count.
+
+    An operation's ledger rows carry its id in the ``op`` column. Unless the pattern records how it
+    ended (:class:`sim.ledger.Operations`), it completes when all its rows are delivered.
+
+    Attributes
+    ----------
+    meaning : str
+        In words, what completes it (``"a message delivered"``).
+    app_kinds : tuple of str
+        Row kinds whose duplicate deliveries reach the application (counted in ``op_duplicates`` and
+        judged by ``no_duplicates``). A reply's duplicate is not one: the callback fires once per call.
+    supersedable : tuple of str
+        Row kinds that a completed operation no longer owes: after the run, such rows not delivered
+        become ``superseded`` (a dropped reply whose call a retry answered).
+    """
+
+    meaning: str
+    app_kinds: tuple[str, ...] = DATA_KINDS
+    supersedable: tuple[str, ...] = ()
 
 
 class World(Protocol):
@@ -61,6 +102,8 @@ class Pattern(Protocol):
     name: ClassVar[str]
     metrics: ClassVar[dict[str, str]]
     """Names and meanings of the pattern's own summary figures (``{}`` if none)."""
+    operation: ClassVar[Operation]
+    """What one operation of the pattern is (for the ``op_*`` figures)."""
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> Pattern: ...
@@ -79,7 +122,8 @@ def check_keys(options: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
 class DeliveryConfig:
     """Plain delivery settings (validated by the scenario).
 
-    Times are in seconds, sizes in bytes. ``max_attempts`` may be ``math.inf``.
+    Times are in seconds, sizes in bytes. ``max_attempts`` may be ``math.inf``. ``dedup`` is the scope of
+    ``effectively_once``'s dedup memory: ``consumer`` (per receiving node) or ``shared`` (one store).
     """
 
     guarantee: str = "at_most_once"
@@ -88,6 +132,7 @@ class DeliveryConfig:
     max_timeout: float = math.inf
     max_attempts: float = 5
     ack_size: float = 64.0
+    dedup: str = "consumer"
 
     @property
     def reliable(self) -> bool:
@@ -126,6 +171,8 @@ class Delivery:
         self.config = config
         self.reliable = config.reliable if reliable is None else reliable
         self.dedup = config.guarantee == "effectively_once" if dedup is None else dedup
+        self.store: set[Any] | None = set() if config.dedup == "shared" else None
+        """The shared idempotency store (obligations already handed to an application), or None."""
         self.pending: dict[int, Message] = {}
         self._frozen: dict[str, list[Any]] = {}  # node -> timers that fired while it was paused
         self._timers: dict[float, Timeouts] = {}  # one FIFO of timers per retransmission timeout
@@ -226,11 +273,18 @@ class Delivery:
         ctx = self.ctx
         self.acknowledge(node, msg)
         if self.dedup:
-            seen: set[int] = node.volatile.setdefault("seen", set())
-            if msg.id in seen:
-                ctx.ledger.count("deduplicated")
-                return False
-            seen.add(msg.id)
+            store = self.store
+            if store is None:  # per consumer: the node's own memory of message ids
+                seen: set[int] = node.volatile.setdefault("seen", set())
+                if msg.id in seen:
+                    ctx.ledger.count("deduplicated")
+                    return False
+                seen.add(msg.id)
+            else:  # shared by the consumers: keyed by obligation (a queue message has one, whoever takes it)
+                if msg.ob in store:
+                    ctx.ledger.count("deduplicated")
+                    return False
+                store.add(msg.ob)
         for row in msg.obligations():
             ctx.ledger.deliver(row, ctx.env._now, node.id)
         return True

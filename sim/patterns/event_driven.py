@@ -4,7 +4,9 @@ Each handler consumes events of its own type (a topic named after it), spends it
 the event types it lists in ``emits``; producers emit the root events. The default is the chain
 ``order → payment → inventory → shipping``. An event published to a topic is one obligation per
 subscribed handler. A root event's chain completes when every handler downstream of it has processed its
-event; ``chain_latency_*`` runs from the root's intended send time to that moment.
+event; ``chain_latency_*`` runs from the root's intended send time to that moment. The root event is the
+pattern's operation: every event row of its graph carries the root's id (column ``op``), and its completion
+is recorded in the ledger's operation table.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from sim.distributions import Constant, Distribution, from_spec
 from sim.errors import SimError
 from sim.message import Message
 from sim.node import Node
-from sim.patterns.base import Delivery, World, check_keys
+from sim.patterns.base import Delivery, Operation, World, check_keys
 from sim.patterns.client import connect
 
 __all__ = ["EventDriven", "Handler"]
@@ -83,6 +85,9 @@ class EventDriven:
         "chain_latency_p50": "median chain latency, s",
         "chain_latency_p99": "99th percentile chain latency, s",
     }
+    operation: ClassVar[Operation] = Operation(
+        "a root event whose whole handler graph completed (every downstream handler processed its event)"
+    )
     handlers: tuple[Handler, ...] = field(
         default_factory=lambda: tuple(_handler(h, i) for i, h in enumerate(DEFAULT_CHAIN))
     )
@@ -196,7 +201,9 @@ class _EventRun:
         ctx = self.ctx
         subs = self.subscribers[topic]
         msg_id = ctx.next_id()
-        rows = tuple(ctx.ledger.open(msg_id, "event", node_id, s, topic, created_at, size) for s in subs)
+        rows = tuple(
+            ctx.ledger.open(msg_id, "event", node_id, s, topic, created_at, size, root) for s in subs
+        )
         msg = Message(
             msg_id,
             "event",
@@ -236,6 +243,7 @@ class _EventRun:
                 if state[1] <= 0:
                     del self.open[root]
                     self.latencies.append(self.ctx.env.now - state[0])
+                    self.ctx.ledger.ops.complete(root, self.ctx.env.now)
 
         return process
 

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from sim.message import Message
 from sim.node import Handler, Node
-from sim.patterns.base import Delivery, World, check_keys
+from sim.patterns.base import Delivery, Operation, World, check_keys
 
 __all__ = ["PointToPoint"]
 
@@ -23,6 +23,7 @@ class PointToPoint:
 
     name: ClassVar[str] = "point_to_point"
     metrics: ClassVar[dict[str, str]] = {}
+    operation: ClassVar[Operation] = Operation("a message delivered to its consumer")
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> PointToPoint:

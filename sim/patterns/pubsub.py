@@ -10,7 +10,7 @@ import simpy
 
 from sim.errors import SimError
 from sim.message import Message
-from sim.patterns.base import Delivery, World, check_keys
+from sim.patterns.base import Delivery, Operation, World, check_keys
 from sim.patterns.client import connect
 
 __all__ = ["PubSub"]
@@ -28,6 +28,9 @@ class PubSub:
 
     name: ClassVar[str] = "pubsub"
     metrics: ClassVar[dict[str, str]] = {}
+    operation: ClassVar[Operation] = Operation(
+        "a publish delivered to every subscriber subscribed when it was published"
+    )
     topic: str = "events"
     durable: bool | None = None
 

@@ -10,7 +10,7 @@ import simpy
 
 from sim.errors import SimError
 from sim.message import Message
-from sim.patterns.base import Delivery, World, check_keys
+from sim.patterns.base import Delivery, Operation, World, check_keys
 from sim.patterns.client import connect
 
 __all__ = ["MessageQueue"]
@@ -26,6 +26,7 @@ class MessageQueue:
 
     name: ClassVar[str] = "queue"
     metrics: ClassVar[dict[str, str]] = {}
+    operation: ClassVar[Operation] = Operation("a message consumed by one of the consumers")
     queue: str = "work"
 
     @classmethod

@@ -8,7 +8,13 @@ the client's own reply queue. A server's processing time is its node's service t
 Each request is an obligation (client → server) and each reply another (server → client). A client's
 ``timeout`` fires the callback with an error; under ``at_least_once`` and ``effectively_once`` the client
 retries up to ``delivery.max_attempts`` times before that, and under ``effectively_once`` servers answer a
-repeated request from a cache of replies instead of processing it again.
+repeated request from a cache of replies instead of processing it again. The cache is each server's own
+(``delivery.dedup = "consumer"``: a crash forgets it, and a retry that another server takes is processed
+again) or shared by the servers (``"shared"``).
+
+The operation is a call: it completes when the callback gets a reply, however many request and reply
+copies that took; its rows are the request's and every reply's. A reply that was not delivered but whose
+call another reply answered is ``superseded`` after the run, not lost.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from simpy.events import Timeout
 from sim.errors import SimError
 from sim.message import Message
 from sim.node import Node
-from sim.patterns.base import Delivery, World, check_keys
+from sim.patterns.base import Delivery, Operation, World, check_keys
 from sim.patterns.client import BrokerClient, connect
 from sim.units import parse_duration, parse_size
 
@@ -48,6 +54,9 @@ class RequestReply:
         "late_replies": "replies that arrived after their request timed out",
         "outstanding_max": "largest number of requests awaiting a reply at once",
     }
+    operation: ClassVar[Operation] = Operation(
+        "a call answered: the callback got a reply", app_kinds=("request",), supersedable=("reply",)
+    )
     timeout: float = 1.0
     via_broker: bool = False
     reply_size: float | None = None
@@ -77,6 +86,8 @@ class _RequestReplyRun:
         self.ctx = world.ctx
         self.delivery = Delivery(world.ctx, world.delivery, reliable=False, dedup=False)
         self.dedup = world.delivery.guarantee == "effectively_once"
+        # the servers' shared reply cache (an idempotency store), or None: each server keeps its own
+        self.replies: dict[int, Message] | None = {} if world.delivery.dedup == "shared" else None
         self.retry = world.delivery.reliable
         self.max_attempts = world.delivery.max_attempts if self.retry else 1
         self.outstanding: dict[
@@ -170,7 +181,9 @@ class _RequestReplyRun:
         self.ctx.pending -= 1
         self.timeouts += 1  # the callback fires with a timeout error
         ledger = self.ctx.ledger
-        ledger.lose(state[2], ledger.last_reason(state[2]) or "timeout")
+        reason = ledger.last_reason(state[2]) or "timeout"
+        ledger.lose(state[2], reason)
+        ledger.ops.fail(msg_id, reason, attempt)
 
     def _client_handler(self, node: Node) -> Any:
         def handle(msg: Message) -> None:
@@ -190,6 +203,7 @@ class _RequestReplyRun:
         self.ctx.pending -= 1
         self.answered += 1  # the callback fires with the reply
         self.rtts.append(self.ctx.env.now - state[0])
+        self.ctx.ledger.ops.complete(request_id, self.ctx.env.now)
 
     # -- server side -----------------------------------------------------------------------------
     def _serve(self, node: Node) -> Any:
@@ -198,15 +212,18 @@ class _RequestReplyRun:
         ctx, delivery = self.ctx, self.delivery
 
         def handle(request: Message) -> None:
-            # the reply cache is the server's own memory: a crash forgets it, another server never had it
-            cache: dict[int, Message] = node.volatile.setdefault("replies", {})
+            # the reply cache is the server's own memory (a crash forgets it, another server never had it),
+            # or a store shared by the servers
+            cache: dict[int, Message] = (
+                node.volatile.setdefault("replies", {}) if self.replies is None else self.replies
+            )
             cached = cache.get(request.id) if self.dedup else None
             if cached is not None:
                 if self.broker_id:
                     delivery.acknowledge(node, request)
                 ctx.ledger.count("deduplicated")
                 cached.attempt += 1
-                self._transmit(node, cached.copy())
+                self._transmit(node, cached.copy(src=node.id))  # from this server
                 return
             if self.broker_id:  # a broker delivery wants the consumer's ack; a direct request does not
                 delivery.acknowledge(node, request)
@@ -214,7 +231,7 @@ class _RequestReplyRun:
             client = request.payload
             size = self.p.reply_size if self.p.reply_size is not None else request.size
             reply_id = ctx.next_id()
-            row = ctx.ledger.open(reply_id, "reply", node.id, client, "", ctx.env.now, size)
+            row = ctx.ledger.open(reply_id, "reply", node.id, client, "", ctx.env.now, size, request.id)
             reply = Message(
                 reply_id,
                 "reply",
