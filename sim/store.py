@@ -15,7 +15,7 @@ import math
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -137,13 +137,16 @@ class ResultStore:
                 found += [self.folder / "figures" / name for name in drawn]
         return sorted({p for p in found if p.is_file() and not p.is_symlink()})
 
-    def clear(self) -> None:
+    def clear(self, *, keep_ledgers: Collection[str] = ()) -> None:
         """Start over (``--fresh``): remove stored runs and everything derived from them.
 
         Only files ``sim`` writes are removed (:meth:`own_files`); ``runs/``, ``ledgers/`` and ``figures/``
-        go too when that leaves them empty. Anything else in the folder stays.
+        go too when that leaves them empty. Anything else in the folder stays. ``keep_ledgers``: config
+        hashes whose ledger files stay (the runs of a sweep under way write theirs before being recorded).
         """
         for path in self.own_files():
+            if path.parent.name == "ledgers" and path.name.lstrip(".").split(".")[0] in keep_ledgers:
+                continue
             path.unlink(missing_ok=True)
         for sub in OWN_FOLDERS:
             with contextlib.suppress(OSError):  # absent, or still holding someone else's files

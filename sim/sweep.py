@@ -91,10 +91,11 @@ def run_experiment(
     # before the first run: a folder that cannot be written is found now, not after the runs
     folder = check_out(out if out is not None else Path("results") / exp.name)
     store = ResultStore(folder)
-    if fresh:
-        store.clear()
-    done = store.done()
+    # --fresh: every run is run again, and the stored ones are removed when the first new one is stored, so
+    # that a sweep refused before it starts (an unreachable scheduler) or interrupted at once loses nothing
+    done = set() if fresh else store.done()
     todo = [s for s in specs if s.config_hash not in done]
+    stale = fresh
     search = [str(p) for p in topology_search_path()]
     payloads = [
         {
@@ -121,6 +122,10 @@ def run_experiment(
     progress = Progress(len(todo), quiet=quiet)
 
     def on_row(row: dict[str, Any]) -> None:
+        nonlocal stale
+        if stale:
+            store.clear(keep_ledgers={s.config_hash for s in todo} if save_ledgers else ())
+            stale = False
         store.record(row)
         progress.update(row["status"] == "ok")
         if row["status"] != "ok":

@@ -149,8 +149,20 @@ def test_fresh_removes_only_the_files_sim_wrote(tiny: Path, capsys: pytest.Captu
         (out / name).parent.mkdir(parents=True, exist_ok=True)
         (out / name).write_text("the user's")
     assert set(map(str, (p.relative_to(out) for p in ResultStore(out).own_files()))) == written
-    assert main(["run", str(tiny), "--engine", "serial", "--quiet", "--fresh", "--out", str(out)]) == 0
+    again = [
+        "run",
+        str(tiny),
+        "--engine",
+        "serial",
+        "--quiet",
+        "--fresh",
+        "--save-ledgers",
+        "--out",
+        str(out),
+    ]
+    assert main(again) == 0
     assert json.loads((out / "meta.json").read_text())["ran"] == 1  # the stored run was removed, so it ran
+    assert _files(out) == written | foreign  # its ledger too, written before the old files were removed
     ResultStore(out).clear()
     assert _files(out) == foreign
     assert all((out / name).read_text() == "the user's" for name in foreign)
@@ -179,10 +191,24 @@ def test_an_unreachable_scheduler_leaves_nothing_behind(
     real = distributed.Client
     monkeypatch.setattr(distributed, "Client", lambda *a, **k: real(*a, **{**k, "timeout": "1s"}))
     out = tiny.parent / "out"
-    code = main(["run", str(tiny), "--engine", "dask", "--scheduler", "tcp://127.0.0.1:1", "--out", str(out)])
-    assert code == 2
+    unreachable = [
+        "run",
+        str(tiny),
+        "--engine",
+        "dask",
+        "--scheduler",
+        "tcp://127.0.0.1:1",
+        "--out",
+        str(out),
+    ]
+    assert main(unreachable) == 2
     assert capsys.readouterr().err.startswith("sim: error: --scheduler = 'tcp://127.0.0.1:1'")
     assert not out.exists()
+    # with --fresh too: the stored results are removed only once a new run is stored, so they survive
+    assert main(["run", str(tiny), "--engine", "serial", "--quiet", "--out", str(out)]) == 0
+    stored = {name: (out / name).read_bytes() for name in _files(out)}
+    assert main([*unreachable, "--fresh"]) == 2
+    assert {name: (out / name).read_bytes() for name in _files(out)} == stored
 
 
 @pytest.mark.slow  # a LocalCluster starts and stops: about 10 s
