@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -255,6 +256,21 @@ def test_unfinished_operations_show_when_the_drain_is_too_short() -> None:
     rr = simulate(line("request_reply", **{"links.latency": "50ms", "drain": 0})).summary
     # a call needs 2 × 4 × 50 ms = 0.4 s: the calls of the last 0.4 s are outstanding
     assert rr["op_unfinished"] == 20 and rr["op_completed"] == 20
+
+
+# -- every shipped example keeps the promises it makes -------------------------------------------------
+
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "experiments" / "scenarios").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_every_example_scenario_passes_its_check(path: Path) -> None:
+    result = simulate(Scenario.from_toml(path))
+    assert result.check() == []
+    s = result.summary
+    assert s["op_offered"] > 0 and s["op_failed"] == 0
+    assert s["op_completed"] + s["op_failed"] + s["op_unfinished"] == s["op_offered"]
 
 
 # -- the operation table, exactly ------------------------------------------------------------------------
