@@ -158,9 +158,23 @@ def _finding(metric: str, wins: dict[str, list[int]], compared: int, ties: int) 
     word = "highest" if higher_is_better(metric) else "lowest"
     ranked = sorted(wins.items(), key=lambda kv: (-kv[1][0], -kv[1][1]))
     (top, (n, clear)), rest = ranked[0], ranked[1:]
-    text = f"{word} {metric}: {top} at {n} of {compared} compared ({clear} by a paired 95 % interval)"
-    text += "".join(f", {name} at {m} ({c})" for name, (m, c) in rest)
-    return text + (f", tied at {ties}" if ties else "")
+    if not rest and not ties:
+        return (
+            f"- **{metric}**: {top} is {word} at {'every one' if n == compared else n} of the {compared} "
+            f"conditions, {_clearly(clear, n)}."
+        )
+    shares = [f"{top} at {n} ({_clearly(clear, n)})"]
+    shares += [f"{name} at {m} ({_clearly(c, m)})" for name, (m, c) in rest]
+    tied = f"; the best two are equal at {ties}" if ties else ""
+    return f"- **{metric}**: no single {word}: " + ", ".join(shares) + f" of the {compared} conditions{tied}."
+
+
+def _clearly(clear: int, n: int) -> str:
+    if clear == n:
+        return "each by a paired 95 % interval" if n > 1 else "by a paired 95 % interval"
+    if clear == 0:
+        return "none by a paired 95 % interval"
+    return f"{clear} of them by a paired 95 % interval"
 
 
 def supports(
@@ -171,9 +185,9 @@ def supports(
     not_applicable: Sequence[Mapping[str, Any]],
     meta: Mapping[str, Any],
 ) -> str:
-    """The report's opening paragraph, from the data: for each headline metric, which line (pattern) is
-    best at how many of the conditions, and at how many by a paired 95 % interval; then the caveats —
-    flagged points, points that do not apply, quick mode."""
+    """The report's opening, from the data, as Markdown: a sentence saying what was compared, one bullet
+    per headline metric (which line — pattern — is best at how many conditions, and at how many by a
+    paired 95 % interval), then the caveats: flagged points, points that do not apply, quick mode."""
     line = line_factor(frame, swept)
     out = ["**What this supports.**"]
     if line is not None and frame[line].nunique() > 1:
@@ -188,34 +202,37 @@ def supports(
                 wins, compared, ties = _winners(every, line, others, metric, skip, swept)
                 wins = {value_label(line, k): v for k, v in wins.items()}
                 if compared and ties == compared:
-                    equal.append(f"{metric} ({compared})")
+                    equal.append(metric)
                 elif compared:
                     found.append(_finding(metric, wins, compared, ties))
         if equal:
-            found.append(f"the best two equal at every condition compared: {', '.join(equal)}")
+            found.append(f"- **{', '.join(equal)}**: the best two are equal at every condition compared.")
         if found:
             total = len(every.drop_duplicates(others)) if others else 1
-            na_note = f"; a {line} to which a variant does not apply counts with its control runs" * bool(
-                not_applicable
+            na_note = (
+                f" A {line} to which a variant does not apply is compared through its control runs there."
+                if not_applicable
+                else ""
             )
-            out.append(
-                f"Comparing the {line} values on the same seeds at each of the {total} conditions ({where}), "
-                f"flagged points left out{na_note} — " + "; ".join(found) + "."
+            out[0] += (
+                f" Each {line} against the others on the same seeds, at each of the {total} conditions "
+                f"({where}); flagged points are left out.{na_note}"
             )
+            out += ["", *found]
     caveats = []
     if flags:
         shown = "; ".join(f"{describe_point(swept, k)} ({', '.join(f)})" for k, f in list(flags.items())[:4])
         more = f" and {len(flags) - 4} more" if len(flags) > 4 else ""
         caveats.append(
-            f"{len(flags)} point(s) are flagged — {shown}{more}: their figures depend on the run length, "
-            "support no conclusion and are left out above"
+            f"- {len(flags)} point(s) are flagged — {shown}{more}: their figures depend on the run length, "
+            "support no conclusion and are left out above."
         )
     if not_applicable:
-        caveats.append(not_applicable_text(not_applicable).rstrip("."))
+        caveats.append("- " + not_applicable_text(not_applicable))
     if meta.get("quick"):
-        caveats.append("a quick run (short runs, few replications): a smoke test, not a result")
-    out.append(("Caveats: " + "; ".join(caveats) + ".") if caveats else "No point is flagged.")
-    return " ".join(out)
+        caveats.append("- A quick run (short runs, few replications): a smoke test, not a result.")
+    out += ["", "**Caveats.**", "", *caveats] if caveats else ["", "No point is flagged."]
+    return "\n".join(out)
 
 
 def not_applicable_text(entries: Sequence[Mapping[str, Any]]) -> str:

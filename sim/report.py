@@ -474,13 +474,31 @@ def _md_inline(text: str) -> str:
     return "".join(f"<strong>{t}</strong>" if i % 2 else t for i, t in enumerate(parts))
 
 
+def _md_blocks(text: str) -> str:
+    """Paragraphs and ``- `` bullet lists of Markdown as HTML (inline: ``**bold**`` only)."""
+    out: list[str] = []
+    items: list[str] = []
+    for block in text.split("\n"):
+        if block.startswith("- "):
+            items.append(f"<li>{_md_inline(block[2:])}</li>")
+            continue
+        if items:
+            out.append("<ul>" + "".join(items) + "</ul>")
+            items = []
+        if block.strip():
+            out.append(f"<p>{_md_inline(block)}</p>")
+    if items:
+        out.append("<ul>" + "".join(items) + "</ul>")
+    return "".join(out)
+
+
 def _html(p: Parts) -> str:
     title = html.escape(str(p.meta.get("experiment", "report")))
     parts = [f"<h1>{title}</h1>"]
     if p.meta.get("description"):
         parts.append(f"<p>{html.escape(str(p.meta['description']))}</p>")
     if p.opening:
-        parts.append(f'<p class="supports">{_md_inline(p.opening)}</p>')
+        parts.append(f'<div class="supports">{_md_blocks(p.opening)}</div>')
     parts.append(
         "<h2>Setup</h2><ul>"
         + "".join(f"<li>{html.escape(line[2:])}</li>" for line in _setup_lines(p.meta, p.frame))
