@@ -33,7 +33,8 @@ __all__ = [
 
 FLAG_NOTE = (
     "**unstable**: in at least one replication the system was not stable over the measured window "
-    "(a queue or inbox kept growing); **unfinished**: work was still open when the drain ended. "
+    "(a queue or inbox kept growing, or a server pool was saturated); **unfinished**: work was still "
+    "open when the drain ended. "
     "A flagged point's figures depend on how long the run was and cannot support a conclusion."
 )
 _HIGHER_IS_BETTER = ("ratio", "throughput", "completed", "delivered", "answered")
