@@ -317,3 +317,31 @@ def test_bad_broker_and_pattern_settings(updates: dict[str, object], field: str)
     with pytest.raises(SimError) as err:
         simulate(base.with_updates(updates))
     assert str(err.value).startswith(field), str(err.value)
+
+
+def test_a_durable_queue_redelivers_what_was_unacknowledged_when_the_broker_crashed() -> None:
+    # the consumer (150 ms a job, prefetch 4) holds 4 unacknowledged jobs when it and the broker crash
+    # together: the consumer's copies are gone, and only the durable queue's redelivery brings them back
+    sc = Scenario(
+        pattern="queue",
+        duration="2s",
+        warmup=0,
+        drain="30s",
+        seed=3,
+        topology={"name": "star", "params": {"n": 3}},
+        links={"latency": "1ms"},
+        nodes={"service": "150ms"},
+        workload={"producers": ["h0"], "consumers": ["h1"], "rate": "10/s", "arrivals": "constant"},
+        delivery={"guarantee": "at_least_once", "ack_timeout": "50ms", "max_attempts": "inf"},
+        broker={
+            "node": "hub",
+            "durable": True,
+            "consumer_ack": "manual",
+            "prefetch": 4,
+            "ack_timeout": "30s",
+        },
+        faults=[{"at": "1s", "action": "crash", "target": ["hub", "h1"], "for": "0.2s"}],
+    )
+    s = simulate(sc).summary
+    assert (s["offered"], s["delivered"], s["in_flight"], s["lost"]) == (20, 20, 0, 0)
+    assert s["redeliveries"] == 4  # exactly the prefetched, unacknowledged jobs
