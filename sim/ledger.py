@@ -168,6 +168,8 @@ class Ledger:
         self.data_bytes = 0.0
         self.control_transmissions = 0
         self.control_bytes = 0.0
+        self.control_unattributed = 0  # control transmissions tied to no row (registrations, flow control)
+        self.control_bytes_unattributed = 0.0
         self.control_dropped = 0
         self.counters: dict[str, float] = {}
 
@@ -284,6 +286,9 @@ class Ledger:
         if row >= 0:
             self.control[row] += 1
             self.control_bytes_row[row] += nbytes
+        else:
+            self.control_unattributed += 1
+            self.control_bytes_unattributed += nbytes
 
     def supersede(self, kinds: tuple[str, ...]) -> int:
         """After the run: rows of ``kinds`` that were not delivered but whose operation completed (by
@@ -423,8 +428,8 @@ class Ledger:
     def _reconcile(self, n: int) -> list[str]:
         """The network's running totals against the rows: every data transmission and byte is carried by
         a row (``data_transmissions`` = sum of ``transmissions``, ``data_bytes`` = sum of ``bytes``); control
-        traffic is tied to a row or to none (heartbeats, subscriptions), so the rows' ``control`` and
-        ``control_bytes`` add up to at most the totals, and the remainder is the unattributed part."""
+        traffic is tied to a row or to none (registrations, flow control), so the rows' ``control`` and
+        ``control_bytes`` plus the unattributed counters equal the totals."""
         problems = []
         rows = int(sum(self.transmissions[:n]))
         if rows != self.data_transmissions:
@@ -432,10 +437,15 @@ class Ledger:
         nbytes = float(np.sum(np.frombuffer(self.bytes, dtype=np.float64)[:n]))
         if not math.isclose(nbytes, self.data_bytes, rel_tol=1e-9, abs_tol=1e-6):
             problems.append(f"data_bytes {self.data_bytes:g} != {nbytes:g} in the rows")
-        rows = int(sum(self.control[:n]))
-        if rows > self.control_transmissions:
-            problems.append(f"control_transmissions {self.control_transmissions} < {rows} in the rows")
+        rows = int(sum(self.control[:n])) + self.control_unattributed
+        if rows != self.control_transmissions:
+            problems.append(
+                f"control_transmissions {self.control_transmissions} != {rows} in the rows and unattributed"
+            )
         nbytes = float(np.sum(np.frombuffer(self.control_bytes_row, dtype=np.float64)[:n]))
-        if nbytes > self.control_bytes * (1 + 1e-9) + 1e-6:
-            problems.append(f"control_bytes {self.control_bytes:g} < {nbytes:g} in the rows")
+        nbytes += self.control_bytes_unattributed
+        if not math.isclose(nbytes, self.control_bytes, rel_tol=1e-9, abs_tol=1e-6):
+            problems.append(
+                f"control_bytes {self.control_bytes:g} != {nbytes:g} in the rows and unattributed"
+            )
         return problems

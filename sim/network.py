@@ -247,6 +247,9 @@ class Network(Routing):
             if ob >= 0:  # type: ignore[operator]  # control carries one row
                 ledger.control[ob] += taken  # type: ignore[index]
                 ledger.control_bytes_row[ob] += nbytes  # type: ignore[index]
+            else:
+                ledger.control_unattributed += taken
+                ledger.control_bytes_unattributed += nbytes
         else:
             if type(ob) is int:
                 ledger.transmissions[ob] += taken

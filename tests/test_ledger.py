@@ -385,8 +385,11 @@ def test_check_reports_every_problem_at_once() -> None:
         ("data_transmissions", 1, "data_transmissions 4 != 3 in the rows"),
         ("data_transmissions", -1, "data_transmissions 2 != 3 in the rows"),
         ("data_bytes", 0.5, "data_bytes 250.5 != 250 in the rows"),
-        ("control_transmissions", -2, "control_transmissions 0 < 1 in the rows"),
-        ("control_bytes", -10.0, "control_bytes 6 < 8 in the rows"),
+        ("control_transmissions", -2, "control_transmissions 0 != 2 in the rows and unattributed"),
+        ("control_transmissions", 1, "control_transmissions 3 != 2 in the rows and unattributed"),
+        ("control_bytes", -10.0, "control_bytes 6 != 16 in the rows and unattributed"),
+        ("control_bytes", 1.0, "control_bytes 17 != 16 in the rows and unattributed"),
+        ("control_unattributed", 1, "control_transmissions 2 != 3 in the rows and unattributed"),
     ],
 )
 def test_check_reconciles_the_running_totals_with_the_rows(total: str, delta: float, message: str) -> None:
