@@ -16,6 +16,7 @@ from sim.metrics import METRICS
 from sim.run import simulate
 from sim.scenario import Scenario
 from sim.stability import SATURATED, STABILITY_DOCS, Window, judge, warning
+from sim.sweep import load_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ("stable", "backlog_slope", "utilization_max", "work_left", "work_left_share")
@@ -38,27 +39,11 @@ def mm1(rho: float, *, seed: int = 1, duration: float = 100.0, **updates: Any) -
     ).with_updates(updates)
 
 
-# the flagship comparison's event_driven point at 5 % link loss (experiments/compare_patterns.py as of the
-# stability work), in its quick mode: duplicates re-emit downstream events and the broker saturates
-FLAGSHIP_EVENT_DRIVEN_5PCT = Scenario(
-    pattern="event_driven",
-    duration="6s",
-    warmup="1s",
-    drain="10s",
-    seed=2026,
-    topology={"name": "leaf_spine", "params": {"spines": 2, "leaves": 4, "hosts_per_leaf": 4}},
-    links={"latency": {"dist": "exponential", "mean": "500us"}, "bandwidth": "1Gbps", "loss": 0.05},
-    nodes={"service": {"dist": "exponential", "mean": "1ms"}},
-    workload={"producers": 4, "consumers": 4, "rate": "100/s", "size": "1KB"},
-    delivery={"guarantee": "at_least_once", "ack_timeout": "200ms", "max_timeout": "2s", "max_attempts": 8},
-    broker={
-        "node": "h1_1",
-        "service": {"dist": "exponential", "mean": "200us"},
-        "durable": True,
-        "persist": "100us",
-        "prefetch": 100,
-        "ack_timeout": "250ms",
-    },
+# the flagship comparison's event_driven point at 5 % link loss, in its quick mode, taken from the script
+# itself: duplicates re-emit downstream events and the broker saturates
+_FLAGSHIP = load_experiment(ROOT / "experiments" / "compare_patterns.py")
+FLAGSHIP_EVENT_DRIVEN_5PCT = _FLAGSHIP.base.with_updates(
+    {**_FLAGSHIP.quick, "pattern": "event_driven", "links.loss": 0.05}
 )
 
 
