@@ -123,6 +123,8 @@ class Node:
         self.wait_total = 0.0
         self.busy_time = 0.0
         """Server-seconds of service begun (a service counts in full when it starts)."""
+        self.busy_undone = 0.0
+        """Server-seconds of service begun but never done: the part cut off by crashes."""
         self.window_busy: tuple[float, float] | None = None
         """(server-seconds of service done, seconds) over the measured window, once it has closed."""
 
@@ -205,6 +207,9 @@ class Node:
         self.up = False
         self.crashes += 1
         self._generation += 1
+        now = self.ctx.env.now
+        self.busy_undone += sum(end - now for _, end in self._serving.values())
+        self.busy_undone += sum(remaining for _, remaining in self._suspended)
         lost = [m for m, _ in self._inbox] + [m for m, _ in self._serving.values()]
         lost += [m for m, _ in self._suspended] + list(self._held) + list(self._outbox)
         self._outbox.clear()
@@ -260,10 +265,12 @@ class Node:
     # -- figures -------------------------------------------------------------------------------
     def busy_so_far(self) -> float:
         """Server-seconds of service done up to now: ``busy_time`` counts a service in full when it starts,
-        so the part of the work in service (or suspended by a pause) not yet done is taken off."""
-        now = self.ctx.env._now
+        so the part of the work in service (or suspended by a pause) not yet done, and the part a crash
+        cut off, are taken off."""
+        now = self.ctx.env.now
         ahead = sum(end - now for _, end in self._serving.values())
-        return self.busy_time - ahead - sum(remaining for _, remaining in self._suspended)
+        ahead += sum(remaining for _, remaining in self._suspended)
+        return self.busy_time - self.busy_undone - ahead
 
     def utilization(self) -> float:
         """Busy fraction of the servers: over the measured window when :attr:`window_busy` is set (by
@@ -271,7 +278,7 @@ class Node:
         if self.window_busy is not None:
             busy, span = self.window_busy
             return busy / (span * self.servers)
-        now = self.ctx.env._now
+        now = self.ctx.env.now
         return self.busy_so_far() / (now * self.servers) if now > 0 and self.service is not None else 0.0
 
     @property

@@ -55,6 +55,30 @@ def test_crash_loses_inbox_and_work_in_service_then_recovers(ctx: SimContext) ->
     ctx.ledger.check()
 
 
+def test_busy_time_done_counts_only_the_work_a_crash_did_not_cut_off(ctx: SimContext) -> None:
+    # one server, 10 s services: the first is cut off by a crash at 0.5 s, a pause at 2.5 s of the second
+    # (started at 2 s) keeps its remaining 9.5 s, and a crash at 3 s cuts that off too
+    net, nodes, _ = wire(ctx, line_graph(2, latency=0.0), servers=1, service=Constant(10.0))
+    node = nodes["n1"]
+    send(ctx, net, "n0", "n1")
+    ctx.env.run(until=0.5)
+    node.crash()
+    ctx.env.run(until=1.0)
+    assert node.busy_so_far() == pytest.approx(0.5)
+    assert node.utilization() == pytest.approx(0.5)
+    node.recover()
+    ctx.env.run(until=2.0)
+    send(ctx, net, "n0", "n1")
+    ctx.env.run(until=2.5)
+    node.pause()
+    ctx.env.run(until=3.0)
+    assert node.busy_so_far() == pytest.approx(1.0)
+    node.crash()
+    ctx.env.run(until=4.0)
+    assert node.busy_so_far() == pytest.approx(1.0)
+    assert node.statistics().busy_time == 20.0  # service begun, as documented
+
+
 def test_crash_interrupts_waiting_workers_without_ghost_getters(ctx: SimContext) -> None:
     # a worker waiting on an empty inbox must not survive the crash and steal a message later
     net, nodes, rec = wire(ctx, line_graph(2, latency=0.0), servers=1, service=Constant(1.0))
