@@ -83,11 +83,18 @@ class BrokerQueue:
 
     def time_average(self, start: float, end: float) -> float:
         """Time-average of the ready depth over ``[start, end)``: each recorded depth holds until the next."""
+        return float(self.time_averages(np.array([start, end]))[0])
+
+    def time_averages(self, edges: np.ndarray) -> np.ndarray:
+        """Time-averages of the ready depth between consecutive ``edges`` (increasing), in one pass over
+        the history (it starts with depth 0 at time 0)."""
         t = np.asarray(self.depth_t, dtype=np.float64)
         n = np.asarray(self.depth_n, dtype=np.float64)
-        stops = np.append(t[1:], end)
-        lo, hi = np.clip(t, start, end), np.clip(stops, start, end)
-        return float(np.sum(n * (hi - lo))) / (end - start)
+        area = np.concatenate(([0.0], np.cumsum(n[:-1] * np.diff(t))))  # the integral up to each change
+        at = (np.searchsorted(t, edges, side="right") - 1).clip(0)  # the change in force at each edge
+        covered = area[at] + n[at] * (edges - t[at])
+        out: np.ndarray = np.diff(covered) / np.diff(edges)
+        return out
 
     def figures(self) -> dict[str, float]:
         """The queue's counters, peak backlog and mean wait (``nan`` before any delivery)."""

@@ -29,7 +29,7 @@ The figures (every summary has them; see docs/concepts.md, "Stability and comple
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
 import simpy
@@ -113,8 +113,6 @@ class Window:
         self.inbox = np.zeros(SLICES + 1)
         """Messages waiting in node inboxes at each of ``times``."""
         self.busy_start: dict[str, float] = {}
-        self.busy: dict[str, tuple[float, int]] = {}
-        """Per node with a service time: (server-seconds of service in the window, servers)."""
         self.created = 0
         self.open = 0
 
@@ -133,9 +131,7 @@ class Window:
         elif i == SLICES:
             span = self.end - self.start
             for n in serving:
-                busy = n.busy_so_far() - self.busy_start.get(n.id, 0.0)
-                self.busy[n.id] = (busy, n.servers)
-                n.window_busy = (busy, span)
+                n.window_busy = (n.busy_so_far() - self.busy_start.get(n.id, 0.0), span)
             self._count_open()
 
     def _count_open(self) -> None:
@@ -153,7 +149,7 @@ class Window:
         level = (self.inbox[:-1] + self.inbox[1:]) / 2
         for broker in self.brokers.values():
             for q in broker.queues.values():
-                level = level + _slice_means(q.depth_t, q.depth_n, self.times)
+                level = level + q.time_averages(self.times)
         return level
 
     def segments(self) -> list[slice]:
@@ -181,7 +177,7 @@ class Window:
     def figures(self) -> dict[str, float]:
         """``stable``, ``backlog_slope``, ``utilization_max``, ``work_left``, ``work_left_share``."""
         span = self.end - self.start
-        shares = [busy / (span * servers) for busy, servers in self.busy.values()]
+        shares = [n.utilization() for n in self.nodes.values() if n.window_busy is not None]
         utilization = max(shares) if shares else math.nan
         centers, level = (self.times[:-1] + self.times[1:]) / 2, self.backlog()
         trends = [_trend(centers[part], level[part]) for part in self.segments()]
@@ -193,17 +189,6 @@ class Window:
             "work_left": float(self.open),
             "work_left_share": self.open / self.created if self.created else math.nan,
         }
-
-
-def _slice_means(times: Sequence[float], depths: Sequence[int], edges: np.ndarray) -> np.ndarray:
-    """Time averages of a step function (each depth holds from its time until the next) between
-    consecutive ``edges``, from one pass over its history."""
-    t = np.asarray(times, dtype=np.float64)
-    n = np.asarray(depths, dtype=np.float64)
-    area = np.concatenate(([0.0], np.cumsum(n[:-1] * np.diff(t))))  # the integral up to each change
-    at = np.searchsorted(t, edges, side="right") - 1  # the change in force at each edge
-    covered = np.where(at >= 0, area[at.clip(0)] + n[at.clip(0)] * (edges - t[at.clip(0)]), 0.0)
-    return np.diff(covered) / np.diff(edges)
 
 
 def _trend(x: np.ndarray, level: np.ndarray) -> tuple[float, float, float]:

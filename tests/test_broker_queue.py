@@ -3,6 +3,7 @@ record of every change."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from sim.broker_queue import BrokerQueue, Entry
@@ -55,3 +56,16 @@ def test_same_time_average_and_peak_as_the_full_history() -> None:
     assert q.depth_max == max(n for _, n in full)
     for start, stop in [(0.0, end), (end / 3, end / 2), (end / 2, end)]:
         assert q.time_average(start, stop) == pytest.approx(average(start, stop), rel=1e-9, abs=1e-12)
+
+
+def test_time_averages_between_edges_of_a_step_function() -> None:
+    q = BrokerQueue("work", durable=False, capacity=float("inf"), overflow="reject")
+    for t, depth in ((1.0, 3), (2.5, 1), (4.0, 0)):  # depth 0 on [0, 1), 3 on [1, 2.5), 1 on [2.5, 4), then 0
+        while len(q.ready) < depth:
+            q.ready.append(entry())
+        while len(q.ready) > depth:
+            q.ready.popleft()
+        q.track(t)
+    means = q.time_averages(np.array([0.5, 2.0, 3.0, 5.0]))
+    assert means.tolist() == pytest.approx([3.0 / 1.5, (1.5 + 0.5) / 1.0, 1.0 / 2.0])
+    assert q.time_average(0.0, 5.0) == pytest.approx((4.5 + 1.5) / 5.0)

@@ -214,14 +214,6 @@ def test_window_backlog_is_the_broker_queue_time_average() -> None:
     assert float(np.mean(level)) == pytest.approx(broker.backlog_mean(scenario.warmup, scenario.duration))
 
 
-def test_slice_means_of_a_step_function() -> None:
-    from sim.stability import _slice_means
-
-    # depth 0 on [0, 1), 3 on [1, 2.5), 1 on [2.5, 4), 0 from 4 on
-    means = _slice_means([0.0, 1.0, 2.5, 4.0], [0, 3, 1, 0], np.array([0.5, 2.0, 3.0, 5.0]))
-    assert means.tolist() == pytest.approx([3.0 / 1.5, (1.5 + 0.5) / 1.0, 1.0 / 2.0])
-
-
 # -- the warning ---------------------------------------------------------------------------------------
 
 
