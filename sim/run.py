@@ -56,8 +56,8 @@ class RunResult:
     fault_log: list[FaultRecord] = field(default_factory=list)
     """What the fault injector did: (time, action, target, detail), in order."""
     series: dict[str, tuple[list[float], list[float]]] = field(default_factory=dict)
-    """Small curves for reports: ``latency_cdf`` (latency in s, cumulative fraction of deliveries after
-    warm-up) and ``backlog`` (time in s, messages ready in all broker queues), each at most ~400 points."""
+    """Small curves for reports: ``backlog`` (time in s, messages ready in all broker queues), at most ~400
+    points, in runs with a broker."""
     operations: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     """The run's operations, one entry per operation (:func:`sim.metrics.operations`), warm-up included."""
 
@@ -147,27 +147,18 @@ def simulate(scenario: Scenario, *, search: Sequence[Path] = ()) -> RunResult:
         columns,
         warmup=scenario.warmup,
         duration=scenario.duration,
-        control_unattributed=ledger.control_transmissions - float(columns["control"].sum()),
-        control_bytes_unattributed=ledger.control_bytes - float(columns["control_bytes"].sum()),
+        control_unattributed=ledger.control_unattributed,
+        control_bytes_unattributed=ledger.control_bytes_unattributed,
         extra=extra,
         ops=ops,
     )
     counters.update(control_dropped=ledger.control_dropped, offered_total=len(ledger))
-    series = {"latency_cdf": _latency_cdf(columns, scenario.warmup)}
+    series: dict[str, tuple[list[float], list[float]]] = {}
     if world.brokers:
         series["backlog"] = _backlog(
             [b.depth_series(q) for b in world.brokers.values() for q in b.queues], end
         )
     return RunResult(scenario, summary, columns, end, ctx.trace, counters, log, series, operations=ops)
-
-
-def _latency_cdf(columns: dict[str, np.ndarray], warmup: float) -> tuple[list[float], list[float]]:
-    keep = (columns["created_at"] >= warmup) & (columns["outcome"] == "delivered")
-    latency = np.sort(columns["delivered_at"][keep] - columns["created_at"][keep])
-    if latency.size == 0:
-        return [], []
-    levels = np.linspace(0.0, 1.0, 201)
-    return np.quantile(latency, levels).tolist(), levels.tolist()
 
 
 def _backlog(curves: list[tuple[Any, Any]], end: float, points: int = 400) -> tuple[list[float], list[float]]:

@@ -30,6 +30,8 @@ from sim.sweep import run_experiment
 EXPERIMENT = Experiment(
     "engines",
     base=Scenario(
+        pattern="queue",  # a broker (on the middle node), so that its backlog series is compared too
+        broker={"node": "n1"},
         duration="1s",
         drain="1s",
         topology={"name": "line", "params": {"n": 3}},
