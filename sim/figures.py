@@ -32,7 +32,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy import stats
 
-from sim.findings import categorical, line_factor, point_key, value_label
+from sim.findings import categorical, ci_half, line_factor, point_key, value_label
 
 __all__ = ["Drawn", "build_all", "ci_band", "draw_all", "metric_range"]
 
@@ -197,10 +197,8 @@ def latency_percentiles(frame: pd.DataFrame, swept: Sequence[str], flags: Flags)
 
 
 def _half(values: pd.Series) -> float:
-    x = values.dropna().to_numpy(dtype=float)
-    if x.size < 2:
-        return 0.0
-    return float(stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+    half = ci_half(values)
+    return 0.0 if math.isnan(half) else half
 
 
 def _conditions(frame: pd.DataFrame, others: Sequence[str]) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from scipy import stats
 __all__ = [
     "FLAG_NOTE",
     "categorical",
+    "ci_half",
     "describe_point",
     "flag_failure",
     "higher_is_better",
@@ -269,9 +270,15 @@ def value_label(col: str | None, value: Any) -> str:
     return f"{col.rsplit('.', 1)[-1]}={value}"
 
 
+def ci_half(values: pd.Series) -> float:
+    """Half-width of the 95 % Student t interval of the mean of ``values`` (NaN dropped); NaN for fewer
+    than two values."""
+    x = values.dropna().to_numpy(dtype=np.float64)
+    if x.size < 2:
+        return math.nan
+    return float(stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+
+
 def _paired_half(diffs: pd.Series) -> tuple[float, int]:
     """Half-width of the 95 % Student t interval of per-seed differences, and their number."""
-    x = diffs.to_numpy(dtype=np.float64)
-    if x.size < 2:
-        return math.nan, int(x.size)
-    return float(stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size)), int(x.size)
+    return ci_half(diffs), int(diffs.notna().sum())

@@ -40,6 +40,7 @@ from pathlib import Path
 import pandas as pd
 
 from sim.errors import SimError
+from sim.experiment import Experiment
 from sim.report import HEADLINE, _metrics, _swept, aggregate, load_runs
 from sim.store import atomic_write
 from sim.sweep import load_experiment, run_experiment
@@ -212,8 +213,7 @@ class Tolerances:
         return Tolerances(metrics, {**base.kinds, **self.kinds})
 
     def rule(self, metric: str) -> Rule:
-        if metric in self.metrics:
-            return self.metrics[metric]
+        """The first name or glob that matches, in order (``over`` puts its own first), else the kind's."""
         for glob, rule in self.metrics.items():
             if fnmatch.fnmatchcase(metric, glob):
                 return rule
@@ -297,10 +297,9 @@ def accept_command(experiment: str | Path, baselines: Path = BASELINES) -> str:
 
 
 def _fresh(
-    script: Path, folder: Path, engine: str, quiet: bool, what: str
+    exp: Experiment, script: Path, folder: Path, engine: str, quiet: bool, what: str
 ) -> tuple[str, pd.DataFrame, list[str]]:
     """Run the experiment --quick into ``folder``: its name, every metric aggregated, the stored metrics."""
-    exp = load_experiment(script)
     runs = len(exp.runs(quick=True))
     if not quiet:
         log.info("%s %s: %d quick runs (engine %s)", what, exp.name, runs, engine)
@@ -317,7 +316,7 @@ def _fresh(
     swept = _swept(frame, meta)
     present = [m for m in _metrics(frame, swept) if pd.api.types.is_numeric_dtype(frame[m])]
     agg = aggregate(frame, swept, present).drop(columns=["std"])
-    wanted = [*(getattr(exp, "headline", None) or ()), *HEADLINE, *BASELINE_METRICS]
+    wanted = [*(exp.headline or ()), *HEADLINE, *BASELINE_METRICS]
 
     def rank(metric: str) -> int:  # the first glob it matches; len(wanted) if none
         return next((i for i, g in enumerate(wanted) if fnmatch.fnmatchcase(metric, g)), len(wanted))
@@ -344,7 +343,9 @@ def update_baseline(
     """
     script = resolve(experiment)
     with tempfile.TemporaryDirectory() as tmp:
-        name, agg, stored = _fresh(script, Path(tmp), engine, quiet, "baseline update")
+        name, agg, stored = _fresh(
+            load_experiment(script), script, Path(tmp), engine, quiet, "baseline update"
+        )
     agg = agg[agg["metric"].isin(stored)].copy()  # point by point, metrics in the order of ``stored``
     rank = agg["metric"].map({m: i for i, m in enumerate(stored)})
     point = (agg["metric"] == agg["metric"].iloc[0]).cumsum()
@@ -388,15 +389,15 @@ def check_baseline(
     ``tolerances`` (metric name or glob → rule) come before the sidecar file's and the kind defaults.
     """
     script = resolve(experiment)
-    name = load_experiment(script).name
-    path = Path(baselines) / f"{name}.csv"
+    exp = load_experiment(script)
+    path = Path(baselines) / f"{exp.name}.csv"
     accept = accept_command(experiment, Path(baselines))
     if not path.exists():
         raise SimError("baseline", str(path), f"an existing baseline (create it: {accept})")
     base = pd.read_csv(path)
     rules = Tolerances.of(tolerances).over(Tolerances.load(path.with_suffix(".toml")))
     with tempfile.TemporaryDirectory() as tmp:
-        _, fresh, _ = _fresh(script, Path(tmp), engine, quiet, "baseline check")
+        _, fresh, _ = _fresh(exp, script, Path(tmp), engine, quiet, "baseline check")
     return compare(base, fresh, metrics, rules, accept=accept)
 
 

@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from sim.errors import SimError
 from sim.findings import (
     FLAG_NOTE,
+    ci_half,
     flag_failure,
     not_applicable_text,
     point_flags,
@@ -31,7 +31,7 @@ from sim.findings import (
     stand_ins,
     supports,
 )
-from sim.store import BOOKKEEPING, ResultStore, atomic_write
+from sim.store import BOOKKEEPING, ResultStore, atomic_write, read_parquet
 
 __all__ = [
     "DEFAULT_HEADLINE",
@@ -94,9 +94,12 @@ def load_runs(folder: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
         raise SimError(
             "results folder", str(folder), "a folder written by 'sim run' (runs.parquet is missing)"
         )
-    frame = pd.read_parquet(store.parquet)
+    frame = read_parquet(store.parquet)
     meta_path = folder / "meta.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
+    except (OSError, ValueError) as exc:
+        raise SimError("results file", str(meta_path), f"a readable JSON file ({exc})") from None
     ok = frame[frame["status"] == "ok"].reset_index(drop=True)
     if ok.empty:
         raise SimError("results folder", str(folder), "at least one successful run (every run failed)")
@@ -132,8 +135,7 @@ def _ci(values: pd.Series) -> tuple[float, float, float, int]:
     mean = float(x.mean())
     if n == 1:
         return mean, math.nan, math.nan, 1
-    std = float(x.std(ddof=1))
-    return mean, std, float(stats.t.ppf(0.975, n - 1) * std / math.sqrt(n)), n
+    return mean, float(x.std(ddof=1)), ci_half(values), n
 
 
 def _stat_rows(
@@ -233,28 +235,29 @@ def headline_table(
 ) -> pd.DataFrame:
     """One row per parameter point, one column per headline metric: ``mean ± CI`` as text; a ``flags``
     column when a point is flagged, and ``n/a`` rows for the points that were not applicable."""
-    present = [m for m in metrics if m in set(agg["metric"])]
+    wanted = set(metrics)
     wide: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for row in agg[agg["metric"].isin(present)].to_dict("records"):
+    for row in agg.to_dict("records"):  # every point gets a row, even if a metric has no value there
         key = point_key([row[c] for c in swept])
-        wide.setdefault(key, dict(zip(swept, key, strict=True)))[_label(row["metric"])] = _fmt(
-            row["metric"], row["mean"], row["ci95"]
-        )
+        cells = wide.setdefault(key, dict(zip(swept, key, strict=True)))
+        if row["metric"] in wanted:
+            cells[_label(row["metric"])] = _fmt(row["metric"], row["mean"], row["ci95"])
     order: dict[tuple[Any, ...], float] = {key: i for i, key in enumerate(wide)}
     for entry in not_applicable:  # placed after the point they stand beside in the grid's order
         key = point_key([entry["point"][c] for c in swept])
         control = point_key([entry["control"].get(c, entry["point"][c]) for c in swept])
-        wide[key] = {**dict(zip(swept, key, strict=True)), **{_label(m): NA for m in present}}
+        wide[key] = {**dict(zip(swept, key, strict=True)), **{_label(m): NA for m in metrics}}
         order[key] = order.get(control, len(order)) + 0.5
-    labels = [_label(m) for m in present]
+    labels = [_label(m) for m in metrics]
     table: list[dict[str, Any]] = [
         {**{c: row[c] for c in swept}, **{m: row.get(m, "–") for m in labels}}
         for row in (wide[k] for k in sorted(wide, key=lambda k: order[k]))
     ]
     if flags:
+        na_keys = {point_key([e["point"][c] for c in swept]) for e in not_applicable}
         for cells in table:
             key = point_key([cells[c] for c in swept])
-            cells["flags"] = NA if cells.get(_label(present[0])) == NA else ", ".join(flags.get(key, ()))
+            cells["flags"] = NA if key in na_keys else ", ".join(flags.get(key, ()))
     frame = pd.DataFrame(table)
     if flags and "flags" in frame:  # right after the point's parameters, where the eye starts
         frame = frame[[*swept, "flags", *[c for c in frame.columns if c not in swept and c != "flags"]]]

@@ -52,7 +52,9 @@ _HASH = r"[0-9a-f]{8,64}"
 OWN_FOLDERS = {
     "runs": re.compile(rf"{_HASH}\.json|\.{_HASH}\.json\..+\.tmp"),
     "ledgers": re.compile(rf"{_HASH}\.parquet|\.{_HASH}\.parquet\..+\.tmp"),
-    "figures": re.compile(r"(latency_cdf|cost|reliability|backlog|metrics_vs_\w+)(\.tmp)?\.png"),
+    "figures": re.compile(
+        r"(latency_cdf|latency_percentiles|cost|reliability|backlog|metrics_vs_\w+)(\.tmp)?\.png"
+    ),
 }
 """Subfolders ``sim`` writes into, with the names of the files it puts there (temporary files included)."""
 _OWN_TEMP = re.compile(r"\.(" + "|".join(re.escape(n) for n in sorted(OWN_FILES)) + r")\..+\.tmp")
@@ -227,17 +229,6 @@ class ResultStore:
         if not path.exists():
             return pd.DataFrame(columns=["config_hash", "series", "x", "y"])
         return read_parquet(path)
-
-    def verify(self) -> None:
-        """Read every stored table and ``meta.json`` once: SimError naming the first unreadable file."""
-        self.rows()
-        self.series()
-        meta = self.folder / "meta.json"
-        if meta.exists():
-            try:
-                json.loads(meta.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise SimError("results file", str(meta), f"a readable JSON file ({exc})") from None
 
     def write_meta(self, meta: Mapping[str, Any]) -> None:
         atomic_write(self.folder / "meta.json", json.dumps(meta, indent=2, sort_keys=True, default=str))

@@ -100,6 +100,41 @@ def graphml(body: str) -> str:
 
 BAD_PARQUET = b"PAR1 this is not a parquet file"
 
+
+def _good_runs() -> bytes:
+    """A small runs.parquet as ``sim run`` writes it (two patterns, two replications each)."""
+    import io
+
+    import pandas as pd
+
+    rows = [
+        {
+            "pattern": p,
+            "point": i,
+            "replication": r,
+            "seed": 100 + r,
+            "config_hash": f"{i:08x}{r:08x}",
+            "status": "ok",
+            "error": "",
+            "op_success_ratio": 1.0,
+            "op_latency_p50": 0.002 + i / 1000,
+            "op_latency_p99": 0.005 + i / 1000,
+            "op_msgs_per_op": 7.0 + 7 * i,
+            "op_duplicates_per_op": 0.0,
+            "op_unfinished": 0.0,
+            "stable": 1.0,
+        }
+        for i, p in enumerate(("point_to_point", "queue"))
+        for r in range(2)
+    ]
+    out = io.BytesIO()
+    pd.DataFrame(rows).to_parquet(out, index=False)
+    return out.getvalue()
+
+
+GOOD_RUNS = _good_runs()
+GOOD_META = '{"experiment": "made", "swept": ["pattern"]}'
+
 CASES: list[Case] = [
     # -- scenario files ---------------------------------------------------------------------------
     scenario("not utf-8", 'duration = "1s"\n\xff\xfe = 1\n'.encode("latin-1"), "scenario file", "UTF-8"),
@@ -501,7 +536,14 @@ CASES: list[Case] = [
         ["report", "r"],
         "results file",
         "series.parquet",
-        **{"r/series.parquet": BAD_PARQUET},
+        **{"r/runs.parquet": GOOD_RUNS, "r/meta.json": GOOD_META, "r/series.parquet": BAD_PARQUET},
+    ),
+    command(
+        "report of a damaged meta.json",
+        ["report", "r"],
+        "results file",
+        "meta.json",
+        **{"r/runs.parquet": GOOD_RUNS, "r/meta.json": "{not json"},
     ),
     command("topology show of an unknown name", ["topology", "show", "lien"], "topology.name"),
     command(

@@ -137,6 +137,9 @@ def test_a_cell_beats_the_argument_which_beats_the_sidecar_which_beats_the_kind(
         "regressed",
         "regressed",
     ]
+    exact_side = Tolerances.of({"latency_p99": "exact"})  # a sidecar name loses to an argument glob
+    glob_given = Tolerances.of({"latency_*": "rel:0.5"}).over(exact_side)
+    assert compare(base, fresh, tolerances=glob_given).table["status"].tolist()[:2] == ["ok", "regressed"]
     cells = base.assign(tolerance=["exact", "", "", "rel:0.1"])
     statuses = compare(cells, fresh, tolerances=given).table["status"].tolist()
     assert statuses == ["regressed", "ok", "ok", "ok"]

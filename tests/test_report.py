@@ -310,3 +310,13 @@ def test_time_plots_shade_fault_windows_and_tails_sit_on_a_log_percentile_axis(t
     x = tail.lines[0].get_xdata()
     assert x == pytest.approx(np.log10(1 / (1 - np.array([0.5, 0.95, 0.99, 0.999]))))
     assert [t.get_text() for t in tail.get_xticklabels()] == ["50", "90", "95", "99", "99.9"]
+
+
+def test_a_headline_metric_with_no_values_is_a_column_of_dashes_beside_flags(tmp_path: Path) -> None:
+    folder = synthetic(tmp_path / "r", **{"queue/0.05/stable": 0.0})
+    runs = pd.read_parquet(folder / "runs.parquet").assign(rtt_p99=math.nan)  # no request/reply here
+    runs.to_parquet(folder / "runs.parquet", index=False)
+    md = write_report(folder, quiet=True, figures=False, metrics=["rtt_p99"]).markdown
+    text = md.read_text()
+    assert _row(text, "queue", "0.05", "unstable")
+    assert _row(text, "queue", "0.0", "")
