@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["InvariantError", "SimError", "one_line"]
+__all__ = ["InvariantError", "SimError", "failure", "one_line"]
 
 
 class SimError(ValueError):
@@ -35,6 +35,14 @@ class SimError(ValueError):
 
 class InvariantError(AssertionError):
     """An accounting invariant failed at the end of a run: a bug in ``sim``, never the user's fault."""
+
+
+def failure(exc: BaseException) -> str:
+    """How a user's code failed, for a SimError's ``allowed`` text: ``it called sys.exit(3)``, ``it raised
+    ValueError: ...``."""
+    if isinstance(exc, SystemExit):
+        return f"it called sys.exit({exc.code!r})"
+    return f"it raised {type(exc).__name__}: {exc}"
 
 
 def one_line(error: SimError) -> str:

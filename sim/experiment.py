@@ -189,6 +189,7 @@ def _check_types(exp: Experiment) -> None:
             ):
                 raise SimError(f"sample.ranges.{key}", bounds, "a range (low, high) of two numbers")
     _whole(exp.replications, "experiment.replications", 1)
+    _whole(exp.seed, "experiment.seed", 0)
     _whole(exp.quick_replications, "experiment.quick_replications", 1)
     for name in ("quick", "quick_grid"):
         if getattr(exp, name) is not None:
@@ -265,10 +266,6 @@ class Experiment:
         _check_types(self)
         if not self.name or "/" in self.name or self.name.startswith("."):
             raise SimError("experiment.name", self.name, "a non-empty name usable as a folder name")
-        if self.replications < 1:
-            raise SimError("experiment.replications", self.replications, "a whole number >= 1")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise SimError("experiment.seed", self.seed, "a whole number >= 0")
         for key, values in self.grid.items():
             if isinstance(values, Mapping):
                 if not values or not all(isinstance(v, Mapping) for v in values.values()):
@@ -292,6 +289,13 @@ class Experiment:
                 allowed = "{factor: {value: condition}} with a factor of the grid: " + ", ".join(self.grid)
                 raise SimError(f"not_applicable.{factor}", cases, allowed)
             first = next(iter(values))
+            quick = (self.quick_grid or {}).get(factor)
+            if quick is not None and next(iter(quick), None) != first:
+                raise SimError(
+                    f"quick_grid.{factor}",
+                    quick,
+                    f"values starting with {first!r}, the control of not_applicable.{factor}",
+                )
             for value, condition in cases.items():
                 if value not in values or value == first:
                     raise SimError(

@@ -33,17 +33,17 @@ def resolve_nodes(
     for name in names:
         if name == "broker":
             try:
-                node = broker()
-                if node not in graph:
-                    raise SimError("broker.node", node, "a node of the topology")
-                out.append(node)
-            except SimError:  # the selector asked for a broker the run does not have: blame the selector
+                node: str | None = broker()
+            except SimError:
+                node = None
+            if node is None or node not in graph:  # asked for a broker the run does not have: blame it
                 raise SimError(
                     where,
                     name,
                     "a selector matching some node (no broker here: no node has role 'broker' "
                     "and broker.node names no node of the topology)",
-                ) from None
+                )
+            out.append(node)
         elif name == "producers":
             out.extend(producers)
         elif name == "consumers":

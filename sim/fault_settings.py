@@ -8,7 +8,7 @@ from typing import Any, Literal, get_args
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from sim.errors import SimError
-from sim.settings import _duration, _Model, strict_bool
+from sim.settings import _bool, _duration, _Model
 from sim.units import parse_duration, parse_probability
 
 __all__ = ["FAULT_ACTIONS", "FaultActionName", "FaultSettings", "NemesisSettings"]
@@ -61,7 +61,7 @@ class FaultSettings(_Model):
     _add = _duration("add")
     _jitter = _duration("jitter")
 
-    _one_way = field_validator("one_way", mode="before")(lambda v: strict_bool(v, "one_way"))
+    _one_way = _bool("one_way")
     _target = field_validator("target", mode="before")(lambda v: _names(v, "target"))
 
     @field_validator("for_", mode="before")

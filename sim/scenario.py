@@ -28,9 +28,9 @@ from sim.settings import (
     NodeSettings,
     TopologySettings,
     WorkloadSettings,
+    _bool,
     _duration,
     _Model,
-    strict_bool,
 )
 from sim.units import parse_count
 
@@ -87,7 +87,7 @@ class Scenario(_Model):
     _dur = _duration("duration")
     _warm = _duration("warmup")
     _drain = _duration("drain")
-    _trace = field_validator("trace", mode="before")(lambda v: strict_bool(v, "trace"))
+    _trace = _bool("trace")
 
     @field_validator("pattern", mode="before")
     @classmethod

@@ -21,7 +21,7 @@ import pandas as pd
 
 from sim.build import topology_search_path
 from sim.engines import ENGINES, run_all
-from sim.errors import SimError, one_line
+from sim.errors import SimError, failure, one_line
 from sim.experiment import Experiment
 from sim.progress import Progress
 from sim.store import ResultStore
@@ -205,12 +205,6 @@ def _report(folder: Path, quiet: bool) -> None:
     write_report(folder, quiet=quiet)
 
 
-def _failure(exc: BaseException) -> str:
-    if isinstance(exc, SystemExit):
-        return f"it called sys.exit({exc.code!r})"
-    return f"it raised {type(exc).__name__}: {exc}"
-
-
 def load_experiment(path: Path) -> Experiment:
     """The ``EXPERIMENT`` (or ``experiment()``) defined by an experiment script."""
     if not path.is_file():
@@ -227,7 +221,7 @@ def load_experiment(path: Path) -> Experiment:
         raise
     except (Exception, SystemExit) as exc:  # a script may fail in any way, sys.exit() included
         raise SimError(
-            "experiment file", str(path), f"a script that imports cleanly ({_failure(exc)})"
+            "experiment file", str(path), f"a script that imports cleanly ({failure(exc)})"
         ) from None
     finally:
         sys.dont_write_bytecode = dont_write
@@ -239,7 +233,7 @@ def load_experiment(path: Path) -> Experiment:
             raise
         except (Exception, SystemExit) as exc:
             raise SimError(
-                "experiment file", str(path), f"an experiment() that returns an Experiment ({_failure(exc)})"
+                "experiment file", str(path), f"an experiment() that returns an Experiment ({failure(exc)})"
             ) from None
     if not isinstance(found, Experiment):
         raise SimError("experiment file", str(path), "a script defining EXPERIMENT = Experiment(...)")

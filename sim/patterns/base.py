@@ -171,7 +171,7 @@ class Delivery:
         self.config = config
         self.reliable = config.reliable if reliable is None else reliable
         self.dedup = config.guarantee == "effectively_once" if dedup is None else dedup
-        self.store: set[Any] | None = set() if config.dedup == "shared" else None
+        self.store: set[Any] | None = set() if self.dedup and config.dedup == "shared" else None
         """The shared idempotency store (obligations already handed to an application), or None."""
         self.pending: dict[int, Message] = {}
         self._frozen: dict[str, list[Any]] = {}  # node -> timers that fired while it was paused

@@ -30,7 +30,7 @@ from xml.etree import ElementTree as ET
 
 import networkx as nx
 
-from sim.errors import SimError
+from sim.errors import SimError, failure
 from sim.rng import stable_hash
 from sim.topology.attributes import normalize
 from sim.topology.generators import GENERATORS
@@ -73,7 +73,7 @@ def _load_python(path: Path, params: Mapping[str, object], seed: int | None) -> 
     except SimError:
         raise
     except (Exception, SystemExit) as e:  # a user's file may fail in any way, sys.exit() included
-        what = _failure(e).removeprefix("it raised ")
+        what = failure(e).removeprefix("it raised ")
         raise SimError("topology.file", str(path), f"a Python file that runs ({what})") from e
     finally:
         sys.modules.pop(module_name, None)
@@ -87,14 +87,8 @@ def _load_python(path: Path, params: Mapping[str, object], seed: int | None) -> 
         raise
     except (Exception, SystemExit) as e:  # a user's build() may fail in any way, sys.exit() included
         raise SimError(
-            "topology.file", str(path), f"a build(**params) that returns a graph ({_failure(e)})"
+            "topology.file", str(path), f"a build(**params) that returns a graph ({failure(e)})"
         ) from e
-
-
-def _failure(e: BaseException) -> str:
-    if isinstance(e, SystemExit):
-        return f"it called sys.exit({e.code!r})"
-    return f"it raised {type(e).__name__}: {e}"
 
 
 def _declared(path: Path, ids: Sequence[tuple[str, object]], ends: Sequence[tuple[str, object]]) -> None:
