@@ -74,7 +74,7 @@ def test_the_shared_store_outlives_a_consumer_crash() -> None:
         for scope in ("consumer", "shared")
     }
     assert runs["shared"].summary["duplicates"] == 0
-    assert runs["consumer"].summary["duplicates"] >= runs["shared"].summary["duplicates"]
+    assert runs["consumer"].summary["duplicates"] > 0  # the crash took the consumer's memory with it
 
 
 def test_an_unknown_scope_is_refused_naming_the_field() -> None:

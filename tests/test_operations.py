@@ -88,7 +88,6 @@ def test_request_reply_at_one_percent_loss_loses_no_call(rr_lossy: object) -> No
     assert s["op_completed"] == s["op_offered"] > 0
     # dropped replies made good by a retry are superseded, not lost
     assert s["superseded"] > 0 and s["lost"] == 0
-    assert s["offered"] == s["delivered"] + s["lost"] + s["in_flight"] + s["superseded"]
     assert s["delivery_ratio"] == 1.0
     assert result.check() == []  # type: ignore[attr-defined]
 
