@@ -596,8 +596,24 @@ def test_points_that_do_not_apply_are_not_run(condition: object, tmp_path: Path)
         ({"not_applicable": {"crash": {"off": ["queue"]}}}, "not_applicable.crash = 'off'"),
         ({"not_applicable": {"crash": {"on": "queue"}}}, "not_applicable.crash.on = 'queue'"),
         ({"not_applicable": {"crash": {"on": {"speed": [1]}}}}, "not_applicable.crash.on = 'speed'"),
+        (
+            {
+                "not_applicable": {"crash": {"on": ["point_to_point"]}},
+                "quick_grid": {"crash": {"on": CRASH["on"]}},
+            },
+            "quick_grid.crash",
+        ),
     ],
-    ids=["unknown-metric", "headline-string", "unknown-flag", "no-factor", "control", "string", "key"],
+    ids=[
+        "unknown-metric",
+        "headline-string",
+        "unknown-flag",
+        "no-factor",
+        "control",
+        "string",
+        "key",
+        "quick",
+    ],
 )
 def test_headline_fail_on_and_not_applicable_are_validated(kwargs: dict[str, object], field: str) -> None:
     with pytest.raises(SimError, match="^" + field.replace(".", r"\.")) as caught:
