@@ -23,7 +23,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 validate: $(STAMP)
-	$(BIN)/python -m sim.validation --out docs/validation.md
+	$(BIN)/python -m sim.analysis.validation --out docs/validation.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check sim tests benchmarks experiments topologies

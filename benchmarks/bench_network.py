@@ -3,7 +3,7 @@
 Workload: N messages between uniformly random pairs of a connected 1,000-node random graph
 (Erdős–Rényi), exponential link latency (mean 1 ms), 1 % loss per link, Poisson sends.
 
-- ``sim``: :class:`sim.network.Network` with :class:`sim.node.Node` endpoints — hop events with
+- ``sim``: :class:`sim.model.network.Network` with :class:`sim.model.node.Node` endpoints — hop events with
   callbacks (consecutive hops over plain links in one event, as in any run without faults), batched draws,
   ledger accounting, cached shortest-path trees.
 - reference: the textbook SimPy model — a process per message, a ``simpy.Store`` inbox per node with a
@@ -24,11 +24,11 @@ import numpy as np
 import simpy
 from scipy.sparse.csgraph import dijkstra
 
-from sim.context import SimContext
-from sim.distributions import Exponential
-from sim.message import Message
-from sim.network import Network
-from sim.node import Node
+from sim.core.context import SimContext
+from sim.core.distributions import Exponential
+from sim.core.message import Message
+from sim.model.network import Network
+from sim.model.node import Node
 
 LATENCY = 0.001
 LOSS = 0.01

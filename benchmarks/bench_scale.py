@@ -21,9 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_network
 
 from sim import Scenario
-from sim.build import build
-from sim.context import SimContext
-from sim.run import run_world
+from sim.core.context import SimContext
+from sim.core.scheduling import events_scheduled
+from sim.run.build import build
+from sim.run.simulate import run_world
 
 
 def peak_rss_mib() -> float:
@@ -54,7 +55,7 @@ def run(pattern: str, messages: int, nodes: int) -> dict[str, float]:
     run_world(ctx, world)
     wall = time.perf_counter() - start
     ctx.ledger.check()
-    events = next(ctx.env._eid)  # SimPy's event counter: events scheduled in the run
+    events = events_scheduled(ctx.env)
     hops = ctx.ledger.data_transmissions + ctx.ledger.control_transmissions
     return {
         "wall": wall,

@@ -3,7 +3,8 @@
 Workload: 40 short runs (5 link-loss values × 8 replications) of point-to-point messaging with
 at-least-once delivery over a leaf-spine fabric (2 spines, 4 leaves, 4 hosts each), 4 producers at
 500 messages/s each for 5 simulated seconds — about 0.3-0.5 s of work per run. Each engine writes to its
-own temporary results folder through :func:`sim.sweep.run_experiment` (no report), so the figures include
+own temporary results folder through :func:`sim.sweep.runner.run_experiment` (no report), so the figures
+include
 everything a sweep does: expansion, payloads, the journal, consolidation; for ``processes`` also starting
 the worker pool (spawn).
 
@@ -24,14 +25,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # imported where used: spawned workers import this module, and need none of it
     import pandas as pd
 
-    from sim.experiment import Experiment
+    from sim.sweep.experiment import Experiment
 
 LOSS = [0.0, 0.005, 0.01, 0.02, 0.05]
 
 
 def experiment(replications: int, duration: str) -> Experiment:
-    from sim.experiment import Experiment
-    from sim.scenario import Scenario
+    from sim.config.scenario import Scenario
+    from sim.sweep.experiment import Experiment
 
     base = Scenario(
         pattern="point_to_point",
@@ -52,11 +53,11 @@ def _cpu() -> float:
 
 def timed(exp: Experiment, engine: str, workers: int | None) -> tuple[float, float, pd.DataFrame]:
     """Wall time, CPU time (this process and its finished children) and rows of one sweep."""
-    from sim.sweep import run_experiment
+    from sim.sweep.runner import run_experiment
 
     with tempfile.TemporaryDirectory(prefix=f"bench-sweep-{engine}-") as out:
         started, cpu = time.perf_counter(), _cpu()
-        frame = run_experiment(exp, out=Path(out), engine=engine, workers=workers, quiet=True, report=False)
+        frame = run_experiment(exp, out=Path(out), engine=engine, workers=workers, quiet=True)
         return time.perf_counter() - started, _cpu() - cpu, frame
 
 

@@ -34,8 +34,7 @@ retries --metric duplicates`` or read ``statistics.csv``.
 Run it: ``sim run experiments/broker_crash.py`` (``--quick`` for a smoke run of about half a minute).
 """
 
-from sim.experiment import Experiment
-from sim.scenario import Scenario
+from sim import Experiment, Scenario
 
 BASE = Scenario(
     pattern="queue",
@@ -88,6 +87,6 @@ EXPERIMENT = Experiment(
 if __name__ == "__main__":
     import sys
 
-    from sim.sweep import main
+    from sim.cli.run import main
 
     sys.exit(main(EXPERIMENT))

@@ -19,8 +19,7 @@ long the run was, not how the pattern behaves.
 Run it: ``sim run experiments/compare_patterns.py`` (``--quick`` for a smoke run).
 """
 
-from sim.experiment import Experiment
-from sim.scenario import Scenario
+from sim import Experiment, Scenario
 
 
 def no_broker(scenario: Scenario) -> bool:
@@ -76,6 +75,6 @@ EXPERIMENT = Experiment(
 if __name__ == "__main__":
     import sys
 
-    from sim.sweep import main
+    from sim.cli.run import main
 
     sys.exit(main(EXPERIMENT))

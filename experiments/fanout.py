@@ -36,8 +36,7 @@ the extra cost of pub/sub per delivery at each N.
 Run it: ``sim run experiments/fanout.py`` (``--quick`` for a smoke run of about half a minute).
 """
 
-from sim.experiment import Experiment
-from sim.scenario import Scenario
+from sim import Experiment, Scenario
 
 BASE = Scenario(
     duration="30s",
@@ -75,6 +74,6 @@ EXPERIMENT = Experiment(
 if __name__ == "__main__":
     import sys
 
-    from sim.sweep import main
+    from sim.cli.run import main
 
     sys.exit(main(EXPERIMENT))

@@ -20,8 +20,7 @@ retransmissions; ``lost_loss`` / ``lost_timeout`` say why at-most-once and exhau
 Run it: ``sim run experiments/loss_sweep.py`` (``--quick`` for a smoke run of about half a minute).
 """
 
-from sim.experiment import Experiment
-from sim.scenario import Scenario
+from sim import Experiment, Scenario
 
 BASE = Scenario(
     pattern="point_to_point",
@@ -53,6 +52,6 @@ EXPERIMENT = Experiment(
 if __name__ == "__main__":
     import sys
 
-    from sim.sweep import main
+    from sim.cli.run import main
 
     sys.exit(main(EXPERIMENT))

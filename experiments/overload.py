@@ -29,8 +29,7 @@ backlog_max --metric retries --metric lost_queue_full --metric latency_p99``.
 Run it: ``sim run experiments/overload.py`` (``--quick`` for a smoke run of about half a minute).
 """
 
-from sim.experiment import Experiment
-from sim.scenario import Scenario
+from sim import Experiment, Scenario
 
 PRODUCERS = 4
 CONSUMERS = 4
@@ -79,6 +78,6 @@ EXPERIMENT = Experiment(
 if __name__ == "__main__":
     import sys
 
-    from sim.sweep import main
+    from sim.cli.run import main
 
     sys.exit(main(EXPERIMENT))

@@ -31,8 +31,7 @@ run keeps all four sizes, 10,000 nodes included: an experiment's ``quick`` setti
 cannot remove grid points, and a 10,000-node run takes about a second.
 """
 
-from sim.experiment import Experiment
-from sim.scenario import Scenario
+from sim import Experiment, Scenario
 
 BASE = Scenario(
     duration="20s",
@@ -62,6 +61,6 @@ EXPERIMENT = Experiment(
 if __name__ == "__main__":
     import sys
 
-    from sim.sweep import main
+    from sim.cli.run import main
 
     sys.exit(main(EXPERIMENT))

@@ -6,8 +6,7 @@ and without 5 % link loss, two replications each. Every replication shares its s
 parameter points, so the pattern comparison is paired. Copy it as the starting point of a real experiment.
 """
 
-from sim.experiment import Experiment
-from sim.scenario import Scenario
+from sim import Experiment, Scenario
 
 BASE = Scenario(
     duration="2s",
@@ -33,6 +32,6 @@ EXPERIMENT = Experiment(
 if __name__ == "__main__":
     import sys
 
-    from sim.sweep import main
+    from sim.cli.run import main
 
     sys.exit(main(EXPERIMENT))

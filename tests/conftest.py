@@ -10,11 +10,11 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from sim.context import SimContext
-from sim.distributions import Constant, Distribution
-from sim.message import Message
-from sim.network import Network
-from sim.node import Node
+from sim.core.context import SimContext
+from sim.core.distributions import Constant, Distribution
+from sim.core.message import Message
+from sim.model.network import Network
+from sim.model.node import Node
 
 collect_ignore = ["mutation"]  # the mutation study's script (tests/mutation/run.py) is not a test module
 

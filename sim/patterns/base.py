@@ -28,13 +28,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
-from sim.broker import Broker
-from sim.context import SimContext, Timeouts
-from sim.errors import SimError
-from sim.message import DATA_KINDS, Message
-from sim.network import Network
-from sim.node import Node
-from sim.workload import Workload
+from sim.core.context import SimContext
+from sim.core.errors import SimError
+from sim.core.message import DATA_KINDS, Message
+from sim.core.scheduling import Timeouts
+from sim.model.broker.broker import Broker
+from sim.model.network import Network
+from sim.model.node import Node
+from sim.model.workload import Workload
 
 __all__ = [
     "DEDUP_SCOPES",
@@ -56,7 +57,7 @@ class Operation:
     """What one operation of a pattern is: the unit the ``op_*`` figures count.
 
     An operation's ledger rows carry its id in the ``op`` column. Unless the pattern records how it
-    ended (:class:`sim.ledger.Operations`), it completes when all its rows are delivered.
+    ended (:class:`sim.core.ledger.Operations`), it completes when all its rows are delivered.
 
     Attributes
     ----------
@@ -96,7 +97,7 @@ class Pattern(Protocol):
     """A messaging pattern: installs producers and consumers on a built world.
 
     ``from_options`` builds the pattern from its scenario table (``[queue]``, ``[pubsub]`` ...), raising
-    :class:`~sim.errors.SimError` with the key's name for a bad value.
+    :class:`~sim.core.errors.SimError` with the key's name for a bad value.
     """
 
     name: ClassVar[str]
@@ -286,7 +287,7 @@ class Delivery:
                     return False
                 store.add(msg.ob)
         for row in msg.obligations():
-            ctx.ledger.deliver(row, ctx.env._now, node.id)
+            ctx.ledger.deliver(row, ctx.env.now, node.id)
         return True
 
     def acknowledge(self, node: Node, msg: Message) -> None:
@@ -300,7 +301,7 @@ class Delivery:
                 node.id,
                 msg.src,
                 self.config.ack_size,
-                ctx.env._now,
+                ctx.env.now,
                 ob if type(ob) is int else (ob[0] if ob else -1),  # type: ignore[index]
                 topic=msg.topic,
                 tag=msg.tag or msg.id,

@@ -15,10 +15,10 @@ from typing import Any
 import simpy
 from simpy.events import Timeout
 
-from sim.broker import Broker
-from sim.context import SimContext
-from sim.message import Message
-from sim.node import Node
+from sim.core.context import SimContext
+from sim.core.message import Message
+from sim.model.broker.broker import Broker
+from sim.model.node import Node
 from sim.patterns.base import Delivery
 
 __all__ = ["BrokerClient", "connect"]

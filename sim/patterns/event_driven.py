@@ -20,10 +20,10 @@ from typing import Any, ClassVar
 import numpy as np
 import simpy
 
-from sim.distributions import Constant, Distribution, from_spec
-from sim.errors import SimError
-from sim.message import Message
-from sim.node import Node
+from sim.core.distributions import Constant, Distribution, from_spec
+from sim.core.errors import SimError
+from sim.core.message import Message
+from sim.model.node import Node
 from sim.patterns.base import Delivery, Operation, World, check_keys
 from sim.patterns.client import connect
 

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from sim.message import Message
-from sim.node import Handler, Node
+from sim.core.message import Message
+from sim.model.node import Handler, Node
 from sim.patterns.base import Delivery, Operation, World, check_keys
 
 __all__ = ["PointToPoint"]

@@ -8,8 +8,8 @@ from typing import Any, ClassVar
 
 import simpy
 
-from sim.errors import SimError
-from sim.message import Message
+from sim.core.errors import SimError
+from sim.core.message import Message
 from sim.patterns.base import Delivery, Operation, World, check_keys
 from sim.patterns.client import connect
 

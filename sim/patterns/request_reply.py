@@ -29,12 +29,12 @@ import numpy as np
 import simpy
 from simpy.events import Timeout
 
-from sim.errors import SimError
-from sim.message import Message
-from sim.node import Node
+from sim.core.errors import SimError
+from sim.core.message import Message
+from sim.core.units import parse_duration, parse_size
+from sim.model.node import Node
 from sim.patterns.base import Delivery, Operation, World, check_keys
 from sim.patterns.client import BrokerClient, connect
-from sim.units import parse_duration, parse_size
 
 __all__ = ["RequestReply"]
 

@@ -6,7 +6,7 @@ node-link JSON — into the form the model layers use: string node ids, and pars
 Edges (the value on the edge wins over the scenario's ``[links]`` table, which wins over
 :data:`LINK_DEFAULTS`):
 
-- ``latency``: a :class:`~sim.distributions.Distribution` of the one-way delay in seconds,
+- ``latency``: a :class:`~sim.core.distributions.Distribution` of the one-way delay in seconds,
 - ``loss``: the probability in [0, 1] that a transmission is lost,
 - ``bandwidth``: bytes per second (``math.inf`` = no serialization delay).
 
@@ -15,7 +15,7 @@ Nodes (the value on the node wins over the scenario's ``[nodes]`` table, which w
 
 - ``role``: one of :data:`ROLES`,
 - ``servers``: the number of parallel workers, a whole number >= 1,
-- ``service``: a :class:`~sim.distributions.Distribution` of the service time in seconds, or ``None``
+- ``service``: a :class:`~sim.core.distributions.Distribution` of the service time in seconds, or ``None``
   for "no processing time",
 - ``region``: an optional string, kept as given.
 
@@ -42,9 +42,9 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from sim.distributions import Constant, Distribution, from_spec
-from sim.errors import SimError
-from sim.units import parse_bandwidth, parse_probability
+from sim.core.distributions import Constant, Distribution, from_spec
+from sim.core.errors import SimError
+from sim.core.units import parse_bandwidth, parse_probability
 
 __all__ = ["LINK_DEFAULTS", "NODE_DEFAULTS", "ROLES", "normalize"]
 
@@ -224,7 +224,7 @@ def normalize(
     >>> normalize(nx.Graph([("a", "b")]), links={"loss": 1.5})
     Traceback (most recent call last):
     ...
-    sim.errors.SimError: links.loss = 1.5: expected a probability in [0, 1]
+    sim.core.errors.SimError: links.loss = 1.5: expected a probability in [0, 1]
     """
     if not isinstance(graph, nx.Graph):
         raise SimError(where, type(graph).__name__, "a networkx Graph or DiGraph")

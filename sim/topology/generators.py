@@ -22,8 +22,8 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from sim.distributions import Constant, from_spec
-from sim.errors import SimError
+from sim.core.distributions import Constant, from_spec
+from sim.core.errors import SimError
 
 __all__ = [
     "GENERATORS",

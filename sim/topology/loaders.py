@@ -30,8 +30,8 @@ from xml.etree import ElementTree as ET
 
 import networkx as nx
 
-from sim.errors import SimError, failure
-from sim.rng import stable_hash
+from sim.core.errors import SimError, failure
+from sim.core.rng import stable_hash
 from sim.topology.attributes import normalize
 from sim.topology.generators import GENERATORS
 

@@ -14,9 +14,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from sim.experiment import Experiment
-from sim.scenario import FaultSettings
-from sim.sweep import load_experiment, run_experiment
+from sim.analysis.report import write_report
+from sim.config.scenario import FaultSettings
+from sim.sweep.experiment import Experiment
+from sim.sweep.runner import load_experiment, run_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = sorted((ROOT / "experiments").glob("*.py"))
@@ -98,9 +99,8 @@ def test_script_runs_at_toy_size(script: Path, tmp_path: Path) -> None:
     exp = toy(original)
     if len(original.grid.get("pattern", ())) > 1:  # a comparison of patterns stays one
         assert len({p["pattern"] for p in exp.parameter_points()}) == 2
-    frame = run_experiment(
-        exp, engine="serial", out=tmp_path, report=True, quiet=True, base_dir=script.resolve().parent
-    )
+    frame = run_experiment(exp, engine="serial", out=tmp_path, quiet=True, base_dir=script.resolve().parent)
+    write_report(tmp_path, quiet=True)
     assert isinstance(frame, pd.DataFrame)
     assert len(frame) == len(exp.runs())
     failed = frame[frame["status"] != "ok"]

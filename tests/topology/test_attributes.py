@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sim.distributions import Constant, Exponential, LogNormal, Normal
-from sim.errors import SimError
+from sim.core.distributions import Constant, Exponential, LogNormal, Normal
+from sim.core.errors import SimError
 from sim.topology import LINK_DEFAULTS, NODE_DEFAULTS, ROLES, normalize
 
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.errors import SimError
+from sim.core.errors import SimError
 from sim.topology import GENERATORS, build_topology
 from sim.topology.generators import (
     MAX_SIZE,

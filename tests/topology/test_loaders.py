@@ -13,8 +13,8 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
-from sim.distributions import Constant, Exponential, LogNormal, Normal
-from sim.errors import SimError
+from sim.core.distributions import Constant, Exponential, LogNormal, Normal
+from sim.core.errors import SimError
 from sim.topology import (
     GENERATORS,
     available,
@@ -112,7 +112,7 @@ def test_python_bad_files(tmp_path: Path, source: str, allowed: str) -> None:
 
 def test_python_build_may_raise_sim_error(tmp_path: Path) -> None:
     write(tmp_path / "strict.py", """
-        from sim.errors import SimError
+        from sim.core.errors import SimError
 
         def build(n=1):
             raise SimError("topology.params.n", n, "an odd number")
@@ -280,7 +280,7 @@ def build():
 def test_a_name_never_runs_a_file_of_the_working_directory_or_near_the_scenario(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from sim.cli import main
+    from sim.cli.main import main
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "topologies").mkdir()

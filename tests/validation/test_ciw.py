@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sim.validation import CASES, evaluate
+from sim.analysis.validation import CASES, evaluate
 
 ciw = pytest.importorskip("ciw")
 

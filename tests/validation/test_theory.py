@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sim.validation import CASES, Case, evaluate
+from sim.analysis.validation import CASES, Case, evaluate
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])

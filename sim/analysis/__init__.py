@@ -1,0 +1,1 @@
+"""Reading results: findings, figures, reports, regression against baselines and theory cases."""

@@ -1,0 +1,418 @@
+"""Validation against theory: every pattern pinned to a closed form.
+
+Each case is a scenario, the closed form it should reproduce, and how to read the estimate from a run.
+Estimates come from independent replications (each a long run after warm-up), so their mean has a Student-t
+confidence interval; the theory must lie inside the 99 % interval, whose half-width must be small enough to
+mean something (``precision``: 2 % of the value at full size).
+
+``python -m sim.analysis.validation`` (or ``make validate``) runs every case at full size and writes
+``docs/validation.md``; ``tests/validation/`` runs them at the size that fits the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from sim.config.scenario import Scenario
+from sim.sweep.engines import run_all
+from sim.sweep.experiment import replication_seeds
+
+Summary = dict[str, float]
+
+__all__ = ["CASES", "Case", "Outcome", "erlang_c", "evaluate", "main", "write_page"]
+
+LEVEL = 0.99
+
+
+def erlang_c(c: int, lam: float, mu: float) -> float:
+    """Probability of waiting in an M/M/c queue."""
+    a, rho = lam / mu, lam / (c * mu)
+    top = a**c / math.factorial(c) / (1 - rho)
+    return top / (sum(a**n / math.factorial(n) for n in range(c)) + top)
+
+
+def mm1k_blocking(lam: float, mu: float, k: int) -> float:
+    """Blocking probability p_K of an M/M/1/K queue."""
+    rho = lam / mu
+    return (1 - rho) * rho**k / (1 - rho ** (k + 1))
+
+
+@dataclass(frozen=True)
+class Case:
+    """A validation case: ``scenario(size)`` builds the run (size scales its length), ``estimates(summary)``
+    reads the figures, ``theory`` gives their closed-form values. ``size`` is the full-size run length
+    (chosen so the 99 % interval is within ``precision``); the test suite runs ``quick_size`` and asks for
+    ``quick_precision``."""
+
+    name: str
+    model: str
+    scenario: Callable[[float], Scenario]
+    theory: Mapping[str, float]
+    estimates: Callable[[Summary], dict[str, float]]
+    replications: int = 10
+    size: float = 1.0
+    precision: float = 0.02
+    quick_precision: float = 0.05
+    quick_size: float = 0.2
+    notes: str = ""
+    exact: bool = field(default=False)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One quantity of one case: theory, simulated mean, 99 % CI half-width, relative error, verdicts."""
+
+    case: str
+    quantity: str
+    theory: float
+    mean: float
+    half_width: float
+    n: int
+
+    @property
+    def relative_error(self) -> float:
+        return (self.mean - self.theory) / self.theory if self.theory else self.mean - self.theory
+
+    @property
+    def inside(self) -> bool:
+        """The theory lies inside the interval (to rounding, for deterministic figures)."""
+        return abs(self.mean - self.theory) <= self.half_width + 1e-9 * max(1.0, abs(self.theory))
+
+    @property
+    def relative_half_width(self) -> float:
+        return self.half_width / abs(self.theory) if self.theory else self.half_width
+
+
+def _mm(consumers: int, rate: float, service: Any, size: float, **broker: Any) -> Scenario:
+    duration = 40000.0 * size
+    return Scenario(
+        pattern="queue",
+        duration=duration,
+        warmup=duration / 20,
+        topology={"name": "star", "params": {"n": consumers + 1}},
+        links={"latency": 0},
+        nodes={"service": service},
+        workload={"producers": 1, "consumers": consumers, "rate": rate},
+        delivery={"guarantee": "at_most_once"},
+        broker={"node": "hub", "consumer_ack": "manual", "prefetch": 1, **broker},
+    )
+
+
+def _queueing(s: Summary) -> dict[str, float]:
+    return {"Wq": s["queue_wait_mean"], "W": s["latency_mean"], "Lq": s["backlog_mean"]}
+
+
+def _line(hops: int, size: float, **kw: Any) -> Scenario:
+    return Scenario(
+        duration=200.0 * size,
+        topology={"name": "line", "params": {"n": hops + 1}},
+        workload={"rate": "50/s"},
+        **kw,
+    )
+
+
+def _ratio(result: Summary) -> dict[str, float]:
+    return {"delivery_ratio": result["delivery_ratio"]}
+
+
+def _retransmission(s: Summary) -> dict[str, float]:
+    return {"attempts": 1 + s["retries"] / s["offered"], "latency": s["latency_mean"]}
+
+
+def _tandem(size: float) -> Scenario:
+    handlers = [
+        {"name": "a", "emits": ["b"], "service": {"dist": "exponential", "mean": 1 / 2.0}},
+        {"name": "b", "emits": ["c"], "service": {"dist": "exponential", "mean": 1 / 3.0}},
+        {"name": "c", "emits": [], "service": {"dist": "exponential", "mean": 1 / 2.5}},
+    ]
+    duration = 20000.0 * size
+    return Scenario(
+        pattern="event_driven",
+        duration=duration,
+        warmup=duration / 20,
+        topology={"name": "star", "params": {"n": 5}},
+        links={"latency": 0},
+        workload={"producers": 1, "consumers": 3, "rate": 1.0},
+        broker={"node": "hub"},
+        event_driven={"handlers": handlers},
+    )
+
+
+H, P, D, T = 3, 0.1, 0.002, 0.05  # hops, loss per link, one-way latency per hop, fixed retransmission timeout
+A = (1 - P) ** H
+CASES: tuple[Case, ...] = (
+    Case(
+        "mm1",
+        "broker queue, 1 consumer: M/M/1, λ = 0.5, μ = 1",
+        lambda s: _mm(1, 0.5, {"dist": "exponential", "mean": 1}, s),
+        {"Wq": 1.0, "W": 2.0, "Lq": 0.5},
+        _queueing,
+        size=7.0,
+        quick_precision=0.15,
+        notes="Wq = ρ/(μ−λ), W = 1/(μ−λ), Lq = λWq (Little's law on the recorded backlog)",
+    ),
+    Case(
+        "mmc",
+        "broker queue, 3 competing consumers: M/M/3, λ = 2.1, μ = 1",
+        lambda s: _mm(3, 2.1, {"dist": "exponential", "mean": 1}, s),
+        {"Wq": erlang_c(3, 2.1, 1.0) / (3 - 2.1)},
+        lambda r: {"Wq": r["queue_wait_mean"]},
+        size=5.0,
+        quick_precision=0.15,
+        notes="Erlang C",
+    ),
+    Case(
+        "mm1k",
+        "bounded queue, drop_new: M/M/1/4, λ = 0.8, μ = 1",
+        lambda s: _mm(1, 0.8, {"dist": "exponential", "mean": 1}, s, capacity=3, overflow="drop_new"),
+        {"blocking": mm1k_blocking(0.8, 1.0, 4)},
+        lambda r: {"blocking": r["lost_overflow"] / r["offered"]},
+        size=4.0,
+        quick_precision=0.08,
+        notes="K = capacity 3 + the message at the consumer; blocking = p_K",
+    ),
+    Case(
+        "md1",
+        "broker queue, constant service: M/D/1, λ = 0.5, S = 1",
+        lambda s: _mm(1, 0.5, 1.0, s),
+        {"Wq": 0.5 * 1.0 / (2 * 0.5)},
+        lambda r: {"Wq": r["queue_wait_mean"]},
+        size=5.0,
+        quick_precision=0.08,
+        notes="Pollaczek–Khinchine, E[S²] = 1/μ²",
+    ),
+    Case(
+        "mg1",
+        "broker queue, lognormal service (mean 1, CV 1): M/G/1, λ = 0.5",
+        lambda s: _mm(1, 0.5, {"dist": "lognormal", "mean": 1, "cv": 1}, s),
+        {"Wq": 0.5 * 2.0 / (2 * 0.5)},
+        lambda r: {"Wq": r["queue_wait_mean"]},
+        size=5.0,
+        quick_precision=0.15,
+        notes="Pollaczek–Khinchine, E[S²] = m²(1+v²)",
+    ),
+    Case(
+        "path",
+        "point-to-point, 4 hops of constant 2 ms",
+        lambda s: _line(4, s, links={"latency": "2ms"}),
+        {"latency": 0.008},
+        lambda r: {"latency": r["latency_max"]},
+        replications=2,
+        exact=True,
+        notes="exact: every message takes the sum of the hop latencies",
+    ),
+    Case(
+        "loss",
+        f"point-to-point at-most-once, {H} hops, loss {P} per link",
+        lambda s: _line(H, s, links={"latency": "1ms", "loss": P}),
+        {"delivery_ratio": A},
+        _ratio,
+        notes="(1−p)^h",
+    ),
+    Case(
+        "retransmit",
+        f"at-least-once, {H} hops, loss {P} both ways, fixed timeout {T * 1000:g} ms",
+        lambda s: _line(
+            H,
+            s,
+            links={"latency": D, "loss": P},
+            delivery={"guarantee": "at_least_once", "ack_timeout": T, "backoff": 1, "max_attempts": "inf"},
+        ),
+        {"attempts": 1 / (1 - P) ** (2 * H), "latency": H * D + T * (1 / A - 1)},
+        _retransmission,
+        size=1.5,
+        quick_precision=0.08,
+        notes="attempts: 1/q, q = (1−p)^{2h}; latency: h·d + T·(1/a − 1), a = (1−p)^h",
+    ),
+    Case(
+        "bottleneck",
+        "one link, 1 KB at 100 kB/s (s = 10 ms), Poisson λ = 50/s: M/D/1 at the link",
+        lambda s: Scenario(
+            duration=400.0 * s,
+            warmup=20.0 * s,
+            topology={"name": "line", "params": {"n": 2}},
+            links={"latency": "1ms", "bandwidth": "100kB/s"},
+            workload={"rate": "50/s", "size": "1KB"},
+        ),
+        {"latency": 0.001 + 0.01 + 50 * 0.01**2 / (2 * (1 - 0.5))},
+        lambda r: {"latency": r["latency_mean"]},
+        notes="latency = d + s + Wq, Wq = λs²/(2(1−ρ))",
+    ),
+    Case(
+        "fanout",
+        "pub/sub on a star, broker at the hub, 4 subscribers, loss 5 % per link",
+        lambda s: Scenario(
+            pattern="pubsub",
+            duration=100.0 * s,
+            topology={"name": "star", "params": {"n": 5}},
+            links={"latency": "1ms", "loss": 0.05},
+            broker={"node": "hub"},
+            workload={"producers": 1, "consumers": 4, "rate": "50/s"},
+        ),
+        {"delivery_ratio": 0.95**2, "transmissions_per_publish": 1 + 4 * 0.95},
+        lambda r: {
+            "delivery_ratio": r["delivery_ratio"],
+            "transmissions_per_publish": r["data_transmissions"] / (r["offered"] / 4),
+        },
+        notes="per subscriber (1−p)²; 1 publish + K deliveries when nothing is lost (1 + K(1−p) with loss)",
+    ),
+    Case(
+        "rpc",
+        "request/reply, client–server link 5 ms, exponential server μ = 20/s, λ = 10/s",
+        lambda s: Scenario(
+            pattern="request_reply",
+            duration=4000.0 * s,
+            warmup=200.0 * s,
+            topology={
+                "name": "client_server",
+                "params": {"latency": "5ms", "service": {"dist": "exponential", "mean": 0.05}},
+            },
+            workload={"producers": ["client"], "consumers": ["server"], "rate": 10.0},
+            request_reply={"timeout": "1h"},
+        ),
+        {"rtt": 0.005 * 2 + 1 / (20 - 10)},
+        lambda r: {"rtt": r["rtt_mean"]},
+        notes="RTT = 2d + 1/(μ−λ) (M/M/1 sojourn)",
+    ),
+    Case(
+        "tandem",
+        "event chain a → b → c, exponential handlers μ = 2, 3, 2.5, λ = 1",
+        _tandem,
+        {"chain_latency": 1 / (2 - 1) + 1 / (3 - 1) + 1 / (2.5 - 1)},
+        lambda r: {"chain_latency": r["chain_latency_mean"]},
+        size=1.5,
+        quick_precision=0.06,
+        notes="Jackson tandem: Σ 1/(μᵢ−λ)",
+    ),
+)
+
+
+def evaluate(case: Case, *, quick: bool = False, seed: int = 2026, engine: str = "serial") -> list[Outcome]:
+    """Run ``case`` (replications × one long run) and compare each estimate with its closed form."""
+    size = case.quick_size if quick else case.size
+    payloads = [
+        {
+            "scenario": case.scenario(size).with_updates({"seed": s}).to_dict(),
+            "params": {},
+            "point": 0,
+            "replication": i,
+            "seed": s,
+            "config_hash": f"{case.name}-{i}",
+        }
+        for i, s in enumerate(replication_seeds(seed, case.replications))
+    ]
+    rows: list[dict[str, Any]] = []
+    run_all(payloads, rows.append, engine=engine)
+    failed = [r["error"] for r in rows if r["status"] != "ok"]
+    if failed:
+        raise RuntimeError(f"validation case {case.name} failed to run: {failed[0]}")
+    samples: dict[str, list[float]] = {name: [] for name in case.theory}
+    for row in sorted(rows, key=lambda r: r["replication"]):
+        for name, value in case.estimates(row).items():
+            if name in samples:
+                samples[name].append(value)
+    out = []
+    for name, theory in case.theory.items():
+        x = np.asarray(samples[name], dtype=np.float64)
+        n = x.size
+        half = (
+            0.0
+            if case.exact
+            else float(stats.t.ppf(1 - (1 - LEVEL) / 2, n - 1) * x.std(ddof=1) / math.sqrt(n))
+        )
+        out.append(Outcome(case.name, name, theory, float(x.mean()), half, n))
+    return out
+
+
+def _existing_sections(path: Path) -> dict[str, str]:
+    """The page's current section per case name (to keep cases not rerun by ``--case``)."""
+    if not path.exists():
+        return {}
+    out = {}
+    for block in path.read_text().split("\n## ")[1:]:
+        name = block.split(":", 1)[0]
+        out[name] = "## " + block.rstrip("\n") + "\n"
+    return out
+
+
+def write_page(outcomes: list[Outcome], path: Path, *, quick: bool, keep_others: bool = False) -> None:
+    """Write docs/validation.md: one table per case (with ``keep_others``, cases without outcomes keep their
+    current section)."""
+    kept = _existing_sections(path) if keep_others else {}
+    lines = [
+        "# Validation against theory",
+        "",
+        "Generated by `python -m sim.analysis.validation` (`make validate`); do not edit by hand. "
+        "Each case runs "
+        "independent replications and compares the mean with its closed form: the theory must lie inside the "
+        f"{LEVEL:.0%} Student-t confidence interval, whose half-width is reported relative to the value.",
+        "" if not quick else "\n*This page was generated in quick mode (shorter runs, wider intervals).*",
+        "",
+    ]
+    for case in CASES:
+        rows = [o for o in outcomes if o.case == case.name]
+        if not rows:
+            if case.name in kept:
+                lines += [kept[case.name]]
+            continue
+        lines += [
+            f"## {case.name}: {case.model}",
+            "",
+            case.notes,
+            "",
+            "| quantity | theory | simulation mean | 99 % CI | relative error | CI half-width / value "
+            "| inside |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for o in rows:
+            lines.append(
+                f"| {o.quantity} | {o.theory:.6g} | {o.mean:.6g} | ± {o.half_width:.3g} | "
+                f"{o.relative_error:+.2%} | {o.relative_half_width:.2%} | {'yes' if o.inside else 'NO'} |"
+            )
+        lines.append("")
+    text = "\n".join(lines)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m sim.analysis.validation [--quick] [--out docs/validation.md] [--case NAME ...]``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m sim.analysis.validation", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--quick", action="store_true", help="the shorter runs of the test suite")
+    parser.add_argument("--out", type=Path, default=Path("docs") / "validation.md")
+    parser.add_argument("--case", action="append", choices=[c.name for c in CASES])
+    parser.add_argument("--engine", default="processes", choices=["serial", "processes"])
+    args = parser.parse_args(argv)
+    outcomes: list[Outcome] = []
+    failed = 0
+    for case in CASES:
+        if args.case and case.name not in args.case:
+            continue
+        for o in evaluate(case, quick=args.quick, engine=args.engine):
+            limit = case.quick_precision if args.quick else case.precision
+            ok = o.inside and o.relative_half_width <= limit
+            failed += not ok
+            outcomes.append(o)
+            print(  # noqa: T201  (the command's own output)
+                f"{o.case:>10} {o.quantity:<26} theory {o.theory:<10.5g} sim {o.mean:<10.5g} "
+                f"± {o.half_width:<9.3g} ({o.relative_half_width:.2%}) {'ok' if ok else 'FAIL'}"
+            )
+    write_page(outcomes, args.out, quick=args.quick, keep_others=bool(args.case))
+    print(f"wrote {args.out}; {failed} quantities outside their interval or too imprecise")  # noqa: T201
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

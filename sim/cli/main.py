@@ -1,0 +1,266 @@
+"""The ``sim`` command.
+
+Errors in what the user gave (a config value, a file, an argument) print one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import sim
+from sim.cli.arguments import ENGINES, Parser, add_run_arguments, configure_logging
+from sim.core.errors import SimError, one_line
+
+__all__ = ["main"]
+
+
+def _parse_set(items: Sequence[str]) -> dict[str, Any]:
+    updates: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise SimError("--set", item, "key=value, e.g. links.loss=0.01")
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw  # a bare word such as at_least_once or 5ms
+        updates[key.strip()] = value
+    return updates
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _fmt(value: float) -> str:
+    if isinstance(value, float) and math.isnan(value):
+        return "-"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:.6g}"
+    return f"{int(value)}" if math.isfinite(value) else str(value)
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from sim.config.scenario import Scenario
+    from sim.core.units import metric_unit
+    from sim.run.build import topology_search_path
+    from sim.run.simulate import simulate
+
+    path = Path(args.file)
+    scenario = Scenario.from_toml(path)
+    if args.set:
+        scenario = scenario.with_updates(_parse_set(args.set))
+    result = simulate(scenario, search=topology_search_path())
+    violations = result.check() if args.check else []
+    if args.json:  # strict JSON: nan and inf (not applicable, unbounded) are written as null
+        data = _finite({"scenario": scenario.to_dict(), "summary": result.summary})
+        if args.check:
+            data["violations"] = [
+                {"obligation": v.obligation, "rule": v.rule, "evidence": v.evidence} for v in violations
+            ]
+        print(json.dumps(data, default=str, indent=2, allow_nan=False))
+        _warn(result.summary, scenario, result.end_time)
+        return 1 if violations else 0
+    print(
+        f"{scenario.pattern} on {scenario.topology.name}, seed {scenario.seed}, "
+        f"{scenario.duration:g} s (+ drain to {result.end_time:g} s), guarantee {scenario.delivery.guarantee}"
+    )
+    from sim.patterns import PATTERNS
+
+    others = {m for name, cls in PATTERNS.items() if name != scenario.pattern for m in cls.metrics}
+    width = max(len(k) for k in result.summary)
+    for key, value in result.summary.items():
+        if (key.startswith(("lost_", "op_failed_")) and value == 0) or key in others:
+            continue
+        print(f"  {key:<{width}}  {_fmt(value):>12}  {metric_unit(key)}")
+    _warn(result.summary, scenario, result.end_time)
+    if args.check:
+        _print_violations(violations, scenario.delivery.guarantee)
+    return 1 if violations else 0
+
+
+def _warn(summary: dict[str, float], scenario: Any, end: float) -> None:
+    """The stability and completeness warning, one line on stderr (stdout stays the summary)."""
+    from sim.run.stability import warning
+
+    line = warning(summary, warmup=scenario.warmup, duration=scenario.duration, end=end)
+    if line:
+        print(line, file=sys.stderr)
+
+
+def _print_violations(violations: list[Any], guarantee: str) -> None:
+    if not violations:
+        print(f"check: every {guarantee} promise held")
+        return
+    rules = sorted({v.rule for v in violations})
+    print(f"check: {len(violations)} violation(s) of {', '.join(rules)}; the first ones:")
+    for v in violations[:5]:
+        print(f"  obligation {v.obligation}: {v.rule}: {v.evidence}")
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from sim.patterns import PATTERNS
+    from sim.run.build import topology_search_path
+    from sim.run.metrics import METRIC_DOCS
+    from sim.topology import available
+
+    what = args.what
+    if what in (None, "patterns"):
+        print("patterns:")
+        for name, cls in sorted(PATTERNS.items()):
+            doc = (cls.__doc__ or "").strip().splitlines()[0]
+            print(f"  {name:<16} {doc}")
+    if what in (None, "topologies"):
+        print("topologies:")
+        for name in available(topology_search_path()):
+            print(f"  {name}")
+    if what in (None, "metrics"):
+        print("metrics:")
+        for name, doc in METRIC_DOCS.items():
+            print(f"  {name:<22} {doc}")
+    return 0
+
+
+def _cmd_topology_show(args: argparse.Namespace) -> int:
+    from sim.run.build import topology_search_path
+    from sim.topology import build_topology, format_description
+
+    params = _parse_set(args.param or [])
+    graph = build_topology(args.name, params, seed=args.seed, search=topology_search_path())
+    print(format_description(args.name, graph))
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from sim.cli.run import run_from_args
+    from sim.sweep.runner import load_experiment
+
+    path = Path(args.file)
+    exp = load_experiment(path)
+    configure_logging(args.quiet)
+    try:
+        return run_from_args(exp, args, path.resolve().parent)
+    except KeyboardInterrupt:
+        print(
+            "sim: interrupted; finished runs are stored, run the same command again to resume",
+            file=sys.stderr,
+        )
+        return 130
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from sim.analysis.report import write_report
+
+    write_report(Path(args.folder), reference=args.reference, metrics=args.metric or None)
+    return 0
+
+
+def _cmd_baseline(args: argparse.Namespace) -> int:
+    from sim.analysis.regression import BASELINES, check_baseline, stored, update_baseline
+
+    configure_logging(args.quiet)
+    folder = args.baselines or BASELINES
+    if args.all == bool(args.experiment):
+        raise SimError(
+            "experiment", " ".join(args.experiment), f"names or paths, or --all (every baseline in {folder})"
+        )
+    names = args.experiment or stored(folder)
+    if not names:
+        raise SimError("--all", str(folder), "a folder with at least one baseline (<experiment>.csv)")
+    if args.limit < 0:
+        raise SimError("--limit", args.limit, "a whole number >= 0 (0: every row)")
+    failed = 0
+    for name in names:
+        if args.action == "update":
+            path = update_baseline(name, baselines=folder, engine=args.engine, quiet=args.quiet)
+            print(f"baseline written: {path}")
+            continue
+        result = check_baseline(name, baselines=folder, engine=args.engine, quiet=args.quiet)
+        print(f"{name}: {result.describe(limit=args.limit or None)}")
+        failed += not result.ok
+    return 1 if failed else 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="sim", description="Discrete-event simulator for messaging patterns.")
+    parser.add_argument("--version", action="version", version=f"sim {sim.__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    p = sub.add_parser("simulate", help="run one scenario from a TOML file and print its summary")
+    p.add_argument("file", help="scenario TOML file")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting (repeatable)")
+    p.add_argument("--json", action="store_true", help="print the scenario and summary as JSON")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="check the delivery guarantee and ordering; exit 1 on a violation",
+    )
+    p.set_defaults(func=_cmd_simulate)
+
+    p = sub.add_parser("run", help="run an experiment script (a sweep) and store its results")
+    p.add_argument("file", help="experiment script defining EXPERIMENT")
+    add_run_arguments(p)
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("report", help="write report.md, report.html and figures for a results folder")
+    p.add_argument("folder", help="results folder written by 'sim run' (results/<experiment>)")
+    p.add_argument("--reference", help="pattern the others are compared with (default: point_to_point)")
+    p.add_argument("--metric", action="append", help="headline metric (repeatable; default: a standard set)")
+    p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser(
+        "baseline",
+        help="regression baselines of an experiment's quick run",
+        description="update: run the experiment --quick and store its figures as the baseline; "
+        "check: run it again and compare (exit 1 if a figure is out of tolerance). See docs/regression.md.",
+    )
+    p.add_argument("action", choices=["update", "check"])
+    p.add_argument("experiment", nargs="*", help="experiment script(s) or name(s) in experiments/")
+    p.add_argument("--all", action="store_true", help="every experiment with a baseline in the folder")
+    p.add_argument("--baselines", type=Path, metavar="DIR", help="folder (default: results/baselines)")
+    p.add_argument("--engine", choices=ENGINES, default="processes", help="where runs execute (same results)")
+    p.add_argument("--limit", type=int, default=20, metavar="N", help="failure rows shown (0: all)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=_cmd_baseline)
+
+    p = sub.add_parser("list", help="list patterns, topologies and metrics")
+    p.add_argument("what", nargs="?", choices=["patterns", "topologies", "metrics"])
+    p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser("topology", help="inspect topologies")
+    tsub = p.add_subparsers(dest="action", required=True, parser_class=Parser)
+    show = tsub.add_parser("show", help="print nodes, edges, degrees and latencies of a topology")
+    show.add_argument("name", help="builtin name, name in topologies/, or a .py/.graphml/.json file")
+    show.add_argument("--param", action="append", metavar="KEY=VALUE", help="generator parameter")
+    show.add_argument("--seed", type=int, default=0)
+    show.set_defaults(func=_cmd_topology_show)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``sim`` command; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SimError as exc:
+        print(f"sim: error: {one_line(exc)}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""The one seam to SimPy's scheduler: every use of SimPy's internals lives here.
+
+SimPy's ``Environment`` keeps its future in a heap, ``_queue``, of entries ``(time, priority, eid, event)``;
+``Environment.step`` pops the earliest, sets ``_now`` and calls ``event.callbacks`` with the event, then
+looks at ``event._ok``. The hot path of a run leans on that contract in the ways listed below, and on nothing
+else; the rest of ``sim`` uses SimPy's public API (``env.now``, ``env.schedule``, ``env.run``, events and
+processes) or the names exported here. A test fails if ``_queue``, ``_eid`` or ``_now`` appears in any other
+file (tests included), and :func:`_check` refuses, at import, a SimPy whose internals differ.
+
+The tricks, who uses them, and what each is worth (``benchmarks/README.md``, "Each trick alone"):
+
+1. **Minimal events.** :class:`Scheduled` has just what ``step`` reads (``callbacks``, ``_value``,
+   ``_ok``); it replaces ``simpy.Timeout`` for service completions, producers' sends and timers
+   (:meth:`sim.core.context.SimContext.call_later`). A message in flight is its own event the same way
+   (:class:`sim.core.message.Message` has ``callbacks`` and ``_ok``), so a hop allocates nothing
+   (:meth:`sim.model.network.Network.send`).
+2. **Absolute times.** :func:`schedule_at` puts an event at an absolute time without the round trip
+   ``now + (at - now)``, which can differ from ``at`` in the last bit (:class:`Timeouts`).
+3. **Timer FIFOs.** :class:`Timeouts`: timers that all run for the same delay wait in a FIFO and only the
+   earliest live one has an event (retransmission timeouts in :class:`sim.patterns.base.Delivery`, the
+   broker's ack timeout).
+4. **Looking into the future.** :func:`queued` yields the events waiting in the heap: cut-through, when it
+   stops, points messages already under way back through the network's arrival checks
+   (:meth:`sim.model.network.Network.stop_cut_through`); tests count messages in flight with it.
+5. **Counting events.** :func:`events_scheduled`: how many events a run has scheduled so far (benchmarks and
+   tests of the timer FIFOs).
+
+Scheduling itself goes through SimPy's public ``Environment.schedule``: pushing onto the heap directly cost
+the same, and was removed. Reading the clock as ``env._now`` instead of the ``env.now`` property saved
+about 50 ns a read, too little to measure on a whole run, and was removed as well.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator
+from heapq import heappush
+from itertools import count
+from typing import Any
+
+import simpy
+from simpy.core import Environment
+from simpy.events import NORMAL
+
+__all__ = [
+    "NORMAL",
+    "SIMPY_VERSIONS",
+    "Scheduled",
+    "Timeouts",
+    "events_scheduled",
+    "queued",
+    "schedule_at",
+]
+
+SIMPY_VERSIONS = (">=4.1", "<4.2")
+"""The SimPy releases this seam was written against (``pyproject.toml`` pins the same range)."""
+
+
+class Scheduled:
+    """The least a SimPy event needs to be processed by ``Environment.step``: its callbacks (a one-element
+    tuple, made once per callback where it can be), its value, and ``_ok`` (always true)."""
+
+    __slots__ = ("_value", "callbacks")
+    _ok = True
+
+    def __init__(self, value: Any, callbacks: tuple[Callable[[Any], None]]) -> None:
+        self._value = value
+        self.callbacks: tuple[Callable[[Any], None]] | None = callbacks
+
+
+def schedule_at(env: Environment, at: float, event: Any) -> None:
+    """Schedule ``event`` (with ``callbacks`` and ``_ok``) at the absolute time ``at``, exactly as
+    ``Environment.schedule`` would with the delay ``at - now`` were floating point exact."""
+    heappush(env._queue, (at, NORMAL, next(env._eid), event))
+
+
+def queued(env: Environment) -> Iterator[Any]:
+    """The events waiting in ``env``'s heap, in no particular order."""
+    for entry in env._queue:
+        yield entry[3]
+
+
+def events_scheduled(env: Environment) -> int:
+    """How many events ``env`` has scheduled so far (the next event id; reading it uses one id up, which
+    only shifts the ids of later events, never their order)."""
+    return next(env._eid)
+
+
+class Timeouts:
+    """Timers that all run for the same ``delay``: ``start(value)`` calls ``callback(value)`` ``delay``
+    seconds later, unless ``alive(value)`` says by then that the timer no longer matters.
+
+    Timers started at ``now + delay`` expire in the order they were started, so they wait in a FIFO and
+    only the earliest live one has an event in SimPy's queue: the heap stays small, and a timer that
+    stopped mattering (an acknowledged send) costs a deque entry instead of an event. ``alive`` must
+    stay false once it is false (it is asked when the timer would next get an event). Each timer
+    expires at exactly its start time + ``delay``; timers due at the same instant run in start order.
+    """
+
+    __slots__ = ("_alive", "_armed", "_due", "_env", "_fire_cb", "callback", "delay")
+
+    def __init__(
+        self,
+        env: Environment,
+        delay: float,
+        callback: Callable[[Any], None],
+        alive: Callable[[Any], bool] | None = None,
+    ) -> None:
+        if not delay >= 0:
+            raise ValueError(f"a timeout needs a delay >= 0, got {delay}")
+        self._env = env
+        self.delay = delay
+        self.callback = callback
+        self._alive = alive
+        self._due: deque[tuple[float, Any]] = deque()
+        self._armed = False
+        self._fire_cb: tuple[Callable[[Any], None]] = (self._fire,)
+
+    def __len__(self) -> int:
+        """Timers started and not yet expired or found dead."""
+        return len(self._due)
+
+    def start(self, value: Any = None) -> None:
+        env = self._env
+        deadline = env.now + self.delay
+        self._due.append((deadline, value))
+        if not self._armed:
+            self._armed = True
+            schedule_at(env, deadline, Scheduled(None, self._fire_cb))
+
+    def _fire(self, _: Any) -> None:
+        env, due, callback, alive = self._env, self._due, self.callback, self._alive
+        now = env.now
+        while due and due[0][0] <= now:
+            callback(due.popleft()[1])  # may start new timers: they are due after the ones waiting
+        if alive is not None:
+            while due and not alive(due[0][1]):
+                due.popleft()
+        if due:
+            schedule_at(env, due[0][0], Scheduled(None, self._fire_cb))
+        else:
+            self._armed = False
+
+
+def _check() -> None:
+    """Refuse a SimPy whose scheduler differs from what the tricks above rely on."""
+    version = getattr(simpy, "__version__", "")
+    try:
+        major, minor = (int(part) for part in version.split(".")[:2])
+    except ValueError:
+        major = minor = -1
+    if (major, minor) != (4, 1):
+        raise ImportError(
+            f"sim needs SimPy {','.join(SIMPY_VERSIONS)} (its scheduler internals are used in "
+            f"sim/core/scheduling.py); this is SimPy {version or 'of unknown version'}"
+        )
+    env = Environment()
+    if not (isinstance(env._queue, list) and isinstance(env._eid, count) and env._now == 0):
+        raise ImportError("sim: SimPy's Environment no longer has _queue (a list), _eid (a counter) and _now")
+    seen: list[float] = []
+    env.schedule(Scheduled(None, (lambda _: seen.append(env.now),)), NORMAL, 2.0)  # type: ignore[arg-type]
+    schedule_at(env, 1.0, Scheduled(None, (lambda _: seen.append(env.now),)))
+    env.run()
+    if seen != [1.0, 2.0]:
+        raise ImportError("sim: SimPy's Environment.step no longer runs minimal events (callbacks and _ok)")
+
+
+_check()

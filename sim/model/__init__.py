@@ -1,0 +1,2 @@
+"""The simulated system: links, routing, the network and its cut-through fast variant, nodes, workloads,
+brokers and faults."""

@@ -1,0 +1,334 @@
+"""Fault schedules, nemeses and their injection.
+
+A schedule is data: :class:`FaultAction` records (time, action, targets, parameters). An action with a
+duration (``for``) is followed by its inverse (``crash`` → ``recover``, ``partition`` → ``heal``, a window →
+its end). A nemesis draws a random schedule from its own stream before the run starts, so the same seed
+gives every pattern the same fault timeline. The :class:`FaultInjector` applies the merged schedule in
+one process and keeps the fault log.
+
+Vocabulary (after Jepsen and Maelstrom): ``crash``, ``recover``, ``pause``, ``resume`` (nodes);
+``link_down``, ``link_up`` (links); ``partition`` (groups, symmetric or one-way), ``heal``; windows on
+links: ``latency`` (``add`` seconds and/or ``factor``), ``loss`` (Bernoulli ``p``, or Gilbert–Elliott
+``p_gb``, ``p_bg``, ``loss_good``, ``loss_bad``), ``duplicate`` (``probability``), ``reorder`` (``jitter``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sim.core.context import SimContext
+from sim.core.errors import SimError
+from sim.core.rng import Stream
+from sim.model.link import GilbertElliott, Link
+from sim.model.network import Network
+from sim.model.node import Node
+
+__all__ = [
+    "INVERSE",
+    "LINK_ACTIONS",
+    "NODE_ACTIONS",
+    "WINDOWS",
+    "FaultAction",
+    "FaultInjector",
+    "FaultRecord",
+    "down_intervals",
+    "expand",
+    "fault_windows",
+    "nemesis_schedule",
+    "validate",
+]
+
+NODE_ACTIONS = ("crash", "recover", "pause", "resume")
+LINK_ACTIONS = ("link_down", "link_up")
+WINDOWS = ("latency", "loss", "duplicate", "reorder")
+INVERSE = {
+    "crash": "recover",
+    "pause": "resume",
+    "link_down": "link_up",
+    "partition": "heal",
+    **{w: f"{w}_end" for w in WINDOWS},
+}
+FaultRecord = tuple[float, str, str, str]
+"""(time, action, target, detail) — one line of the fault log."""
+
+
+@dataclass(frozen=True, slots=True)
+class FaultAction:
+    """One scheduled fault. ``targets`` holds node ids, or ``(u, v)`` link pairs for link actions."""
+
+    at: float
+    action: str
+    targets: tuple[Any, ...] = ()
+    params: Mapping[str, Any] = field(default_factory=dict)
+    duration: float | None = None
+    source: str = "schedule"
+
+    def describe(self) -> str:
+        """The targets as text: ``n1,n2`` or ``a->b``."""
+        return ",".join(f"{t[0]}->{t[1]}" if isinstance(t, tuple) else str(t) for t in self.targets)
+
+
+def expand(actions: Sequence[FaultAction]) -> list[FaultAction]:
+    """Add the inverse of every action with a duration; sort by time (stable for equal times)."""
+    out = list(actions)
+    for a in actions:
+        if a.duration is not None:
+            out.append(FaultAction(a.at + a.duration, INVERSE[a.action], a.targets, a.params, None, a.source))
+    return sorted(out, key=lambda a: a.at)
+
+
+def validate(actions: Sequence[FaultAction], duration: float, where: str = "faults") -> None:
+    """Reject schedules that contradict themselves: crashing a crashed node, recovering a live one,
+    healing without a partition, overlapping windows of one kind on one link, actions after the run."""
+    for i, a in enumerate(actions):
+        if not 0 <= a.at < duration:
+            raise SimError(f"{where}[{i}].at", a.at, f"a time in [0, duration) = [0, {duration:g}) s")
+    down: set[Any] = set()
+    paused: set[Any] = set()
+    links_down: set[Any] = set()
+    windows: set[tuple[str, Any]] = set()
+    partitioned = False
+    index = {id(a): i for i, a in enumerate(actions)}
+    lasting = {a.source: a.duration for a in actions if a.duration is not None}
+    for a in expand(actions):
+        pos = index.get(id(a))
+        # the end of a 'for' window is blamed on the entry that asked for it (its source, e.g. faults[2])
+        blamed: tuple[str, Any, str]
+        if pos is not None:
+            blamed = (f"{where}[{pos}].action", a.action, "an action")
+        else:
+            blamed = (f"{a.source}.for", lasting.get(a.source), f"a window whose end ({a.action}) is")
+
+        def clash(
+            target: object, state: str, at: float = a.at, blamed: tuple[str, Any, str] = blamed
+        ) -> SimError:
+            field, value, what = blamed
+            return SimError(field, value, f"{what} consistent with {target!r} being {state} at {at:g} s")
+
+        for t in a.targets:
+            if a.action == "crash" and t in down:
+                raise clash(t, "down already")
+            if a.action == "recover" and t not in down:
+                raise clash(t, "up")
+            if a.action == "pause" and (t in down or t in paused):
+                raise clash(t, "down or paused already")
+            if a.action == "resume" and t not in paused:
+                raise clash(t, "not paused")
+            if a.action == "link_down" and t in links_down:
+                raise clash(t, "down already")
+            if a.action == "link_up" and t not in links_down:
+                raise clash(t, "up")
+            if a.action in WINDOWS and (a.action, t) in windows:
+                raise clash(t, f"inside another {a.action} window")
+            _track(a.action, t, down, paused, links_down, windows)
+        if a.action == "partition":
+            if partitioned:
+                raise clash("the network", "partitioned already (heal first)")
+            partitioned = True
+        elif a.action == "heal":
+            if not partitioned:
+                raise clash("the network", "not partitioned")
+            partitioned = False
+
+
+def _track(
+    action: str, t: Any, down: set[Any], paused: set[Any], links_down: set[Any], windows: set[tuple[str, Any]]
+) -> None:
+    if action == "crash":
+        down.add(t)
+        paused.discard(t)
+    elif action == "recover":
+        down.discard(t)
+    elif action == "pause":
+        paused.add(t)
+    elif action == "resume":
+        paused.discard(t)
+    elif action == "link_down":
+        links_down.add(t)
+    elif action == "link_up":
+        links_down.discard(t)
+    elif action in WINDOWS:
+        windows.add((action, t))
+    elif action.endswith("_end"):
+        windows.discard((action[:-4], t))
+
+
+# -- nemeses --------------------------------------------------------------------------------------------
+def nemesis_schedule(
+    kind: str,
+    stream: Stream,
+    *,
+    nodes: Sequence[str],
+    links: Sequence[tuple[str, str]],
+    mttf: float,
+    mttr: float,
+    start: float,
+    stop: float,
+    mode: str = "halves",
+    fraction: float = 0.1,
+    loss: float = 0.2,
+    name: str = "nemesis",
+) -> list[FaultAction]:
+    """A random fault timeline drawn from ``stream``; faults begin in ``[start, stop)``.
+
+    - ``crash``: each node in ``nodes`` alternates up (exponential, mean ``mttf``) and down (mean ``mttr``).
+    - ``partition``: after an exponential wait (mean ``mttf``) the nodes are split — ``one`` isolates a
+      random node, ``majority`` cuts a random minority off, ``halves`` splits them at random in two —
+      and healed after an exponential time (mean ``mttr``); then again.
+    - ``flaky_links``: the same rhythm, each time a random ``fraction`` of ``links`` loses ``loss``.
+    """
+    out: list[FaultAction] = []
+    if kind == "crash":
+        for node in nodes:
+            t = start + stream.exponential(mttf)
+            while t < stop:
+                down = stream.exponential(mttr)
+                out.append(FaultAction(t, "crash", (node,), {}, down, name))
+                t += down + stream.exponential(mttf)
+        return sorted(out, key=lambda a: a.at)
+    t = start + stream.exponential(mttf)
+    while t < stop:
+        length = stream.exponential(mttr)
+        if kind == "partition":
+            order = sorted(nodes, key=lambda _: stream.random())
+            size = {"one": 1, "majority": (len(order) - 1) // 2, "halves": len(order) // 2}[mode]
+            groups = [
+                order[: max(size, 1)]
+            ]  # the rest (switches and other untargeted nodes too) is the other side
+            out.append(FaultAction(t, "partition", (), {"groups": groups, "one_way": False}, length, name))
+        else:
+            count = max(1, round(fraction * len(links)))
+            chosen = tuple(sorted(links, key=lambda _: stream.random())[:count])
+            out.append(FaultAction(t, "loss", chosen, {"p": loss}, length, name))
+        t += length + stream.exponential(mttf)
+    return out
+
+
+# -- injection --------------------------------------------------------------------------------------------
+class FaultInjector:
+    """Applies a fault schedule to a built model and logs what it did.
+
+    Parameters
+    ----------
+    ctx : SimContext
+    network : Network
+    node : callable
+        Node lookup (``World.node``): nodes are created on first use.
+    actions : sequence of FaultAction
+        The schedule, already expanded and merged (see :func:`expand`).
+    """
+
+    def __init__(
+        self, ctx: SimContext, network: Network, node: Callable[[str], Node], actions: Sequence[FaultAction]
+    ) -> None:
+        self.ctx = ctx
+        self.network = network
+        self.node = node
+        self.actions = sorted(actions, key=lambda a: a.at)
+        self.log: list[FaultRecord] = []
+        self._saved: dict[tuple[str, int], Any] = {}
+
+    def start(self) -> None:
+        """Schedule the injector's process."""
+        for a in self.actions:  # nodes named by the schedule exist from the start (a crash needs one)
+            if a.action in NODE_ACTIONS:
+                for t in a.targets:
+                    self.node(t)
+        if self.actions:
+            self.ctx.env.process(self._run())
+
+    def _run(self) -> Any:
+        env = self.ctx.env
+        for a in self.actions:
+            if a.at > env.now:
+                yield env.timeout(a.at - env.now)
+            self.apply(a)
+
+    def apply(self, a: FaultAction) -> None:
+        """Carry out one action now and log it."""
+        act = a.action
+        if act in NODE_ACTIONS:
+            for t in a.targets:
+                getattr(self.node(t), act)()
+        elif act in LINK_ACTIONS:
+            for u, v in a.targets:
+                self.network.set_link_up(u, v, act == "link_up", both=False)
+        elif act == "partition":
+            self.network.partition(
+                [list(g) for g in a.params["groups"]], one_way=a.params.get("one_way", False)
+            )
+        elif act == "heal":
+            self.network.heal()
+        else:
+            for u, v in a.targets:
+                self._window(self.network.link(u, v), act, a.params)
+        detail = ";".join(f"{k}={v}" for k, v in sorted(a.params.items()))
+        self.log.append((self.ctx.env.now, act, a.describe() or "network", detail))
+        if self.ctx.trace is not None:
+            self.ctx.trace.append((self.ctx.env.now, "fault", 0, a.describe() or "network", act))
+
+    def _window(self, link: Link, act: str, p: Mapping[str, Any]) -> None:
+        kind = act.removesuffix("_end")
+        if act == "latency":
+            link.extra_latency, link.latency_factor = float(p.get("add", 0.0)), float(p.get("factor", 1.0))
+        elif act == "latency_end":
+            link.extra_latency, link.latency_factor = 0.0, 1.0
+        elif act == "loss":
+            link.bad = False
+            if "p_gb" in p:
+                link.loss_model = GilbertElliott(
+                    p["p_gb"], p["p_bg"], p.get("loss_good", 0.0), p.get("loss_bad", 1.0)
+                )
+            else:
+                link.loss_model = float(p["p"])
+        elif act == "loss_end":
+            link.loss_model = None
+        elif act == "duplicate":
+            link.duplicate = float(p["probability"])
+        elif act == "duplicate_end":
+            link.duplicate = 0.0
+        elif act == "reorder":
+            link.jitter = float(p["jitter"])
+        elif kind == "reorder":
+            link.jitter = 0.0
+        link.refresh()
+
+
+def fault_windows(log: Sequence[FaultRecord], end: float) -> list[tuple[float, float]]:
+    """(start, end) of every fault in the log: a crash or pause until its target is back, a link down until
+    up, a partition until healed, a window until its end; faults still open end at ``end``."""
+    closing = {
+        "recover": "crash",
+        "resume": "pause",
+        "link_up": "link_down",
+        "heal": "partition",
+        **{f"{w}_end": w for w in WINDOWS},
+    }
+    opened: dict[tuple[str, str], float] = {}
+    out: list[tuple[float, float]] = []
+    for t, action, target, _ in log:
+        if action in closing:
+            start = opened.pop((closing[action], target), None)
+            if start is not None:
+                out.append((start, t))
+        else:
+            opened.setdefault((action, target), t)
+    out += [(t, end) for t in opened.values()]
+    return sorted(out)
+
+
+def down_intervals(log: Sequence[FaultRecord], end: float) -> dict[str, list[tuple[float, float]]]:
+    """Per node, the intervals it was down (crash → recover, or the end of the run)."""
+    open_at: dict[str, float] = {}
+    out: dict[str, list[tuple[float, float]]] = {}
+    for t, action, target, _ in log:
+        for node in target.split(","):
+            if action == "crash" and node not in open_at:
+                open_at[node] = t
+            elif action == "recover" and node in open_at:
+                out.setdefault(node, []).append((open_at.pop(node), t))
+    for node, t in open_at.items():
+        out.setdefault(node, []).append((t, end))
+    return out

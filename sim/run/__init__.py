@@ -1,0 +1,1 @@
+"""One run: wiring a scenario into a model, running it, checking its guarantees and summarizing it."""

@@ -1,0 +1,192 @@
+"""One run: ``simulate(scenario) -> RunResult``.
+
+The run goes: build → ``env.run(until=duration)`` (producers stop creating messages at ``duration``) →
+drain (in-flight messages settle, senders retry or give up) until nothing is open or ``duration +
+drain`` is reached → ledger invariant check → summary metrics.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sim.config.scenario import Scenario
+from sim.core.context import SimContext, TraceRecord
+from sim.model.faults.injector import FaultRecord, down_intervals, fault_windows
+from sim.patterns import PATTERNS
+from sim.run.build import World, build
+from sim.run.checks import Violation, check
+from sim.run.metrics import operations, recovery_time, summarize
+from sim.run.stability import Window
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["RunResult", "run_world", "simulate"]
+
+
+@dataclass
+class RunResult:
+    """What one run produced.
+
+    Attributes
+    ----------
+    scenario : Scenario
+    summary : dict of str to float
+        Every metric of :data:`sim.run.metrics.METRICS`.
+    columns : dict of str to ndarray
+        The ledger, column by column (see :attr:`ledger` for a DataFrame).
+    end_time : float
+        Simulated time when the drain ended, in seconds.
+    trace : list or None
+        Hop-level records ``(time, event, msg_id, node, detail)`` when the scenario asked for a trace.
+    """
+
+    scenario: Scenario
+    summary: dict[str, float]
+    columns: dict[str, np.ndarray] = field(repr=False)
+    end_time: float
+    trace: list[TraceRecord] | None = field(default=None, repr=False)
+    counters: dict[str, float] = field(default_factory=dict)
+    fault_log: list[FaultRecord] = field(default_factory=list)
+    """What the fault injector did: (time, action, target, detail), in order."""
+    series: dict[str, tuple[list[float], list[float]]] = field(default_factory=dict)
+    """Small curves for reports: ``backlog`` (time in s, messages ready in all broker queues), at most ~400
+    points, in runs with a broker."""
+    operations: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    """The run's operations, one entry per operation (:func:`sim.run.metrics.operations`), warm-up
+    included."""
+
+    @property
+    def seed(self) -> int:
+        return self.scenario.seed
+
+    def check(self) -> list[Violation]:
+        """Violations of the scenario's delivery guarantee and ordering (empty when every promise held)."""
+        d = self.scenario.delivery
+        ops = self.operations
+        tried = {} if not ops else dict(zip(ops["id"].tolist(), ops["attempts"].tolist(), strict=True))
+        return check(
+            self.columns,
+            guarantee=d.guarantee,
+            max_attempts=d.max_attempts,
+            ordering=d.ordering,
+            down=down_intervals(self.fault_log, self.end_time),
+            end=self.end_time,
+            app_kinds=PATTERNS[self.scenario.pattern].operation.app_kinds,
+            op_attempts={k: v for k, v in tried.items() if v},
+        )
+
+    @property
+    def ledger(self) -> pd.DataFrame:
+        """The ledger as a DataFrame, one row per delivery obligation."""
+        import pandas as pd
+
+        frame = pd.DataFrame(self.columns)
+        for name in ("kind", "src", "dst", "topic", "outcome", "reason"):
+            frame[name] = frame[name].astype("category")
+        return frame
+
+
+def run_world(ctx: SimContext, world: World) -> float:
+    """Run a built world through ``duration`` and the drain; returns the end time."""
+    env, scenario = ctx.env, world.scenario
+    window = Window(ctx, world.nodes, world.brokers, scenario.warmup, scenario.duration, world.faults)
+    window.run(env)  # to duration, with snapshots of the measured window on the way
+    world.reporters.append(window.figures)
+    deadline = scenario.duration + scenario.drain
+    step, peek = env.step, env.peek
+    while not ctx.quiet():
+        t = peek()
+        if t > deadline or t == math.inf:
+            break
+        step()
+    return float(env.now) if ctx.quiet() else float(deadline)
+
+
+def simulate(scenario: Scenario, *, search: Sequence[Path] = ()) -> RunResult:
+    """Run ``scenario`` once and summarize it.
+
+    Raises
+    ------
+    SimError
+        If the scenario cannot be built (unknown topology, node, ...).
+    InvariantError
+        If the ledger's accounting does not add up (a bug in ``sim``).
+    """
+    ctx = SimContext.from_seed(scenario.seed, trace=scenario.trace)
+    world = build(ctx, scenario, search=search)
+    end = run_world(ctx, world)
+    ledger = ctx.ledger
+    operation = PATTERNS[scenario.pattern].operation
+    ledger.supersede(operation.supersedable)  # undelivered copies whose operation another copy completed
+    ledger.check()
+    columns = ledger.columns()
+    ops = operations(columns, ledger.ops.columns(), app_kinds=operation.app_kinds)
+    extra: dict[str, Any] = {}
+    waits = [n.statistics() for n in world.nodes.values() if n.service is not None]
+    processed = sum(s.processed for s in waits)
+    if processed:  # the nodes' inbox wait; a broker reports its queues' wait below instead
+        extra["queue_wait_mean"] = sum(s.wait_total for s in waits) / processed
+    counters = dict(ledger.counters)
+    extra["deduplicated"] = counters.get("deduplicated", 0.0)
+    extra["redeliveries"] = counters.get("redeliveries", 0.0)
+    for report in world.reporters:
+        extra.update(report())
+    log = list(world.faults.log) if world.faults is not None else []
+    windows = fault_windows(log, end)
+    extra["faults"] = len(windows)
+    extra["recovery_time"] = recovery_time(
+        columns["delivered_at"], windows, warmup=scenario.warmup, duration=scenario.duration
+    )
+    summary = summarize(
+        columns,
+        warmup=scenario.warmup,
+        duration=scenario.duration,
+        control_unattributed=ledger.control_unattributed,
+        control_bytes_unattributed=ledger.control_bytes_unattributed,
+        extra=extra,
+        ops=ops,
+    )
+    counters.update(control_dropped=ledger.control_dropped, offered_total=len(ledger))
+    series: dict[str, tuple[list[float], list[float]]] = {}
+    if world.brokers:
+        series["backlog"] = _backlog(
+            [b.depth_series(q) for b in world.brokers.values() for q in b.queues], end
+        )
+    return RunResult(scenario, summary, columns, end, ctx.trace, counters, log, series, operations=ops)
+
+
+def _backlog(curves: list[tuple[Any, Any]], end: float, points: int = 400) -> tuple[list[float], list[float]]:
+    """The sum of step functions (times, depths), as the largest depth in each of ``points`` time bins."""
+    times, deltas = [], []
+    for t, n in curves:
+        depth = np.asarray(n, dtype=np.float64)
+        times.append(np.asarray(t, dtype=np.float64))
+        deltas.append(np.diff(depth, prepend=0.0))
+    if not times:
+        return [], []
+    t_all = np.concatenate(times)
+    order = np.argsort(t_all, kind="stable")
+    t_all, level = t_all[order], np.cumsum(np.concatenate(deltas)[order])
+    edges = np.linspace(0.0, max(end, float(t_all[-1])), points + 1)
+    which = np.clip(np.searchsorted(edges, t_all, side="right") - 1, 0, points - 1)
+    peak = np.full(points, np.nan)
+    np.fmax.at(peak, which, level)
+    # bins with no change hold the level reached before them
+    filled = np.copy(peak)
+    last = 0.0
+    for i in range(points):
+        if np.isnan(filled[i]):
+            filled[i] = last
+        last = (
+            float(level[np.searchsorted(t_all, edges[i + 1], side="right") - 1])
+            if t_all[0] <= edges[i + 1]
+            else 0.0
+        )
+    return edges[:-1].tolist(), filled.tolist()

@@ -1,0 +1,1 @@
+"""Many runs: experiments, their engines, the results folder and progress."""

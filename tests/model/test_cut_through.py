@@ -1,0 +1,187 @@
+"""Cut-through (runs without faults): a run of plain hops in one event, with the same times, losses and
+accounting as hop by hop; and the bounds on the routing state a network keeps."""
+
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+import pytest
+from conftest import line_graph, send, wire
+
+from sim.core.context import SimContext
+from sim.core.distributions import Constant
+from sim.core.scheduling import events_scheduled
+from sim.model.network import Network
+from sim.model.node import Node
+
+
+def events(ctx: SimContext) -> int:
+    return events_scheduled(ctx.env)
+
+
+@pytest.mark.parametrize("cut_through", [False, True])
+def test_same_arrival_time_and_accounting_either_way(cut_through: bool) -> None:
+    ctx = SimContext.from_seed(1)
+    net, _, rec = wire(ctx, line_graph(5, latency=0.002))
+    net.cut_through = cut_through
+    send(ctx, net, "n0", "n4", size=100)
+    ctx.env.run()
+    assert [(round(t, 12), node) for t, node, _ in rec.seen] == [(0.008, "n4")]
+    assert ctx.ledger.data_transmissions == 4
+    assert ctx.ledger.transmissions[0] == 4
+    assert ctx.ledger.bytes[0] == 400
+    assert [net.link(f"n{i}", f"n{i + 1}").transmissions for i in range(4)] == [1, 1, 1, 1]
+    assert events(ctx) == (1 if cut_through else 4)
+
+
+def test_a_loss_on_the_way_is_charged_to_the_hops_taken() -> None:
+    ctx = SimContext.from_seed(1)
+    g = line_graph(4, latency=0.001)
+    g.edges["n1", "n2"]["loss"] = 1.0
+    net, _, rec = wire(ctx, g)
+    net.cut_through = True
+    msg = send(ctx, net, "n0", "n3")
+    ctx.env.run()
+    assert rec.seen == []
+    assert ctx.ledger.outcome_of(0) == "lost" and ctx.ledger.last_reason(0) == "loss"
+    assert msg.hops == 2 and ctx.ledger.transmissions[0] == 2
+    assert net.link("n2", "n3").transmissions == 0
+
+
+def test_cut_through_stops_before_a_link_that_serializes() -> None:
+    # n0-n1-n2 plain (1 ms each), n2-n3 at 1000 B/s (100 ms for 100 B) plus 1 ms
+    ctx = SimContext.from_seed(1)
+    g = line_graph(4, latency=0.001)
+    g.edges["n2", "n3"]["bandwidth"] = 1000.0
+    net, _, rec = wire(ctx, g)
+    net.cut_through = True
+    send(ctx, net, "n0", "n3", size=100)
+    send(ctx, net, "n0", "n3", size=100)
+    ctx.env.run()
+    # both reach n2 at 2 ms; the second waits for the first on the slow link
+    assert [round(t, 9) for t, _, _ in rec.seen] == [0.103, 0.203]
+    assert net._paths[("n0", "n3")] == (net.link("n0", "n1"), net.link("n1", "n2"))
+
+
+def test_a_path_longer_than_the_hop_limit_still_drops_with_ttl() -> None:
+    ctx = SimContext.from_seed(3)
+    g = line_graph(6)
+    net = Network.from_graph(ctx, g, max_hops=3)
+    net.cut_through = True
+    for n in g.nodes:
+        net.attach(n, Node(ctx, n, net))
+    msg = send(ctx, net, "n0", "n5")
+    ctx.env.run()
+    assert ctx.ledger.last_reason(0) == "ttl"
+    assert msg.hops == 3
+
+
+def test_any_state_change_turns_cut_through_off_for_good() -> None:
+    ctx = SimContext.from_seed(1)
+    net, _, _ = wire(ctx, line_graph(3))
+    net.cut_through = True
+    send(ctx, net, "n0", "n2")
+    assert net._paths
+    net.set_link_up("n0", "n1", False)
+    assert not net.cut_through and not net._paths
+    net.set_link_up("n0", "n1", True)
+    assert not net.cut_through
+
+
+def ring(n: int) -> nx.Graph:
+    g = nx.cycle_graph([f"r{i}" for i in range(n)])
+    for u, v in g.edges:
+        g.edges[u, v].update(latency=Constant(0.001), loss=0.0, bandwidth=math.inf)
+    return g
+
+
+def test_route_tables_are_bounded_and_stay_correct_after_eviction() -> None:
+    g = ring(40)
+    net = Network.from_graph(SimContext.from_seed(1), g, route_memory=1)
+    assert net.max_trees == 16
+    for _ in range(2):  # the second round recomputes evicted destinations
+        for i in range(40):
+            dst = f"r{i}"
+            route = net.route("r0", dst)
+            assert len(route) - 1 == nx.shortest_path_length(g, "r0", dst)
+            assert len(net._routes) <= net.max_trees and len(net._preds) <= net.max_trees
+    assert set(net._routes) == set(net._preds)
+
+
+def test_the_path_cache_starts_over_when_full() -> None:
+    ctx = SimContext.from_seed(1)
+    g = nx.star_graph(1100)
+    g = nx.relabel_nodes(g, {i: f"s{i}" for i in g.nodes})
+    for u, v in g.edges:
+        g.edges[u, v].update(latency=Constant(0.001), loss=0.0, bandwidth=math.inf)
+    net = Network.from_graph(ctx, g, route_memory=1)
+    net.cut_through = True
+    for n in g.nodes:
+        net.attach(n, Node(ctx, n, net))
+    sizes = []
+    for i in range(2, 1101):
+        send(ctx, net, "s1", f"s{i}")
+        sizes.append(len(net._paths))
+    assert max(sizes) == net.max_paths == 1024 and sizes[-1] < 100
+    ctx.env.run()
+    # every message arrived after two hops (at a node without a handler)
+    assert ctx.ledger.data_transmissions == 2 * 1099
+    assert ctx.ledger.lost_count == 1099 and set(ctx.ledger.reason[: len(ctx.ledger)]) == {12}
+
+
+def test_default_route_memory_keeps_hundreds_of_destinations_on_ten_thousand_nodes() -> None:
+    net = Network.from_graph(SimContext.from_seed(1), ring(10_000))
+    assert net.max_trees >= 200
+    assert net.max_trees * 104 * 10_000 <= 256 * 2**20
+
+
+def test_route_memory_is_a_scenario_setting() -> None:
+    from sim import Scenario
+    from sim.run.build import build
+
+    def world(**network: object):  # type: ignore[no-untyped-def]
+        scenario = Scenario(
+            pattern="point_to_point",
+            topology={"name": "ring", "params": {"n": 5000}},
+            network=network,
+            duration="10ms",
+        )
+        return build(SimContext.from_seed(1), scenario)
+
+    assert world().network.max_trees == 256 * 2**20 // (104 * 5000)
+    assert world(route_memory="52MB").network.max_trees == 100
+    assert world(route_memory=0).network.max_trees == 16
+
+
+@pytest.mark.parametrize("bad", ["lots", -1, "1 parsec"])
+def test_a_bad_route_memory_names_the_field(bad: object) -> None:
+    from sim import Scenario
+    from sim.core.errors import SimError
+
+    with pytest.raises(SimError, match="route_memory"):
+        Scenario(pattern="point_to_point", network={"route_memory": bad})
+
+
+def test_a_state_change_restores_the_arrival_checks_for_messages_under_way() -> None:
+    # sent with cut-through, the message would go straight to n2's handler; the link it arrives over goes
+    # down while it is under way, so it must be dropped as link_down, as hop by hop
+    ctx = SimContext.from_seed(1)
+    net, _, rec = wire(ctx, line_graph(3, latency=0.005))
+    net.cut_through = True
+    send(ctx, net, "n0", "n2")
+    ctx.env.run(until=0.004)
+    net.set_link_up("n1", "n2", False)
+    ctx.env.run()
+    assert rec.seen == []
+    assert ctx.ledger.outcome_of(0) == "lost" and ctx.ledger.last_reason(0) == "link_down"
+
+
+def test_with_nothing_changing_the_message_goes_straight_to_the_handler() -> None:
+    ctx = SimContext.from_seed(1)
+    net, nodes, rec = wire(ctx, line_graph(3, latency=0.005))
+    net.cut_through = True
+    msg = send(ctx, net, "n0", "n2")
+    assert msg.callbacks == (nodes["n2"].receive,)
+    ctx.env.run()
+    assert [(round(t, 9), node) for t, node, _ in rec.seen] == [(0.01, "n2")]

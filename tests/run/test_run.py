@@ -1,0 +1,128 @@
+"""Whole runs: determinism, common random numbers, conservation, warm-up and drain."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from conftest import assert_counts_match_the_rows
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sim import Scenario, simulate
+from sim.run.metrics import METRICS
+
+BASE = Scenario(
+    duration="3s",
+    warmup="0.5s",
+    seed=5,
+    topology={"name": "leaf_spine", "params": {"spines": 2, "leaves": 3, "hosts_per_leaf": 2}},
+    links={"latency": {"dist": "exponential", "mean": "1ms"}, "loss": 0.02, "bandwidth": "100Mbps"},
+    workload={
+        "producers": 3,
+        "consumers": 3,
+        "rate": "150/s",
+        "size": {"dist": "uniform", "low": 100, "high": 2000},
+    },
+    delivery={"guarantee": "at_least_once", "ack_timeout": "20ms"},
+)
+
+
+def test_same_seed_same_ledger_and_different_seed_differs() -> None:
+    a, b = simulate(BASE), simulate(BASE)
+    for name, col in a.columns.items():
+        assert np.array_equal(col, b.columns[name], equal_nan=col.dtype.kind == "f"), name
+    assert a.summary == pytest.approx(b.summary, nan_ok=True)
+    c = simulate(BASE.with_updates({"seed": 6}))
+    assert not np.array_equal(a.columns["created_at"], c.columns["created_at"])
+
+
+def test_same_seed_offers_the_same_workload_whatever_the_network_does() -> None:
+    lossy = simulate(BASE.with_updates({"links.loss": 0.3, "delivery.guarantee": "at_most_once"}))
+    clean = simulate(BASE.with_updates({"links.loss": 0.0}))
+    for col in ("msg_id", "src", "dst", "created_at", "size"):
+        assert np.array_equal(lossy.columns[col], clean.columns[col]), col
+
+
+def test_summary_has_every_metric_and_consistent_counts() -> None:
+    result = simulate(BASE)
+    s = result.summary
+    assert set(s) == set(METRICS)
+    assert_counts_match_the_rows(s, result.columns, BASE.warmup)
+    assert s["retries"] > 0 and s["lost"] == 0  # 2 % loss per link: retries (up to 5 attempts) recover it
+    assert s["transmissions"] == s["data_transmissions"] + s["control_transmissions"]
+    assert (
+        0 < s["latency_p50"] <= s["latency_p95"] <= s["latency_p99"] <= s["latency_p999"] <= s["latency_max"]
+    )
+    assert math.isnan(s["broker_utilization"])
+
+
+def test_warmup_excludes_early_obligations() -> None:
+    result = simulate(BASE)
+    created = result.columns["created_at"]
+    assert result.summary["offered"] == int((created >= 0.5).sum()) < created.size
+
+
+def test_drain_settles_messages_sent_just_before_the_end() -> None:
+    sc = BASE.with_updates({"links.latency": "200ms", "delivery.guarantee": "at_most_once", "links.loss": 0})
+    result = simulate(sc)
+    assert result.summary["in_flight"] == 0 and result.summary["delivery_ratio"] == 1.0
+    assert result.end_time > sc.duration
+    cut = simulate(sc.with_updates({"drain": 0.0}))
+    # without a drain, exactly what the full run delivered after the end is still in flight, nothing lost
+    late = result.columns["delivered_at"] >= sc.duration
+    assert cut.summary["in_flight"] == int(late.sum()) > 0
+    assert cut.summary["lost"] == 0 and cut.summary["offered"] == result.summary["offered"]
+
+
+def test_ledger_frame_has_the_documented_columns() -> None:
+    frame = simulate(BASE).ledger
+    assert list(frame.columns[:10]) == [
+        "msg_id",
+        "kind",
+        "src",
+        "dst",
+        "topic",
+        "created_at",
+        "delivered_at",
+        "outcome",
+        "reason",
+        "attempts",
+    ]
+    assert set(frame["outcome"].cat.categories) <= {"delivered", "lost", "in_flight"}
+    assert (frame["delivered_at"].isna() == (frame["outcome"] != "delivered")).all()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n=st.integers(min_value=2, max_value=12),
+    p=st.floats(min_value=0.05, max_value=0.6),
+    loss=st.floats(min_value=0.0, max_value=0.5),
+    guarantee=st.sampled_from(["at_most_once", "at_least_once", "effectively_once"]),
+    seed=st.integers(min_value=0, max_value=2**32),
+    producers=st.integers(min_value=1, max_value=3),
+)
+def test_conservation_on_random_small_topologies(
+    n: int, p: float, loss: float, guarantee: str, seed: int, producers: int
+) -> None:
+    sc = Scenario(
+        duration="0.5s",
+        drain="2s",
+        seed=seed,
+        topology={"name": "random", "params": {"n": n, "p": min(1.0, p + 2 * math.log(n) / n)}},
+        links={"latency": {"dist": "exponential", "mean": "2ms"}, "loss": loss},
+        workload={"producers": min(producers, n), "consumers": min(2, n), "rate": "100/s"},
+        delivery={"guarantee": guarantee, "ack_timeout": "10ms", "max_attempts": 3},
+    )
+    result = simulate(sc)  # the ledger invariant is checked inside every run
+    s = result.summary
+    assert_counts_match_the_rows(s, result.columns, sc.warmup)
+    assert s["in_flight"] == 0  # at most 3 attempts, 10 ms apart and doubling: all settle in the drain
+    assert s["lost"] == sum(s[f"lost_{r}"] for r in ("loss", "timeout", "unroutable", "node_down", "ttl"))
+    if guarantee == "at_most_once":
+        assert s["duplicates"] == 0 and s["retries"] == 0
+    if guarantee == "effectively_once":
+        assert s["duplicates"] == 0
+    if loss == 0:
+        assert s["lost"] == 0
