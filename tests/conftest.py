@@ -1,4 +1,4 @@
-"""Shared fixtures: a fixed-seed run context and small hand-made graphs."""
+"""Shared fixtures: a fixed-seed run context, small hand-made graphs and the M/M/c queue scenario."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
+from sim.config.scenario import Scenario
 from sim.core.context import SimContext
 from sim.core.distributions import Constant, Distribution
 from sim.core.message import Message
@@ -95,3 +96,19 @@ def assert_counts_match_the_rows(
     assert "" not in reasons, "a lost row without a reason"
     assert {r: summary[f"lost_{r}"] for r in reasons} == reasons
     assert summary["lost"] == sum(reasons.values())
+
+
+def mm_queue(consumers: int, rate: float, seed: int, duration: float = 4000.0, **broker: object) -> Scenario:
+    """Producer -> broker (hub of a star) -> consumers, zero latency, exponential service of mean 1 s."""
+    return Scenario(
+        pattern="queue",
+        duration=duration,
+        warmup=duration / 20,
+        seed=seed,
+        topology={"name": "star", "params": {"n": consumers + 1}},
+        links={"latency": 0},
+        nodes={"service": {"dist": "exponential", "mean": 1}},
+        workload={"producers": 1, "consumers": consumers, "rate": rate},
+        delivery={"guarantee": "at_most_once"},
+        broker={"node": "hub", "consumer_ack": "manual", "prefetch": 1, **broker},
+    )

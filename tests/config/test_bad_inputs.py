@@ -4,7 +4,8 @@
 One table of cases across scenario files, ``--set``, topology files (Python, GraphML, node-link JSON),
 experiment scripts, fault schedules and command-line arguments. Each case runs the command in-process
 (``sim.cli.main.main``) in its own empty folder, which is listed before and after; a few run as a process
-too, to show that nothing reaches the process level (no traceback, no other exit status).
+too, to show that nothing reaches the process level (no traceback, no other exit status). Bad broker and
+pattern settings are also checked through ``simulate`` (the ``SimError`` names the field first).
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from sim import Scenario, simulate
 from sim.cli.main import main
+from sim.core.errors import SimError
 
 ROOT = Path(__file__).resolve().parents[2]
 SIM = Path(sys.executable).with_name("sim")
@@ -658,3 +661,39 @@ def test_python_script_answers_like_sim_run(tmp_path: Path, argv: list[str], fld
     )
     _check(Case(fld, (), fld), done.returncode, done.stdout, done.stderr)
     assert _listing(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    ("updates", "field"),
+    [
+        ({"pattern": "queue", "topology.name": "line"}, "broker.node"),
+        (
+            {
+                "pattern": "event_driven",
+                "event_driven": {"handlers": [{"name": "a", "emits": ["b"]}, {"name": "b", "emits": ["a"]}]},
+            },
+            "event_driven.handlers",
+        ),
+        (
+            {"pattern": "event_driven", "event_driven": {"handlers": [{"name": "a", "node": "mars"}]}},
+            "event_driven.handlers[0].node",
+        ),
+        (
+            {"pattern": "event_driven", "event_driven": {"handlers": [{"name": "a", "emits": ["zz"]}]}},
+            "event_driven.handlers[0].emits",
+        ),
+        ({"workload.consumers": 0}, "workload.consumers"),
+        ({"broker.overflow": "explode"}, "broker.overflow"),
+        ({"request_reply": {"timeout": "-1s"}}, "request_reply.timeout"),
+        ({"queue": {"nope": 1}}, "queue.nope"),
+        ({"pattern": "queue", "broker.node": "h9"}, "broker.node"),
+    ],
+)
+def test_bad_broker_and_pattern_settings(updates: dict[str, object], field: str) -> None:
+    base = Scenario(duration="1s", topology={"name": "star", "params": {"n": 3}}, broker={"node": "hub"})
+    if updates.get("topology.name") == "line":
+        base = Scenario(duration="1s", topology={"name": "line", "params": {"n": 3}})
+        updates = {"pattern": "queue"}
+    with pytest.raises(SimError) as err:
+        simulate(base.with_updates(updates))
+    assert str(err.value).startswith(field), str(err.value)

@@ -126,3 +126,30 @@ def test_conservation_on_random_small_topologies(
         assert s["duplicates"] == 0
     if loss == 0:
         assert s["lost"] == 0
+
+
+def test_same_seed_offers_every_pattern_the_same_workload() -> None:
+    base = dict(
+        duration="3s",
+        seed=13,
+        topology={"name": "star", "params": {"n": 6}},
+        links={"latency": {"dist": "exponential", "mean": "1ms"}, "loss": 0.05},
+        workload={
+            "producers": ["h0", "h1"],
+            "consumers": ["h3", "h4", "h5"],
+            "rate": "50/s",
+            "size": {"dist": "exponential", "mean": 500},
+        },
+        broker={"node": "hub"},
+    )
+    offered = {}
+    for pattern in ("point_to_point", "queue", "pubsub", "request_reply", "event_driven"):
+        cols = simulate(Scenario(pattern=pattern, **base)).columns  # type: ignore[arg-type]
+        # what the producers offered: one (producer, intended time, size) per message, whatever fans out later
+        sent = np.isin(cols["src"], ["h0", "h1"]) & np.isin(cols["kind"], ["data", "request", "event"])
+        rows = zip(cols["src"][sent], cols["created_at"][sent], cols["size"][sent], strict=True)
+        offered[pattern] = sorted(set(rows))
+    reference = offered["point_to_point"]
+    assert len(reference) > 200
+    for pattern, rows in offered.items():
+        assert rows == reference, pattern
