@@ -34,9 +34,9 @@ from sim.core.context import SimContext
 from sim.core.distributions import Distribution
 from sim.core.message import Message
 
-__all__ = ["Handler", "Node", "NodeStatistics", "Transport"]
+__all__ = ["MessageHandler", "Node", "NodeStatistics", "Transport"]
 
-Handler = Callable[[Message], object]
+MessageHandler = Callable[[Message], object]
 """Called with each processed message of its kind (any return value is ignored)."""
 
 
@@ -101,7 +101,7 @@ class Node:
         self.servers = servers
         self.service = service
         self.role = role
-        self.handlers: dict[str, Handler] = {}
+        self.handlers: dict[str, MessageHandler] = {}
         self.on_recover: list[Callable[[], None]] = []
         self.on_crash: list[Callable[[], None]] = []
         self.on_resume: list[Callable[[], None]] = []
@@ -128,7 +128,7 @@ class Node:
         self.window_busy: tuple[float, float] | None = None
         """(server-seconds of service done, seconds) over the measured window, once it has closed."""
 
-    def on(self, kind: str, handler: Handler) -> None:
+    def on(self, kind: str, handler: MessageHandler) -> None:
         """Call ``handler(msg)`` for each processed message of ``kind``."""
         self.handlers[kind] = handler
 

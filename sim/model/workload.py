@@ -32,7 +32,7 @@ __all__ = [
     "Hotspot",
     "OnOff",
     "Poisson",
-    "Uniform",
+    "UniformDestinations",
     "Workload",
     "Zipf",
 ]
@@ -110,7 +110,7 @@ class Fixed:
 
 
 @dataclass(frozen=True, slots=True)
-class Uniform:
+class UniformDestinations:
     """Every consumer equally likely."""
 
     def pick(self, stream: Stream, producer: int, consumers: int) -> int:

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from sim.patterns.base import DEDUP_SCOPES, GUARANTEES, Delivery, DeliveryConfig, Operation, Pattern, World
+from sim.patterns.base import (
+    DEDUP_SCOPES,
+    GUARANTEES,
+    Delivery,
+    DeliveryConfig,
+    Operation,
+    Pattern,
+    WorldView,
+)
 from sim.patterns.event_driven import EventDriven
 from sim.patterns.point_to_point import PointToPoint
 from sim.patterns.pubsub import PubSub
@@ -22,7 +30,7 @@ __all__ = [
     "PointToPoint",
     "PubSub",
     "RequestReply",
-    "World",
+    "WorldView",
 ]
 
 PATTERNS: dict[str, type[Pattern]] = {

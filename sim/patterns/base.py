@@ -1,7 +1,7 @@
-"""What every pattern builds on: the World it installs itself into, and delivery guarantees.
+"""What every pattern builds on: its view of the world it installs itself into, and delivery guarantees.
 
 A pattern is a small object with a ``name`` and ``install(world)``. It reaches components only
-through the :class:`World` — never through globals or other patterns.
+through the :class:`WorldView` — never through globals or other patterns.
 
 Delivery guarantees (per hop of the pattern's own traffic):
 
@@ -44,7 +44,7 @@ __all__ = [
     "DeliveryConfig",
     "Operation",
     "Pattern",
-    "World",
+    "WorldView",
     "check_keys",
 ]
 
@@ -76,8 +76,8 @@ class Operation:
     supersedable: tuple[str, ...] = ()
 
 
-class World(Protocol):
-    """The assembled model a pattern sees."""
+class WorldView(Protocol):
+    """What a pattern sees of the assembled model (:class:`sim.run.build.AssembledWorld` is one)."""
 
     ctx: SimContext
     network: Network
@@ -109,7 +109,7 @@ class Pattern(Protocol):
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> Pattern: ...
 
-    def install(self, world: World) -> None: ...
+    def install(self, world: WorldView) -> None: ...
 
 
 def check_keys(options: Mapping[str, Any], allowed: tuple[str, ...]) -> None:

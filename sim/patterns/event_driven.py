@@ -24,10 +24,10 @@ from sim.core.distributions import Constant, Distribution, from_spec
 from sim.core.errors import SimError
 from sim.core.message import Message
 from sim.model.node import Node
-from sim.patterns.base import Delivery, Operation, World, check_keys
+from sim.patterns.base import Delivery, Operation, WorldView, check_keys
 from sim.patterns.client import connect
 
-__all__ = ["EventDriven", "Handler"]
+__all__ = ["EventDriven", "EventHandler"]
 
 DEFAULT_CHAIN = (
     {"name": "order", "emits": ["payment"]},
@@ -38,7 +38,7 @@ DEFAULT_CHAIN = (
 
 
 @dataclass(frozen=True, slots=True)
-class Handler:
+class EventHandler:
     """One handler: its event type (``name``), host node (``""``: assigned from the consumers), service
     time (``None``: its node's), and the event types it emits."""
 
@@ -48,7 +48,7 @@ class Handler:
     emits: tuple[str, ...] = ()
 
 
-def _handler(spec: object, i: int) -> Handler:
+def _handler(spec: object, i: int) -> EventHandler:
     where = f"handlers[{i}]"
     if not isinstance(spec, Mapping):
         raise SimError(where, spec, "a table with name, emits and optionally node and service")
@@ -70,7 +70,7 @@ def _handler(spec: object, i: int) -> Handler:
         raise SimError(f"{where}.emits", emits, "a list of handler names")
     service = spec.get("service")
     dist = None if service is None else from_spec(service, f"{where}.service")
-    return Handler(name, node, dist, tuple(emits))
+    return EventHandler(name, node, dist, tuple(emits))
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +88,7 @@ class EventDriven:
     operation: ClassVar[Operation] = Operation(
         "a root event whose whole handler graph completed (every downstream handler processed its event)"
     )
-    handlers: tuple[Handler, ...] = field(
+    handlers: tuple[EventHandler, ...] = field(
         default_factory=lambda: tuple(_handler(h, i) for i, h in enumerate(DEFAULT_CHAIN))
     )
 
@@ -115,11 +115,11 @@ class EventDriven:
         emitted = {e for h in self.handlers for e in h.emits}
         return tuple(h.name for h in self.handlers if h.name not in emitted)
 
-    def install(self, world: World) -> None:
+    def install(self, world: WorldView) -> None:
         _EventRun(self, world).install()
 
 
-def _check_acyclic(handlers: tuple[Handler, ...]) -> None:
+def _check_acyclic(handlers: tuple[EventHandler, ...]) -> None:
     graph = {h.name: h.emits for h in handlers}
     state: dict[str, int] = {}
 
@@ -139,7 +139,7 @@ def _check_acyclic(handlers: tuple[Handler, ...]) -> None:
 
 
 class _EventRun:
-    def __init__(self, pattern: EventDriven, world: World) -> None:
+    def __init__(self, pattern: EventDriven, world: WorldView) -> None:
         self.p = pattern
         self.world = world
         self.ctx = world.ctx
@@ -179,7 +179,7 @@ class _EventRun:
         world.reporters.append(self.report)
         workload.start(self._emit)
 
-    def _service(self, node: Node, handler: Handler) -> None:
+    def _service(self, node: Node, handler: EventHandler) -> None:
         if handler.service is None:
             return
         services: dict[str, Distribution] = node.volatile.setdefault("_event_services", {})

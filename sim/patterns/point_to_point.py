@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from sim.core.message import Message
-from sim.model.node import Handler, Node
-from sim.patterns.base import Delivery, Operation, World, check_keys
+from sim.model.node import MessageHandler, Node
+from sim.patterns.base import Delivery, Operation, WorldView, check_keys
 
 __all__ = ["PointToPoint"]
 
@@ -30,7 +30,7 @@ class PointToPoint:
         check_keys(options, ())
         return cls()
 
-    def install(self, world: World) -> None:
+    def install(self, world: WorldView) -> None:
         ctx, workload = world.ctx, world.workload
         delivery = Delivery(ctx, world.delivery)
         for consumer in dict.fromkeys(workload.consumers):
@@ -54,7 +54,7 @@ class PointToPoint:
         workload.start(emit)
 
 
-def _receiver(delivery: Delivery, node: Node) -> Handler:
+def _receiver(delivery: Delivery, node: Node) -> MessageHandler:
     def handle(msg: Message) -> None:
         delivery.receive(node, msg)
 

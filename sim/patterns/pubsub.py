@@ -10,7 +10,7 @@ import simpy
 
 from sim.core.errors import SimError
 from sim.core.message import Message
-from sim.patterns.base import Delivery, Operation, World, check_keys
+from sim.patterns.base import Delivery, Operation, WorldView, check_keys
 from sim.patterns.client import connect
 
 __all__ = ["PubSub"]
@@ -45,7 +45,7 @@ class PubSub:
             raise SimError("durable_subscriptions", durable, "true or false (default: the broker's durable)")
         return cls(topic, durable)
 
-    def install(self, world: World) -> None:
+    def install(self, world: WorldView) -> None:
         ctx, workload = world.ctx, world.workload
         broker = world.broker()
         broker.declare_topic(self.topic)

@@ -10,7 +10,7 @@ import simpy
 
 from sim.core.errors import SimError
 from sim.core.message import Message
-from sim.patterns.base import Delivery, Operation, World, check_keys
+from sim.patterns.base import Delivery, Operation, WorldView, check_keys
 from sim.patterns.client import connect
 
 __all__ = ["MessageQueue"]
@@ -37,7 +37,7 @@ class MessageQueue:
             raise SimError("queue", queue, "a non-empty queue name without '/'")
         return cls(queue)
 
-    def install(self, world: World) -> None:
+    def install(self, world: WorldView) -> None:
         ctx, workload = world.ctx, world.workload
         broker = world.broker()
         broker.declare_queue(self.queue)

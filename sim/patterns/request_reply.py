@@ -33,7 +33,7 @@ from sim.core.errors import SimError
 from sim.core.message import Message
 from sim.core.units import parse_duration, parse_size
 from sim.model.node import Node
-from sim.patterns.base import Delivery, Operation, World, check_keys
+from sim.patterns.base import Delivery, Operation, WorldView, check_keys
 from sim.patterns.client import BrokerClient, connect
 
 __all__ = ["RequestReply"]
@@ -73,14 +73,14 @@ class RequestReply:
         size = options.get("reply_size")
         return cls(timeout, via, None if size is None else parse_size(size, "reply_size"))
 
-    def install(self, world: World) -> None:
+    def install(self, world: WorldView) -> None:
         _RequestReplyRun(self, world).install()
 
 
 class _RequestReplyRun:
     """The state of one run of the pattern."""
 
-    def __init__(self, pattern: RequestReply, world: World) -> None:
+    def __init__(self, pattern: RequestReply, world: WorldView) -> None:
         self.p = pattern
         self.world = world
         self.ctx = world.ctx

@@ -25,7 +25,7 @@ from sim.model.workload import (
     Hotspot,
     OnOff,
     Poisson,
-    Uniform,
+    UniformDestinations,
     Workload,
     Zipf,
 )
@@ -33,14 +33,14 @@ from sim.patterns import PATTERNS, DeliveryConfig
 from sim.run.fault_plan import plan
 from sim.topology import PROJECT_TOPOLOGIES, build_topology
 
-__all__ = ["APPLICATION_ROLES", "World", "build", "topology_search_path"]
+__all__ = ["APPLICATION_ROLES", "AssembledWorld", "build", "topology_search_path"]
 
 APPLICATION_ROLES = ("host", "client", "server", "service")
 """Node roles that run producers and consumers when the workload gives counts, not names."""
 
 
 @dataclass
-class World:
+class AssembledWorld:
     """The assembled model a pattern sees; nodes and brokers are created on first use."""
 
     ctx: SimContext
@@ -162,14 +162,14 @@ def _arrivals(w: WorkloadSettings) -> Arrivals:
 def _destinations(w: WorkloadSettings) -> Destinations:
     table: dict[str, Destinations] = {
         "fixed": Fixed(),
-        "uniform": Uniform(),
+        "uniform": UniformDestinations(),
         "zipf": Zipf(w.zipf_s),
         "hotspot": Hotspot(w.hotspot_fraction),
     }
     return table[w.destinations]
 
 
-def build(ctx: SimContext, scenario: Scenario, *, search: Sequence[Path] = ()) -> World:
+def build(ctx: SimContext, scenario: Scenario, *, search: Sequence[Path] = ()) -> AssembledWorld:
     """Assemble the world for ``scenario`` in ``ctx`` and install its pattern.
 
     Nothing runs until ``ctx.env.run``.
@@ -211,7 +211,9 @@ def build(ctx: SimContext, scenario: Scenario, *, search: Sequence[Path] = ()) -
         session_timeout=b.session_timeout,
         control_size=d.ack_size,
     )
-    world = World(ctx, scenario, graph, network, workload, delivery, broker_config, b.reconnect_delay)
+    world = AssembledWorld(
+        ctx, scenario, graph, network, workload, delivery, broker_config, b.reconnect_delay
+    )
     pattern = PATTERNS[scenario.pattern].from_options(scenario.options.get(scenario.pattern, {}))
     pattern.install(world)
     schedule = plan(

@@ -19,7 +19,7 @@ from sim.config.scenario import Scenario
 from sim.core.context import SimContext, TraceRecord
 from sim.model.faults.injector import FaultRecord, down_intervals, fault_windows
 from sim.patterns import PATTERNS
-from sim.run.build import World, build
+from sim.run.build import AssembledWorld, build
 from sim.run.checks import Violation, check
 from sim.run.metrics import operations, recovery_time, summarize
 from sim.run.stability import Window
@@ -93,7 +93,7 @@ class RunResult:
         return frame
 
 
-def run_world(ctx: SimContext, world: World) -> float:
+def run_world(ctx: SimContext, world: AssembledWorld) -> float:
     """Run a built world through ``duration`` and the drain; returns the end time."""
     env, scenario = ctx.env, world.scenario
     window = Window(ctx, world.nodes, world.brokers, scenario.warmup, scenario.duration, world.faults)

@@ -63,7 +63,7 @@ class Broker:
         The broker's host; its ``servers`` and ``service`` model the broker's processing.
     config : BrokerConfig
     consumer_nodes : callable
-        Looks up a client's node (``World.node``), to notice its crash as a dropped connection.
+        Looks up a client's node (``AssembledWorld.node``), to notice its crash as a dropped connection.
     """
 
     def __init__(self, ctx: SimContext, node: Node, config: BrokerConfig, consumer_nodes: Any) -> None:

@@ -215,7 +215,7 @@ class FaultInjector:
     ctx : SimContext
     network : Network
     node : callable
-        Node lookup (``World.node``): nodes are created on first use.
+        Node lookup (``AssembledWorld.node``): nodes are created on first use.
     actions : sequence of FaultAction
         The schedule, already expanded and merged (see :func:`expand`).
     """
