@@ -155,7 +155,11 @@ def _check() -> None:
             f"sim/core/scheduling.py); this is SimPy {version or 'of unknown version'}"
         )
     env = Environment()
-    if not (isinstance(env._queue, list) and isinstance(env._eid, count) and env._now == 0):
+    if not (
+        isinstance(getattr(env, "_queue", None), list)
+        and isinstance(getattr(env, "_eid", None), count)
+        and getattr(env, "_now", None) == 0
+    ):
         raise ImportError("sim: SimPy's Environment no longer has _queue (a list), _eid (a counter) and _now")
     seen: list[float] = []
     env.schedule(Scheduled(None, (lambda _: seen.append(env.now),)), NORMAL, 2.0)  # type: ignore[arg-type]
