@@ -92,6 +92,69 @@ class RunResult:
             frame[name] = frame[name].astype("category")
         return frame
 
+    def __repr__(self) -> str:
+        """One line: pattern, duration and seed; obligations offered / delivered / lost; the share of
+        operations that succeeded and their p50 and p99 latency; ``unstable`` and the obligations left
+        unfinished at the end of the drain, when they apply."""
+        s, sc = self.summary, self.scenario
+
+        def number(name: str) -> str:
+            value = s.get(name, math.nan)
+            return f"{value:,.0f}" if math.isfinite(value) else "n/a"
+
+        def latency(name: str) -> str:
+            value = s.get(name, math.nan)
+            if not math.isfinite(value):
+                return "n/a"
+            return f"{value * 1e3:.3g} ms" if value < 1 else f"{value:,.2f} s"
+
+        ratio = s.get("op_success_ratio", math.nan)
+        share = f"{ratio:.1%}" if math.isfinite(ratio) else "n/a"
+        flags = "; unstable" if s.get("stable") == 0.0 else ""
+        if s.get("in_flight", 0.0) > 0:
+            flags += f"; {number('in_flight')} unfinished"
+        return (
+            f"<RunResult {sc.pattern}, {sc.duration:g} s, seed {sc.seed}: offered {number('offered')}, "
+            f"delivered {number('delivered')}, lost {number('lost')}; operations "
+            f"{share} succeeded, p50 {latency('op_latency_p50')}, "
+            f"p99 {latency('op_latency_p99')}{flags}>"
+        )
+
+    def _repr_html_(self) -> str:
+        """The same figures as a small table, for notebooks (every text escaped)."""
+        from html import escape
+
+        s, sc = self.summary, self.scenario
+
+        def number(name: str) -> str:
+            value = s.get(name, math.nan)
+            return f"{value:,.0f}" if math.isfinite(value) else "n/a"
+
+        def latency(name: str) -> str:
+            value = s.get(name, math.nan)
+            if not math.isfinite(value):
+                return "n/a"
+            return f"{value * 1e3:.3g} ms" if value < 1 else f"{value:,.2f} s"
+
+        ratio = s.get("op_success_ratio", math.nan)
+        rows = [
+            ("pattern", str(sc.pattern)),
+            ("duration", f"{sc.duration:g} s"),
+            ("seed", str(sc.seed)),
+            ("offered", number("offered")),
+            ("delivered", number("delivered")),
+            ("lost", number("lost")),
+            ("operations succeeded", f"{ratio:.1%}" if math.isfinite(ratio) else "n/a"),
+            ("operation latency p50", latency("op_latency_p50")),
+            ("operation latency p99", latency("op_latency_p99")),
+        ]
+        if s.get("stable") == 0.0:
+            rows.append(("unstable", "yes"))
+        if s.get("in_flight", 0.0) > 0:
+            rows.append(("unfinished", f"{number('in_flight')} obligations open at the end of the drain"))
+        body = "".join(f"<tr><th>{escape(name)}</th><td>{escape(value)}</td></tr>" for name, value in rows)
+        return f"<table><caption>RunResult</caption>{body}</table>"
+
 
 def run_world(ctx: SimContext, world: AssembledWorld) -> float:
     """Run a built world through ``duration`` and the drain; returns the end time."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -10,7 +12,7 @@ from conftest import assert_counts_match_the_rows
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim import Scenario, simulate
+from sim import RunResult, Scenario, simulate
 from sim.run.metrics import METRICS
 
 BASE = Scenario(
@@ -153,3 +155,68 @@ def test_same_seed_offers_every_pattern_the_same_workload() -> None:
     assert len(reference) > 200
     for pattern, rows in offered.items():
         assert rows == reference, pattern
+
+
+def test_repr_is_one_line_with_the_headline_figures() -> None:
+    sc = Scenario(
+        duration="2s", seed=7, links={"latency": "3ms"}, workload={"rate": "10/s", "arrivals": "constant"}
+    )
+    assert repr(simulate(sc)) == (
+        "<RunResult point_to_point, 2 s, seed 7: offered 20, delivered 20, lost 0; "
+        "operations 100.0% succeeded, p50 6 ms, p99 6 ms>"
+    )
+    lossy = sc.with_updates({"duration": "1s", "links.loss": 1.0})
+    assert repr(simulate(lossy)) == (
+        "<RunResult point_to_point, 1 s, seed 7: offered 10, delivered 0, lost 10; "
+        "operations 0.0% succeeded, p50 n/a, p99 n/a>"
+    )
+
+
+def test_repr_flags_an_unstable_run_and_its_unfinished_work() -> None:
+    # one consumer of 100 ms jobs offered 20 a second: the queue grows, and a 1 s drain leaves most open
+    sc = Scenario(
+        pattern="queue",
+        duration="20s",
+        drain="1s",
+        seed=3,
+        topology={"name": "star", "params": {"n": 3}},
+        nodes={"service": "100ms"},
+        workload={"producers": 1, "consumers": 1, "rate": "20/s", "arrivals": "constant"},
+        broker={"node": "hub"},
+    )
+    result = simulate(sc)
+    s = result.summary
+    assert s["stable"] == 0.0 and s["in_flight"] == 191
+    assert repr(result) == (
+        "<RunResult queue, 20 s, seed 3: offered 400, delivered 209, lost 0; operations 52.2% succeeded, "
+        "p50 5.30 s, p99 10.40 s; unstable; 191 unfinished>"
+    )
+    html = result._repr_html_()
+    assert "<tr><th>unstable</th><td>yes</td></tr>" in html
+    assert "<tr><th>unfinished</th><td>191 obligations open at the end of the drain</td></tr>" in html
+    calm = replace(result, summary={**s, "stable": 1.0, "in_flight": 0})
+    assert repr(calm).endswith("p99 10.40 s>") and "unstable" not in calm._repr_html_()
+
+
+def test_html_repr_is_a_small_escaped_table() -> None:
+    summary = {"offered": 1234, "delivered": 1200, "lost": 34, "op_success_ratio": 0.5}
+    summary |= {"op_latency_p50": 0.0004, "op_latency_p99": math.nan}
+    scenario = SimpleNamespace(pattern="<b>&co", duration=0.5, seed=2)
+    result = RunResult(scenario=scenario, summary=summary, columns={}, end_time=0.5)  # type: ignore[arg-type]
+    assert result._repr_html_() == (
+        "<table><caption>RunResult</caption>"
+        "<tr><th>pattern</th><td>&lt;b&gt;&amp;co</td></tr>"
+        "<tr><th>duration</th><td>0.5 s</td></tr>"
+        "<tr><th>seed</th><td>2</td></tr>"
+        "<tr><th>offered</th><td>1,234</td></tr>"
+        "<tr><th>delivered</th><td>1,200</td></tr>"
+        "<tr><th>lost</th><td>34</td></tr>"
+        "<tr><th>operations succeeded</th><td>50.0%</td></tr>"
+        "<tr><th>operation latency p50</th><td>0.4 ms</td></tr>"
+        "<tr><th>operation latency p99</th><td>n/a</td></tr>"
+        "</table>"
+    )
+    assert repr(result) == (
+        "<RunResult <b>&co, 0.5 s, seed 2: offered 1,234, delivered 1,200, lost 34; "
+        "operations 50.0% succeeded, p50 0.4 ms, p99 n/a>"
+    )
