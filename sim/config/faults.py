@@ -2,29 +2,24 @@
 
 from __future__ import annotations
 
-import math
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from sim.config.sections import _bool, _duration, _Model
+from sim.config.sections import _duration, _Model
 from sim.core.errors import SimError
 from sim.core.units import parse_duration, parse_probability
+from sim.model.faults import kinds
 
-__all__ = ["FAULT_ACTIONS", "FaultActionName", "FaultSettings", "NemesisSettings"]
+__all__ = ["FaultSettings", "NemesisSettings", "fault_actions"]
 
-FaultActionName = Literal[
-    "crash", "recover", "pause", "resume", "link_down", "link_up", "partition", "heal",
-    "latency", "loss", "duplicate", "reorder",
-]  # fmt: skip
-FAULT_ACTIONS: tuple[str, ...] = get_args(FaultActionName)
-_FAULT_PARAMS = {
-    "partition": ("groups", "one_way"),
-    "latency": ("add", "factor"),
-    "loss": ("p", "p_gb", "p_bg", "loss_good", "loss_bad"),
-    "duplicate": ("probability",),
-    "reorder": ("jitter",),
-}
+_FIXED = ("at", "action", "target", "for")
+"""The keys every fault has; the others are the parameters the fault kinds declare."""
+
+
+def fault_actions() -> tuple[str, ...]:
+    """The actions ``[[faults]]`` may name: every schedulable kind of the registry, in its order."""
+    return kinds.schedulable()
 
 
 def _names(value: Any, field: str) -> Any:
@@ -35,34 +30,37 @@ def _names(value: Any, field: str) -> Any:
     return value
 
 
+def _one_of(values: tuple[str, ...]) -> str:
+    """``'a', 'b' or 'c'``: the words pydantic uses for a value outside a literal's choices."""
+    quoted = [repr(v) for v in values]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+
+
 class FaultSettings(_Model):
     """One scheduled fault: ``at`` a time, an ``action`` on ``target`` (nodes or links), optionally ``for`` a
-    duration after which the inverse action follows."""
+    duration after which the inverse action follows, and the parameters of its kind.
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, validate_default=False)
+    The actions, their parameters and how each is parsed come from the fault-kind registry
+    (:mod:`sim.model.faults.kinds`); the parsed parameters are :attr:`params` (and attributes: ``f.p``).
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True, validate_default=False)
 
     at: float
-    action: FaultActionName
+    action: str
     target: str | list[str] | None = None
     for_: float | None = Field(default=None, alias="for")
-    groups: list[list[str]] | None = None
-    one_way: bool | None = None
-    add: float | None = None
-    factor: float | None = None
-    p: float | None = None
-    p_gb: float | None = None
-    p_bg: float | None = None
-    loss_good: float | None = None
-    loss_bad: float | None = None
-    probability: float | None = None
-    jitter: float | None = None
 
     _at = _duration("at")
-    _add = _duration("add")
-    _jitter = _duration("jitter")
-
-    _one_way = _bool("one_way")
     _target = field_validator("target", mode="before")(lambda v: _names(v, "target"))
+
+    @field_validator("action", mode="before")
+    @classmethod
+    def _action(cls, v: Any) -> Any:
+        actions = fault_actions()
+        if not isinstance(v, str) or v not in actions:
+            raise SimError("action", v, _one_of(actions))
+        return v
 
     @field_validator("for_", mode="before")
     @classmethod
@@ -72,76 +70,47 @@ class FaultSettings(_Model):
             raise SimError("for", v, "a duration > 0")
         return x
 
-    @field_validator("p", "p_gb", "p_bg", "loss_good", "loss_bad", "probability", mode="before")
-    @classmethod
-    def _prob(cls, v: Any, info: Any) -> Any:
-        return parse_probability(v, info.field_name)
-
-    @field_validator("factor", mode="before")
-    @classmethod
-    def _factor(cls, v: Any) -> Any:
-        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < math.inf:
-            raise SimError("factor", v, "a finite multiplier >= 0")
-        return float(v)
+    @property
+    def params(self) -> dict[str, Any]:
+        """The parameters given, parsed, in the order the kinds declare them."""
+        return dict(self.__pydantic_extra__ or {})
 
     @model_validator(mode="after")
     def _shape(self) -> FaultSettings:
+        given = dict(self.__pydantic_extra__ or {})
+        declared = kinds.params()
+        parsed: dict[str, Any] = {}
+        for name, param in declared.items():  # each value is parsed, even one the action does not take
+            if name in given:
+                value = param.parse(given[name], name)
+                if value is not None:
+                    parsed[name] = value
+        for name, value in given.items():
+            if name not in declared:
+                raise SimError(name, value, "a known key (see docs/config.md); this one is not")
         a = self.action
-        allowed = _FAULT_PARAMS.get(a, ())
-        for name in (
-            "groups",
-            "one_way",
-            "add",
-            "factor",
-            "p",
-            "p_gb",
-            "p_bg",
-            "loss_good",
-            "loss_bad",
-            "probability",
-            "jitter",
-        ):
-            if getattr(self, name) is not None and name not in allowed:
+        kind = kinds.kind(a)
+        allowed = [p.name for p in kind.params]
+        for name, value in parsed.items():
+            if name not in allowed:
                 raise SimError(
                     name,
-                    getattr(self, name),
+                    value,
                     f"no '{name}' for action '{a}' (it takes {', '.join(allowed) or 'no parameters'})",
                 )
-        needs_target = a not in ("partition", "heal")
+        needs_target = kind.targets != kinds.NETWORK
         if needs_target and (self.target is None or self.target == [] or self.target == ""):
             raise SimError("target", None, f"a node or link for action '{a}'")
         if not needs_target and self.target is not None:
             raise SimError("target", self.target, f"no target for '{a}' (a partition names groups)")
-        if a == "partition":
-            if not self.groups or any(not g for g in self.groups):
-                raise SimError(
-                    "groups", self.groups, 'a non-empty list of non-empty node groups, e.g. [["n0", "n1"]]'
-                )
-            seen = [n for g in self.groups for n in g]
-            twice = sorted({n for n in seen if seen.count(n) > 1})
-            if twice:
-                raise SimError("groups", self.groups, f"each node in one group only ({twice[0]!r} is in two)")
-        if a in ("recover", "resume", "link_up", "heal") and self.for_ is not None:
+        if kind.ends_a_fault and self.for_ is not None:
             raise SimError("for", self.for_, f"no duration for '{a}' (it ends a fault)")
-        if a == "latency" and self.add is None and self.factor is None:
-            raise SimError("add", None, "add (seconds) and/or factor for a latency window")
-        if a == "loss":
-            extra = [n for n in ("p_gb", "p_bg", "loss_good", "loss_bad") if getattr(self, n) is not None]
-            if self.p is not None and extra:
-                # beside a Gilbert–Elliott chain, p is the odd one out; beside p alone, the state losses are
-                field = "p" if extra[0] in ("p_gb", "p_bg") else extra[0]
-                raise SimError(
-                    field,
-                    getattr(self, field),
-                    "either p (Bernoulli) or p_gb and p_bg "
-                    "[, loss_good, loss_bad] (Gilbert–Elliott), not both",
-                )
-            if self.p is None and (self.p_gb is None or self.p_bg is None):
-                raise SimError("p", self.p, "either p (Bernoulli) or p_gb and p_bg (Gilbert–Elliott)")
-        if a == "duplicate" and self.probability is None:
-            raise SimError("probability", None, "a probability for a duplicate window")
-        if a == "reorder" and self.jitter is None:
-            raise SimError("jitter", None, "a jitter duration for a reorder window")
+        for p in kind.params:
+            if p.required is not None and p.name not in parsed:
+                raise SimError(p.name, None, p.required)
+        if kind.check is not None:
+            kind.check(parsed)
+        object.__setattr__(self, "__pydantic_extra__", parsed)
         return self
 
 

@@ -13,15 +13,8 @@ import networkx as nx
 from sim.config.scenario import FaultSettings, NemesisSettings, Scenario
 from sim.core.errors import SimError
 from sim.core.rng import RngStreams
-from sim.model.faults.injector import (
-    LINK_ACTIONS,
-    NODE_ACTIONS,
-    WINDOWS,
-    FaultAction,
-    expand,
-    nemesis_schedule,
-    validate,
-)
+from sim.model.faults.injector import FaultAction, expand, nemesis_schedule, validate
+from sim.model.faults.kinds import LINKS, NODES, kind
 
 __all__ = ["plan", "resolve_links", "resolve_nodes"]
 
@@ -94,19 +87,21 @@ def _action(
     i: int, f: FaultSettings, graph: nx.Graph[str], nodes: Callable[[object, str], tuple[str, ...]]
 ) -> FaultAction:
     where = f"faults[{i}].target"
-    params: dict[str, object] = {}
+    k = kind(f.action)
     targets: tuple[object, ...] = ()
-    if f.action in NODE_ACTIONS:
+    if k.targets == NODES:
         targets = nodes(f.target, where)
-    elif f.action in LINK_ACTIONS or f.action in WINDOWS:
+    elif k.targets == LINKS:
         targets = resolve_links(f.target or (), graph, where)
-    if f.action == "partition":
-        groups = [list(nodes(g, f"faults[{i}].groups")) for g in f.groups or []]
-        params = {"groups": groups, "one_way": bool(f.one_way)}
-    for name in ("add", "factor", "p", "p_gb", "p_bg", "loss_good", "loss_bad", "probability", "jitter"):
-        value = getattr(f, name)
-        if value is not None:
-            params[name] = value
+    given = f.params
+    params: dict[str, object] = {}
+    for p in k.params:  # declared order; a default fills in what is not given (a partition's one_way)
+        value = given.get(p.name, p.default)
+        if value is ...:
+            continue
+        if p.node_groups:
+            value = [list(nodes(g, f"faults[{i}].{p.name}")) for g in value]
+        params[p.name] = value
     return FaultAction(f.at, f.action, targets, params, f.for_, f"faults[{i}]")
 
 

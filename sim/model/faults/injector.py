@@ -10,6 +10,8 @@ Vocabulary (after Jepsen and Maelstrom): ``crash``, ``recover``, ``pause``, ``re
 ``link_down``, ``link_up`` (links); ``partition`` (groups, symmetric or one-way), ``heal``; windows on
 links: ``latency`` (``add`` seconds and/or ``factor``), ``loss`` (Bernoulli ``p``, or Gilbert–Elliott
 ``p_gb``, ``p_bg``, ``loss_good``, ``loss_bad``), ``duplicate`` (``probability``), ``reorder`` (``jitter``).
+What each kind does, undoes and clashes with is declared in :mod:`sim.model.faults.kinds`; this module
+only dispatches through that registry.
 """
 
 from __future__ import annotations
@@ -21,15 +23,12 @@ from typing import Any
 from sim.core.context import SimContext
 from sim.core.errors import SimError
 from sim.core.rng import Stream
-from sim.model.link import GilbertElliott, Link
+from sim.model.faults.kinds import DOWN, KINDS, NETWORK, NODES, FaultModel, condition_key, inverse
+from sim.model.faults.kinds import kind as fault_kind
 from sim.model.network import Network
 from sim.model.node import Node
 
 __all__ = [
-    "INVERSE",
-    "LINK_ACTIONS",
-    "NODE_ACTIONS",
-    "WINDOWS",
     "FaultAction",
     "FaultInjector",
     "FaultRecord",
@@ -40,16 +39,6 @@ __all__ = [
     "validate",
 ]
 
-NODE_ACTIONS = ("crash", "recover", "pause", "resume")
-LINK_ACTIONS = ("link_down", "link_up")
-WINDOWS = ("latency", "loss", "duplicate", "reorder")
-INVERSE = {
-    "crash": "recover",
-    "pause": "resume",
-    "link_down": "link_up",
-    "partition": "heal",
-    **{w: f"{w}_end" for w in WINDOWS},
-}
 FaultRecord = tuple[float, str, str, str]
 """(time, action, target, detail) — one line of the fault log."""
 
@@ -75,7 +64,7 @@ def expand(actions: Sequence[FaultAction]) -> list[FaultAction]:
     out = list(actions)
     for a in actions:
         if a.duration is not None:
-            out.append(FaultAction(a.at + a.duration, INVERSE[a.action], a.targets, a.params, None, a.source))
+            out.append(FaultAction(a.at + a.duration, inverse(a.action), a.targets, a.params, None, a.source))
     return sorted(out, key=lambda a: a.at)
 
 
@@ -85,74 +74,29 @@ def validate(actions: Sequence[FaultAction], duration: float, where: str = "faul
     for i, a in enumerate(actions):
         if not 0 <= a.at < duration:
             raise SimError(f"{where}[{i}].at", a.at, f"a time in [0, duration) = [0, {duration:g}) s")
-    down: set[Any] = set()
-    paused: set[Any] = set()
-    links_down: set[Any] = set()
-    windows: set[tuple[str, Any]] = set()
-    partitioned = False
+    conditions: set[tuple[str, Any]] = set()  # (condition, target): ("down", "h0"), ("latency", ("a", "b"))
     index = {id(a): i for i, a in enumerate(actions)}
     lasting = {a.source: a.duration for a in actions if a.duration is not None}
     for a in expand(actions):
         pos = index.get(id(a))
         # the end of a 'for' window is blamed on the entry that asked for it (its source, e.g. faults[2])
-        blamed: tuple[str, Any, str]
+        value: object
         if pos is not None:
-            blamed = (f"{where}[{pos}].action", a.action, "an action")
+            field, value, what = f"{where}[{pos}].action", a.action, "an action"
         else:
-            blamed = (f"{a.source}.for", lasting.get(a.source), f"a window whose end ({a.action}) is")
-
-        def clash(
-            target: object, state: str, at: float = a.at, blamed: tuple[str, Any, str] = blamed
-        ) -> SimError:
-            field, value, what = blamed
-            return SimError(field, value, f"{what} consistent with {target!r} being {state} at {at:g} s")
-
-        for t in a.targets:
-            if a.action == "crash" and t in down:
-                raise clash(t, "down already")
-            if a.action == "recover" and t not in down:
-                raise clash(t, "up")
-            if a.action == "pause" and (t in down or t in paused):
-                raise clash(t, "down or paused already")
-            if a.action == "resume" and t not in paused:
-                raise clash(t, "not paused")
-            if a.action == "link_down" and t in links_down:
-                raise clash(t, "down already")
-            if a.action == "link_up" and t not in links_down:
-                raise clash(t, "up")
-            if a.action in WINDOWS and (a.action, t) in windows:
-                raise clash(t, f"inside another {a.action} window")
-            _track(a.action, t, down, paused, links_down, windows)
-        if a.action == "partition":
-            if partitioned:
-                raise clash("the network", "partitioned already (heal first)")
-            partitioned = True
-        elif a.action == "heal":
-            if not partitioned:
-                raise clash("the network", "not partitioned")
-            partitioned = False
-
-
-def _track(
-    action: str, t: Any, down: set[Any], paused: set[Any], links_down: set[Any], windows: set[tuple[str, Any]]
-) -> None:
-    if action == "crash":
-        down.add(t)
-        paused.discard(t)
-    elif action == "recover":
-        down.discard(t)
-    elif action == "pause":
-        paused.add(t)
-    elif action == "resume":
-        paused.discard(t)
-    elif action == "link_down":
-        links_down.add(t)
-    elif action == "link_up":
-        links_down.discard(t)
-    elif action in WINDOWS:
-        windows.add((action, t))
-    elif action.endswith("_end"):
-        windows.discard((action[:-4], t))
+            field, value, what = (
+                f"{a.source}.for",
+                lasting.get(a.source),
+                f"a window whose end ({a.action}) is",
+            )
+        k = fault_kind(a.action)
+        for t in (None,) if k.targets == NETWORK else a.targets:
+            target = condition_key(k, t)
+            if k.clashes(conditions, target):
+                raise SimError(
+                    field, value, f"{what} consistent with {target!r} being {k.clash} at {a.at:g} s"
+                )
+            k.track(conditions, target)
 
 
 # -- nemeses --------------------------------------------------------------------------------------------
@@ -228,12 +172,12 @@ class FaultInjector:
         self.node = node
         self.actions = sorted(actions, key=lambda a: a.at)
         self.log: list[FaultRecord] = []
-        self._saved: dict[tuple[str, int], Any] = {}
+        self.model = FaultModel(network, node)
 
     def start(self) -> None:
         """Schedule the injector's process."""
         for a in self.actions:  # nodes named by the schedule exist from the start (a crash needs one)
-            if a.action in NODE_ACTIONS:
+            if fault_kind(a.action).targets == NODES:
                 for t in a.targets:
                     self.node(t)
         if self.actions:
@@ -248,64 +192,19 @@ class FaultInjector:
 
     def apply(self, a: FaultAction) -> None:
         """Carry out one action now and log it."""
-        act = a.action
-        if act in NODE_ACTIONS:
-            for t in a.targets:
-                getattr(self.node(t), act)()
-        elif act in LINK_ACTIONS:
-            for u, v in a.targets:
-                self.network.set_link_up(u, v, act == "link_up", both=False)
-        elif act == "partition":
-            self.network.partition(
-                [list(g) for g in a.params["groups"]], one_way=a.params.get("one_way", False)
-            )
-        elif act == "heal":
-            self.network.heal()
-        else:
-            for u, v in a.targets:
-                self._window(self.network.link(u, v), act, a.params)
+        k = fault_kind(a.action)
+        for t in (None,) if k.targets == NETWORK else a.targets:
+            k.apply(self.model, t, a.params)
         detail = ";".join(f"{k}={v}" for k, v in sorted(a.params.items()))
-        self.log.append((self.ctx.env.now, act, a.describe() or "network", detail))
+        self.log.append((self.ctx.env.now, a.action, a.describe() or "network", detail))
         if self.ctx.trace is not None:
-            self.ctx.trace.append((self.ctx.env.now, "fault", 0, a.describe() or "network", act))
-
-    def _window(self, link: Link, act: str, p: Mapping[str, Any]) -> None:
-        kind = act.removesuffix("_end")
-        if act == "latency":
-            link.extra_latency, link.latency_factor = float(p.get("add", 0.0)), float(p.get("factor", 1.0))
-        elif act == "latency_end":
-            link.extra_latency, link.latency_factor = 0.0, 1.0
-        elif act == "loss":
-            link.bad = False
-            if "p_gb" in p:
-                link.loss_model = GilbertElliott(
-                    p["p_gb"], p["p_bg"], p.get("loss_good", 0.0), p.get("loss_bad", 1.0)
-                )
-            else:
-                link.loss_model = float(p["p"])
-        elif act == "loss_end":
-            link.loss_model = None
-        elif act == "duplicate":
-            link.duplicate = float(p["probability"])
-        elif act == "duplicate_end":
-            link.duplicate = 0.0
-        elif act == "reorder":
-            link.jitter = float(p["jitter"])
-        elif kind == "reorder":
-            link.jitter = 0.0
-        link.refresh()
+            self.ctx.trace.append((self.ctx.env.now, "fault", 0, a.describe() or "network", a.action))
 
 
 def fault_windows(log: Sequence[FaultRecord], end: float) -> list[tuple[float, float]]:
     """(start, end) of every fault in the log: a crash or pause until its target is back, a link down until
     up, a partition until healed, a window until its end; faults still open end at ``end``."""
-    closing = {
-        "recover": "crash",
-        "resume": "pause",
-        "link_up": "link_down",
-        "heal": "partition",
-        **{f"{w}_end": w for w in WINDOWS},
-    }
+    closing = {k.inverse: k.name for k in KINDS.values() if k.inverse is not None}
     opened: dict[tuple[str, str], float] = {}
     out: list[tuple[float, float]] = []
     for t, action, target, _ in log:
@@ -320,14 +219,17 @@ def fault_windows(log: Sequence[FaultRecord], end: float) -> list[tuple[float, f
 
 
 def down_intervals(log: Sequence[FaultRecord], end: float) -> dict[str, list[tuple[float, float]]]:
-    """Per node, the intervals it was down (crash → recover, or the end of the run)."""
+    """Per node, the intervals it was down (crash → recover, or the end of the run): from a kind that opens
+    the ``down`` condition of a node until its inverse."""
+    downs = {k.name for k in KINDS.values() if k.targets == NODES and k.opens == DOWN}
+    ups = {k.inverse for k in KINDS.values() if k.name in downs}
     open_at: dict[str, float] = {}
     out: dict[str, list[tuple[float, float]]] = {}
     for t, action, target, _ in log:
         for node in target.split(","):
-            if action == "crash" and node not in open_at:
+            if action in downs and node not in open_at:
                 open_at[node] = t
-            elif action == "recover" and node in open_at:
+            elif action in ups and node in open_at:
                 out.setdefault(node, []).append((open_at.pop(node), t))
     for node, t in open_at.items():
         out.setdefault(node, []).append((t, end))
