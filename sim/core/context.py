@@ -77,23 +77,12 @@ class SimContext:
         """True when no obligation is open and no sender waits for an acknowledgement."""
         return self.ledger.open_count == 0 and self.pending == 0
 
-    def drop(self, msg: Message, reason: str, where: str = "") -> None:
-        """Account for a dropped transmission.
-
-        An unreliable transmission loses its obligations for ``reason``; a reliable one only notes the
-        reason (its sender will retry, and gives up with that reason). Control traffic is counted.
-        """
-        ledger = self.ledger
-        if msg.control:
-            ledger.control_dropped += 1
-        else:
-            for row in msg.obligations():
-                if msg.reliable:
-                    ledger.note(row, reason)
-                else:
-                    ledger.lose(row, reason)
+    def drop(self, msg: Message, reason: str, where: str = "", at: float | None = None) -> None:
+        """A transmission of ``msg`` was dropped at ``where`` for ``reason`` (:meth:`Ledger.drop`: the
+        one drop rule), traced at ``at`` (default: now; cut-through drops a message when it is sent)."""
+        self.ledger.drop(msg, reason)
         if self.trace is not None:
-            self.trace.append((self.env.now, "drop", msg.id, where, reason))
+            self.trace.append((self.env.now if at is None else at, "drop", msg.id, where, reason))
 
     def record(self, event: str, msg: Message, node: str, detail: Any = "") -> None:
         """Append a trace record if tracing is on."""

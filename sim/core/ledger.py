@@ -28,10 +28,14 @@ from __future__ import annotations
 import math
 from array import array
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sim.core.errors import InvariantError
+
+if TYPE_CHECKING:
+    from sim.core.message import Message
 
 __all__ = ["KINDS", "OUTCOMES", "REASONS", "Ledger", "LedgerStatistics", "Operations"]
 
@@ -233,12 +237,48 @@ class Ledger:
         """The sender (or broker) starts another attempt for this obligation."""
         self.attempts[row] += 1
 
-    def hop(self, row: int, nbytes: float) -> None:
-        """One link transmission carried this obligation's data (the network's totals count it too)."""
-        self.transmissions[row] += 1
-        self.bytes[row] += nbytes
-        self.data_transmissions += 1
-        self.data_bytes += nbytes
+    def charge(
+        self, ob: int | tuple[int, ...] | None, size: float, taken: int = 1, control: bool = False
+    ) -> None:
+        """``taken`` link transmissions of a message of ``size`` bytes carrying obligation(s) ``ob``: the one
+        way transmissions enter the ledger (the network charges every hop, or a cut-through run at once).
+
+        Data: ``ob`` is a row, or rows sharing one transmission (a publish to a topic, attributed to its first
+        row), or none. Control (acks, confirms, ...): ``ob`` is the row it serves, or < 0 for none (the
+        totals and ``control_unattributed`` count it).
+        """
+        nbytes = taken * size
+        if control:
+            self.control_transmissions += taken
+            self.control_bytes += nbytes
+            if ob >= 0:  # type: ignore[operator]  # control carries one row
+                self.control[ob] += taken  # type: ignore[index]
+                self.control_bytes_row[ob] += nbytes  # type: ignore[index]
+            else:
+                self.control_unattributed += taken
+                self.control_bytes_unattributed += nbytes
+        else:
+            if type(ob) is int:
+                self.transmissions[ob] += taken
+                self.bytes[ob] += nbytes
+            elif ob:
+                self.transmissions[ob[0]] += taken  # type: ignore[index]
+                self.bytes[ob[0]] += nbytes  # type: ignore[index]
+            self.data_transmissions += taken
+            self.data_bytes += nbytes
+
+    def drop(self, msg: Message, reason: str) -> None:
+        """A transmission of ``msg`` was dropped for ``reason`` — the one drop rule: an unreliable
+        transmission loses its obligations; a reliable one only notes the reason (its sender retries, and
+        gives up with the last reason noted); control traffic is counted."""
+        if msg.control:
+            self.control_dropped += 1
+        elif msg.reliable:
+            for row in msg.obligations():
+                self.note(row, reason)
+        else:
+            for row in msg.obligations():
+                self.lose(row, reason)
 
     def deliver(self, row: int, t: float, node: str = "") -> bool:
         """The application on ``node`` got the message at ``t``; False if it already had it."""
@@ -278,17 +318,6 @@ class Ledger:
     def last_reason(self, row: int) -> str:
         """The reason last noted for this row (``""`` if none)."""
         return REASONS[self.reason[row]]
-
-    def control_hop(self, row: int, nbytes: float) -> None:
-        """One link transmission of control traffic (acks, confirms, ...), tied to ``row`` if >= 0."""
-        self.control_transmissions += 1
-        self.control_bytes += nbytes
-        if row >= 0:
-            self.control[row] += 1
-            self.control_bytes_row[row] += nbytes
-        else:
-            self.control_unattributed += 1
-            self.control_bytes_unattributed += nbytes
 
     def supersede(self, kinds: tuple[str, ...]) -> int:
         """After the run: rows of ``kinds`` that were not delivered but whose operation completed (by

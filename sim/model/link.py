@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,6 +82,7 @@ class Link:
         "latency_factor",
         "loss",
         "loss_model",
+        "on_change",
         "outcomes",
         "plain",
         "stream",
@@ -121,6 +122,8 @@ class Link:
         self.impaired = False
         self.plain = bandwidth == math.inf
         """Neither serialization nor an impairment: a hop over it needs nothing but its outcome."""
+        self.on_change: Callable[[], None] | None = None
+        """Called by :meth:`refresh` (the network stops cut-through on any change of a link's state)."""
 
     def make_stream(self) -> Stream:
         """The link's random stream ``link:<u>-><v>``."""
@@ -195,6 +198,8 @@ class Link:
             or self.loss_model is not None
         )
         self.plain = self.bandwidth == math.inf and not self.impaired
+        if self.on_change is not None:
+            self.on_change()
 
     def impaired_delay(self, delay: float, stream: Stream) -> float:
         """A propagation delay under the current latency and reorder impairments."""

@@ -1,9 +1,10 @@
-"""Links, their state, and hop-by-hop delivery.
+"""The network: links, their state, and hop-by-hop delivery of messages between endpoints.
 
 A hop is one scheduled SimPy event with a callback — no process per message or hop. A link's FIFO
 serialization is arithmetic: ``depart = max(now, free_at) + size / bandwidth``; ``arrive = depart +
 latency``. Next hops come from :mod:`sim.model.routing` (shortest-path tables per destination, computed on
-demand, bounded in memory), dropped whenever a link or node changes state.
+demand, bounded in memory), dropped whenever a link or node changes state. Until the first change of state,
+runs of plain links are taken in one event (:mod:`sim.model.cut_through`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import networkx as nx
 
 from sim.core.context import SimContext
 from sim.core.message import Message
-from sim.core.scheduling import NORMAL, queued
+from sim.core.scheduling import NORMAL
+from sim.model.cut_through import CutThrough
 from sim.model.link import Link, LinkStatistics
 from sim.model.routing import ROUTE_MEMORY, Routing
 
@@ -35,7 +37,7 @@ class Endpoint(Protocol):
     def receive(self, msg: Message) -> None: ...
 
 
-class Network(Routing):
+class Network:
     """The topology's links and the hop-by-hop delivery of messages between endpoints.
 
     Build it with :meth:`from_graph`; attach endpoints (nodes) with :meth:`attach`.
@@ -52,14 +54,23 @@ class Network(Routing):
     ) -> None:
         self.ctx = ctx
         self.env = ctx.env
+        self.graph = graph
+        self.links = links
+        self.max_hops = max_hops
         self.endpoints: dict[str, Endpoint] = {}
-        self.cut_through = False
-        """Take a message's hops over plain links (unbounded bandwidth, no impairment) in one event. Only
-        valid while no link or node changes state: ``build`` turns it on for runs without faults or trace,
-        and any state change turns it off for good (messages already under way keep their single event)."""
-        Routing.__init__(self, graph, links, max_hops=max_hops, route_memory=route_memory)
+        self.routing = Routing(graph, links, max_hops=max_hops, route_memory=route_memory)
+        self.down_nodes = self.routing.down_nodes  # the same set: routing avoids these nodes
+        self._tables = self.routing.tables  # the same dict, read on every hop
         self._arrive_cb: tuple[Callable[[Any], None]] = (self._arrive,)
         self._receive_cb: dict[str, tuple[Callable[[Any], None]]] = {}  # node -> (its endpoint's receive,)
+        self.fast = CutThrough(
+            ctx, self.routing, self._arrive_cb, self._receive_cb, max_paths=max(1024, route_memory // 400)
+        )
+        self.cut_through = False
+        """Take runs of plain links in one event (:mod:`sim.model.cut_through`). ``build`` turns it on for
+        every run; the first change of a link's or node's state turns it off for good."""
+        for link in links.values():
+            link.on_change = self._link_changed
 
     @classmethod
     def from_graph(
@@ -117,7 +128,7 @@ class Network(Routing):
                 link.cut = True
                 link.refresh()
                 cut.append(link)
-        self.partitioned = True
+        self.routing.partitioned = True
         self._invalidate()
         return cut
 
@@ -127,7 +138,7 @@ class Network(Routing):
             if link.cut:
                 link.cut = False
                 link.refresh()
-        self.partitioned = False
+        self.routing.partitioned = False
         self._invalidate()
 
     def set_node_up(self, node_id: str, up: bool) -> None:
@@ -138,16 +149,29 @@ class Network(Routing):
             self.down_nodes.add(node_id)
         self._invalidate()
 
-    def _invalidate(self) -> None:
+    @property
+    def partitioned(self) -> bool:
+        """Whether a partition is in force."""
+        return self.routing.partitioned
+
+    def next_hop(self, here: str, dst: str) -> str | None:
+        """The next node on the current route from ``here`` to ``dst`` (None if unreachable)."""
+        return self.routing.next_hop(here, dst)
+
+    def route(self, src: str, dst: str) -> list[str]:
+        """The current route as a node list (empty if there is none)."""
+        return self.routing.route(src, dst)
+
+    def _link_changed(self) -> None:
+        """A link's state changed (``Link.refresh``): impairments do not reroute, but cut-through stops."""
         if self.cut_through:
-            # messages under way that were to be handed straight to their endpoint arrive through the usual
-            # checks again (link up, node up), now that state can change
-            arrive = self._arrive_cb
-            for event in queued(self.env):  # a message in flight is an event
-                if type(event) is Message and event.callbacks is not arrive:
-                    event.callbacks = arrive
-        self.cut_through = False  # from now on, hops are taken one event at a time (see ``cut_through``)
-        self._drop_routes()
+            self.cut_through = False
+            self.fast.stop()
+
+    def _invalidate(self) -> None:
+        """A link or node went down or up: cut-through stops for good and every route is recomputed."""
+        self._link_changed()
+        self.routing.drop()
 
     # -- the hot path ----------------------------------------------------------------------------
     def send(self, msg: Message, here: str | None = None) -> None:
@@ -162,51 +186,18 @@ class Network(Routing):
         if here == dst:
             self._hand_over(msg, here)
             return
-        if self.cut_through:
-            path = self._paths.get((here, dst))
-            if path is None:
-                path = self._path(here, dst)
-            if path and msg.hops + len(path) <= self.max_hops:
-                # the whole run of plain hops in one event: no state can change before the message gets there
-                ahead = 0.0
-                taken = 0
-                for link in path:
-                    taken += 1
-                    link.transmissions += 1
-                    try:
-                        delay = next(link.outcomes)
-                    except StopIteration:
-                        delay = link.refill()
-                    if delay < 0.0:
-                        msg.hops += taken
-                        self.ctx.drop(msg, "loss", link.u)
-                        self._account(msg, taken)
-                        return
-                    ahead += delay
-                msg.hops += taken
-                msg.link = link
-                env = self.env
-                # a path that ends at the destination hands the message straight to its endpoint on arrival:
-                # nothing changes state in a cut-through run (the first change restores the checks, see
-                # ``_invalidate``)
-                msg.callbacks = (
-                    self._receive_cb.get(dst, self._arrive_cb)
-                    if link.v == dst and self.ctx.trace is None  # a trace records the arrival in _hand_over
-                    else self._arrive_cb
-                )
-                env.schedule(msg, NORMAL, ahead)  # type: ignore[arg-type]
-                self._account(msg, taken)
-                return
+        if self.cut_through and self.fast.take(msg, here, dst):
+            return
         ctx = self.ctx
         env = self.env
         now = env.now
         trace = ctx.trace
-        table = self._routes.get(dst)
+        table = self._tables.get(dst)
         if table is None:
-            table = self._tree(dst)
-        hop = table.get(here) or self._fill(table, dst, here)
+            table = self.routing.tree(dst)
+        hop = table.get(here) or self.routing.fill(table, dst, here)
         if hop is None:
-            ctx.drop(msg, self._no_route_reason(here, dst), here)
+            ctx.drop(msg, self.routing.no_route_reason(here, dst), here)
             return
         link = hop
         hops = msg.hops + 1
@@ -232,31 +223,7 @@ class Network(Routing):
             msg.link = link
             msg.callbacks = self._arrive_cb
             env.schedule(msg, NORMAL, delay)  # type: ignore[arg-type]
-        self._account(msg, 1)
-
-    def _account(self, msg: Message, taken: int) -> None:
-        """The ledger's share of ``taken`` link transmissions of ``msg``."""
-        ledger = self.ctx.ledger
-        ob = msg.ob
-        nbytes = taken * msg.size
-        if msg.control:
-            ledger.control_transmissions += taken
-            ledger.control_bytes += nbytes
-            if ob >= 0:  # type: ignore[operator]  # control carries one row
-                ledger.control[ob] += taken  # type: ignore[index]
-                ledger.control_bytes_row[ob] += nbytes  # type: ignore[index]
-            else:
-                ledger.control_unattributed += taken
-                ledger.control_bytes_unattributed += nbytes
-        else:
-            if type(ob) is int:
-                ledger.transmissions[ob] += taken
-                ledger.bytes[ob] += nbytes
-            elif ob:  # a shared transmission (a publish to a topic) is attributed to its first row
-                ledger.transmissions[ob[0]] += taken  # type: ignore[index]
-                ledger.bytes[ob[0]] += nbytes  # type: ignore[index]
-            ledger.data_transmissions += taken
-            ledger.data_bytes += nbytes
+        ctx.ledger.charge(msg.ob, msg.size, 1, msg.control)
 
     def _slow_hop(self, msg: Message, link: Link, delay: float, lost: bool, now: float) -> tuple[float, bool]:
         """A hop over a link with serialization or impairments: the delay until arrival (queueing at the

@@ -1,10 +1,9 @@
-"""Routes: next-hop tables per destination, computed on demand and bounded in memory, and the cached runs of
-plain links that cut-through follows.
+"""Routes: next-hop tables per destination, computed on demand and bounded in memory.
 
 A destination's table comes from one Dijkstra run (scipy's ``csgraph.dijkstra``, on mean latency plus a tiny
 per-hop penalty) over the links that are up, between nodes that are up; it maps a node to its next-hop link
-and is filled per node on first use. :class:`Routing` is the base of :class:`sim.model.network.Network`, which
-drops every table whenever a link or node changes state.
+and is filled per node on first use. The network (:class:`sim.model.network.Network`) owns one
+:class:`Routing` and drops every table whenever a link or node changes state.
 """
 
 from __future__ import annotations
@@ -28,8 +27,8 @@ class Routing:
     """Route tables over ``links`` (``(u, v) -> Link``) of ``graph``, keeping at most ``route_memory`` bytes.
 
     A destination's routes cost a predecessor entry (4 bytes) and at most one table entry (~100 bytes) per
-    node: the tables of as many destinations as fit are kept, the one computed longest ago evicted first. The
-    cut-through path cache starts over when it holds ``route_memory / 400`` paths.
+    node: the tables of as many destinations as fit are kept, the one computed longest ago evicted first.
+    ``tables`` and ``down_nodes`` are only ever changed in place, so the network's hot path may hold them.
     """
 
     def __init__(
@@ -45,23 +44,21 @@ class Routing:
         self.max_hops = max_hops
         self.down_nodes: set[str] = set()
         self.partitioned = False
-        self._routes: dict[str, dict[str, Link]] = {}
+        self.tables: dict[str, dict[str, Link]] = {}
+        """destination -> (node -> next-hop link), filled on first use (:meth:`tree`, :meth:`fill`)."""
         self._names: list[str] = list(graph.nodes)
         self._index = {n: i for i, n in enumerate(self._names)}
         self._costs: csr_matrix | None = None
         self._preds: dict[str, array[int]] = {}
-        self._paths: dict[tuple[str, str], tuple[Link, ...]] = {}
         self.max_trees = max(16, route_memory // (104 * max(1, len(self._names))))
-        self.max_paths = max(1024, route_memory // 400)
         self._out_index: dict[str, dict[int, Link]] = {}
         for (u, v), link in links.items():
             self._out_index.setdefault(u, {})[self._index[v]] = link
 
-    def _drop_routes(self) -> None:
-        """Forget every table and path (after a change of state)."""
-        self._routes.clear()
+    def drop(self) -> None:
+        """Forget every table (after a change of state)."""
+        self.tables.clear()
         self._preds.clear()
-        self._paths.clear()
         self._costs = None
 
     def _matrix(self) -> csr_matrix:
@@ -79,13 +76,13 @@ class Routing:
             self._costs = csr_matrix((data, (cols, rows)), shape=(n, n))
         return self._costs
 
-    def _tree(self, dst: str) -> dict[str, Link]:
+    def tree(self, dst: str) -> dict[str, Link]:
         """The route table toward ``dst``: next-hop links, filled per node on first use.
 
         One Dijkstra run (on mean latency) per destination gives the predecessor array; the table maps
         a node to its next-hop link and is filled lazily, so a destination costs O(nodes it serves).
         """
-        routes, preds = self._routes, self._preds
+        routes, preds = self.tables, self._preds
         if len(routes) >= self.max_trees:  # bounded: forget the destination computed longest ago
             oldest = next(iter(routes))
             del routes[oldest], preds[oldest]
@@ -97,7 +94,7 @@ class Routing:
         routes[dst] = table
         return table
 
-    def _no_route_reason(self, here: str, dst: str) -> str:
+    def no_route_reason(self, here: str, dst: str) -> str:
         """Why there is no route: the destination is down, a partition separates the two (a route exists
         once the cuts heal), or nothing connects them (``unroutable``)."""
         if dst in self.down_nodes:
@@ -116,7 +113,7 @@ class Routing:
                 return "partition"
         return "unroutable"
 
-    def _fill(self, table: dict[str, Link], dst: str, here: str) -> Link | None:
+    def fill(self, table: dict[str, Link], dst: str, here: str) -> Link | None:
         p = self._preds[dst][self._index[here]]
         if p < 0:
             return None
@@ -125,10 +122,10 @@ class Routing:
 
     def next_hop(self, here: str, dst: str) -> str | None:
         """The next node on the current route from ``here`` to ``dst`` (None if unreachable)."""
-        table = self._routes.get(dst)
+        table = self.tables.get(dst)
         if table is None:
-            table = self._tree(dst)
-        link = table.get(here) or self._fill(table, dst, here)
+            table = self.tree(dst)
+        link = table.get(here) or self.fill(table, dst, here)
         return None if link is None else link.v
 
     def route(self, src: str, dst: str) -> list[str]:
@@ -139,23 +136,4 @@ class Routing:
             if nxt is None or len(path) > self.max_hops:
                 return []
             path.append(nxt)
-        return path
-
-    def _path(self, here: str, dst: str) -> tuple[Link, ...]:
-        """For cut-through: the links from ``here`` toward ``dst`` up to the first that is not plain (or has
-        no route), cached per pair (bounded: the cache starts over when full)."""
-        table = self._routes.get(dst)
-        if table is None:
-            table = self._tree(dst)
-        links: list[Link] = []
-        start = here
-        while here != dst and len(links) <= self.max_hops:
-            link = table.get(here) or self._fill(table, dst, here)
-            if link is None or not link.plain:
-                break
-            links.append(link)
-            here = link.v
-        if len(self._paths) >= self.max_paths:
-            self._paths.clear()
-        path = self._paths[(start, dst)] = tuple(links)
         return path

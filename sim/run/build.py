@@ -221,7 +221,7 @@ def build(ctx: SimContext, scenario: Scenario, *, search: Sequence[Path] = ()) -
     )
     world.faults = FaultInjector(ctx, network, world.node, schedule)
     world.faults.start()
-    # with nothing to change a link's or node's state (no fault, no trace of hops), multi-hop paths over plain
-    # links take one event; a crash made from outside (a test, a user's process) turns it off at once
-    network.cut_through = not schedule and not scenario.trace
+    # runs of plain links take one event until the first change of a link's or node's state (a fault, or a
+    # crash made from outside); traced or not, so that a trace never changes a number
+    network.cut_through = True
     return world

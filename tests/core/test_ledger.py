@@ -122,16 +122,16 @@ def test_note_only_while_in_flight() -> None:
     assert [led.last_reason(r) for r in range(3)] == ["timeout", "", ""]
 
 
-def test_attempt_hop_and_control_hop() -> None:
+def test_attempt_and_charges_of_data_and_control() -> None:
     led = ledger_with(2)
     led.attempt(0)
     led.attempt(0)
-    led.hop(0, 100.0)
-    led.hop(0, 100.0)
-    led.hop(1, 40.5)
-    led.control_hop(0, 20.0)
-    led.control_hop(-1, 8.0)  # tied to no obligation: only the totals
-    led.control_hop(1, 4.0)
+    led.charge(0, 100.0)
+    led.charge(0, 100.0)
+    led.charge(1, 40.5)
+    led.charge(0, 20.0, control=True)
+    led.charge(-1, 8.0, control=True)  # tied to no obligation: only the totals
+    led.charge(1, 4.0, control=True)
     cols = led.columns()
     assert cols["attempts"].tolist() == [2, 0]
     assert cols["transmissions"].tolist() == [2, 1]
@@ -157,7 +157,7 @@ def test_statistics_is_a_frozen_snapshot() -> None:
     led.deliver(0, 1.0)
     led.deliver(0, 1.5)
     led.lose(1, "loss")
-    led.control_hop(-1, 10.0)
+    led.charge(-1, 10.0, control=True)
     led.data_transmissions += 5  # the network keeps these totals
     led.data_bytes += 500.0
     led.control_dropped += 1
@@ -229,9 +229,9 @@ def test_columns_have_the_row_count_across_growth_blocks(n: int) -> None:
     led.deliver(last, float(last) + 1.0)
     if n > 1:
         led.lose(0, "ttl")
-    led.hop(last, 7.0)
+    led.charge(last, 7.0)
     led.attempt(last)
-    led.control_hop(last, 3.0)
+    led.charge(last, 3.0, control=True)
     cols = led.columns()
     for name, col in cols.items():
         assert len(col) == n, name
@@ -394,11 +394,11 @@ def test_check_reports_every_problem_at_once() -> None:
 )
 def test_check_reconciles_the_running_totals_with_the_rows(total: str, delta: float, message: str) -> None:
     led = ledger_with(3)
-    led.hop(0, 100.0)
-    led.hop(0, 100.0)
-    led.hop(2, 50.0)
-    led.control_hop(1, 8.0)
-    led.control_hop(-1, 8.0)  # unattributed: in the totals only
+    led.charge(0, 100.0)
+    led.charge(0, 100.0)
+    led.charge(2, 50.0)
+    led.charge(1, 8.0, control=True)
+    led.charge(-1, 8.0, control=True)  # unattributed: in the totals only
     led.check()
     setattr(led, total, getattr(led, total) + delta)
     with pytest.raises(InvariantError) as info:
@@ -452,10 +452,10 @@ def test_random_operations_keep_the_books(n: int, ops: list[tuple[str, int, str,
             if outcome[row] == "in_flight":
                 reason[row] = why
         elif op == "hop":
-            led.hop(row, x)
+            led.charge(row, x)
             tx[row] += 1
         elif op == "control_hop":
-            led.control_hop(row if x < 50 else -1, x)
+            led.charge(row if x < 50 else -1, x, control=True)
             ctl += 1
         else:
             led.attempt(row)
@@ -524,9 +524,9 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(row=rows, nbytes=st.floats(min_value=0.0, max_value=1e6))
     def hop(self, row: int, nbytes: float) -> None:
-        self.led.hop(row, nbytes)
+        self.led.charge(row, nbytes)
         self.led.attempt(row)
-        self.led.control_hop(row, nbytes)
+        self.led.charge(row, nbytes, control=True)
 
     @invariant()
     def books_balance(self) -> None:

@@ -1,14 +1,19 @@
-"""Cut-through (runs without faults): a run of plain hops in one event, with the same times, losses and
-accounting as hop by hop; and the bounds on the routing state a network keeps."""
+"""Cut-through: a run of plain hops in one event, with the same times, losses and accounting as hop by hop,
+on until the first change of state; a trace changes no number, and a fault first acting at T leaves what
+settled before T as in the fault-free run. Also the bounds on the routing state a network keeps."""
 
 from __future__ import annotations
 
 import math
+from itertools import pairwise
+from pathlib import Path
 
 import networkx as nx
+import numpy as np
 import pytest
 from conftest import line_graph, send, wire
 
+from sim import RunResult, Scenario, simulate
 from sim.core.context import SimContext
 from sim.core.distributions import Constant
 from sim.core.scheduling import events_scheduled
@@ -61,7 +66,7 @@ def test_cut_through_stops_before_a_link_that_serializes() -> None:
     ctx.env.run()
     # both reach n2 at 2 ms; the second waits for the first on the slow link
     assert [round(t, 9) for t, _, _ in rec.seen] == [0.103, 0.203]
-    assert net._paths[("n0", "n3")] == (net.link("n0", "n1"), net.link("n1", "n2"))
+    assert net.fast.path("n0", "n3") == (net.link("n0", "n1"), net.link("n1", "n2"))
 
 
 def test_a_path_longer_than_the_hop_limit_still_drops_with_ttl() -> None:
@@ -82,9 +87,9 @@ def test_any_state_change_turns_cut_through_off_for_good() -> None:
     net, _, _ = wire(ctx, line_graph(3))
     net.cut_through = True
     send(ctx, net, "n0", "n2")
-    assert net._paths
+    assert len(net.fast)
     net.set_link_up("n0", "n1", False)
-    assert not net.cut_through and not net._paths
+    assert not net.cut_through and not len(net.fast)
     net.set_link_up("n0", "n1", True)
     assert not net.cut_through
 
@@ -99,14 +104,17 @@ def ring(n: int) -> nx.Graph:
 def test_route_tables_are_bounded_and_stay_correct_after_eviction() -> None:
     g = ring(40)
     net = Network.from_graph(SimContext.from_seed(1), g, route_memory=1)
-    assert net.max_trees == 16
+    assert net.routing.max_trees == 16
     for _ in range(2):  # the second round recomputes evicted destinations
         for i in range(40):
             dst = f"r{i}"
             route = net.route("r0", dst)
             assert len(route) - 1 == nx.shortest_path_length(g, "r0", dst)
-            assert len(net._routes) <= net.max_trees and len(net._preds) <= net.max_trees
-    assert set(net._routes) == set(net._preds)
+            assert (
+                len(net.routing.tables) <= net.routing.max_trees
+                and len(net.routing._preds) <= net.routing.max_trees
+            )
+    assert set(net.routing.tables) == set(net.routing._preds)
 
 
 def test_the_path_cache_starts_over_when_full() -> None:
@@ -122,8 +130,8 @@ def test_the_path_cache_starts_over_when_full() -> None:
     sizes = []
     for i in range(2, 1101):
         send(ctx, net, "s1", f"s{i}")
-        sizes.append(len(net._paths))
-    assert max(sizes) == net.max_paths == 1024 and sizes[-1] < 100
+        sizes.append(len(net.fast))
+    assert max(sizes) == net.fast.max_paths == 1024 and sizes[-1] < 100
     ctx.env.run()
     # every message arrived after two hops (at a node without a handler)
     assert ctx.ledger.data_transmissions == 2 * 1099
@@ -132,8 +140,8 @@ def test_the_path_cache_starts_over_when_full() -> None:
 
 def test_default_route_memory_keeps_hundreds_of_destinations_on_ten_thousand_nodes() -> None:
     net = Network.from_graph(SimContext.from_seed(1), ring(10_000))
-    assert net.max_trees >= 200
-    assert net.max_trees * 104 * 10_000 <= 256 * 2**20
+    assert net.routing.max_trees >= 200
+    assert net.routing.max_trees * 104 * 10_000 <= 256 * 2**20
 
 
 def test_route_memory_is_a_scenario_setting() -> None:
@@ -149,9 +157,9 @@ def test_route_memory_is_a_scenario_setting() -> None:
         )
         return build(SimContext.from_seed(1), scenario)
 
-    assert world().network.max_trees == 256 * 2**20 // (104 * 5000)
-    assert world(route_memory="52MB").network.max_trees == 100
-    assert world(route_memory=0).network.max_trees == 16
+    assert world().network.routing.max_trees == 256 * 2**20 // (104 * 5000)
+    assert world(route_memory="52MB").network.routing.max_trees == 100
+    assert world(route_memory=0).network.routing.max_trees == 16
 
 
 @pytest.mark.parametrize("bad", ["lots", -1, "1 parsec"])
@@ -185,3 +193,100 @@ def test_with_nothing_changing_the_message_goes_straight_to_the_handler() -> Non
     assert msg.callbacks == (nodes["n2"].receive,)
     ctx.env.run()
     assert [(round(t, 9), node) for t, node, _ in rec.seen] == [(0.01, "n2")]
+
+
+def test_an_impairment_starting_stops_cut_through_and_applies_to_the_next_message() -> None:
+    ctx = SimContext.from_seed(1)
+    net, _, rec = wire(ctx, line_graph(3, latency=0.005))
+    net.cut_through = True
+    send(ctx, net, "n0", "n2")  # caches the run n0 -> n1 -> n2
+    ctx.env.run()
+    link = net.link("n1", "n2")
+    link.extra_latency = 0.002  # a latency window, as the fault injector opens it
+    link.refresh()
+    assert not net.cut_through
+    send(ctx, net, "n0", "n2")
+    ctx.env.run()
+    assert [round(t, 9) for t, _, _ in rec.seen] == [0.01, 0.022]
+
+
+# -- whole runs: tracing and faults change nothing before they act ------------------------------------------
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "experiments" / "scenarios"
+PATTERNS = ("point_to_point", "queue", "pubsub", "request_reply", "event_driven")
+# random delays and losses on links without serialization, so that cut-through takes multi-hop runs and the
+# order in which a link's draws are used matters
+LINKS = {"latency": {"dist": "exponential", "mean": "1ms"}, "loss": 0.01, "bandwidth": "inf"}
+
+
+def run(pattern: str, seed: int, **updates: object) -> RunResult:
+    data = Scenario.from_toml(SCENARIOS / f"{pattern}.toml").model_dump(by_alias=True)
+    data.update(duration=1.5, warmup=0.1, drain=5.0, seed=seed, faults=[], nemesis=[])
+    data["links"] = {**data["links"], **LINKS}
+    data.update(updates)
+    return simulate(Scenario.from_dict(data))
+
+
+def assert_same(a: dict[str, np.ndarray], b: dict[str, np.ndarray], rows: object = slice(None)) -> None:
+    assert a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_array_equal(a[name][rows], b[name][rows], err_msg=name)  # type: ignore[index]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_a_trace_changes_no_number(pattern: str, seed: int) -> None:
+    plain, traced = run(pattern, seed), run(pattern, seed, trace=True)
+    assert plain.trace is None and traced.trace
+    assert_same(plain.columns, traced.columns)
+    assert plain.summary.keys() == traced.summary.keys()
+    for key, value in plain.summary.items():
+        assert value == traced.summary[key] or (math.isnan(value) and math.isnan(traced.summary[key])), key
+    times = [record[0] for record in traced.trace]
+    assert times == sorted(times)
+
+
+def test_a_trace_records_each_hop_of_a_cut_through_run_at_its_own_time() -> None:
+    traced = run("point_to_point", 1, trace=True)
+    assert traced.trace is not None
+    hops: dict[int, list[tuple[float, str, str]]] = {}
+    arrivals: dict[int, int] = {}
+    for t, event, msg_id, node, detail in traced.trace:
+        if event == "hop":
+            hops.setdefault(msg_id, []).append((t, node, detail))
+        elif event in ("arrive", "drop"):
+            arrivals[msg_id] = arrivals.get(msg_id, 0) + (1 if event == "arrive" else 2)
+    # messages sent once and arrived once, over host -> leaf -> spine -> leaf -> host on a leaf-spine
+    multi = [h for m, h in hops.items() if arrivals.get(m) == 1 and len(h) >= 3]
+    assert len(multi) > 100
+    for h in multi:
+        assert all(a[2] == b[1] for a, b in pairwise(h))  # each hop starts where the last one ended ...
+        assert all(a[0] < b[0] for a, b in pairwise(h))  # ... and later (random delays > 0)
+
+
+T = 0.8
+FAULTS = {
+    "crash": {"action": "crash", "target": "consumers"},
+    "link_down": {"action": "link_down", "target": "all"},
+    "partition": {"action": "partition", "groups": [["producers"]]},
+    "latency": {"action": "latency", "target": "all", "add": "2ms"},
+    "loss": {"action": "loss", "target": "all", "p": 0.3},
+}
+
+
+@pytest.mark.parametrize("kind", FAULTS)
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_a_fault_first_acting_at_t_leaves_what_settled_before_t_as_without_it(
+    pattern: str, kind: str
+) -> None:
+    base = run(pattern, 3)
+    hit = run(pattern, 3, faults=[{"at": T, "for": "200ms", **FAULTS[kind]}])
+    assert hit.fault_log and hit.fault_log[0][0] == T
+    a, b = base.columns, hit.columns
+    before = a["delivered_at"] < T  # NaN (not delivered) compares False
+    assert before.sum() > 100
+    n = len(before)
+    assert np.array_equal(before, b["delivered_at"][:n] < T)  # the same rows delivered before T ...
+    settled = ("msg_id", "kind", "src", "dst", "created_at", "delivered_at", "receiver", "size", "op")
+    assert_same({k: a[k] for k in settled}, {k: b[k][:n] for k in settled}, before)  # ... the same way
+    assert any(not np.array_equal(a[k], b[k]) for k in a if a[k].dtype != object)  # and the fault did act

@@ -17,7 +17,7 @@ def _ledger(rows: list[tuple[float, float | None]]) -> Ledger:
     led = Ledger()
     for i, (created, delivered) in enumerate(rows):
         row = led.open(i, "data", "a", "b", "", created, 100.0)
-        led.hop(row, 100.0)
+        led.charge(row, 100.0)
         if delivered is not None:
             led.deliver(row, delivered)
     return led
@@ -46,9 +46,9 @@ def test_throughput_counts_deliveries_between_warmup_and_the_end_only() -> None:
 
 def test_summary_cost_figures_on_a_hand_made_ledger() -> None:
     led = _ledger([(0.0, 0.1), (0.0, None)])
-    led.hop(0, 100.0)  # a retransmission of row 0
-    led.control_hop(0, 10.0)
-    led.control_hop(-1, 30.0)  # a heartbeat: unattributed
+    led.charge(0, 100.0)  # a retransmission of row 0
+    led.charge(0, 10.0, control=True)
+    led.charge(-1, 30.0, control=True)  # a heartbeat: unattributed
     s = summarize(
         led.columns(), warmup=0.0, duration=1.0, control_unattributed=1, control_bytes_unattributed=30
     )

@@ -299,8 +299,8 @@ def test_operations_from_rows_and_records() -> None:
     led.deliver(req, 3.3)  # the server processed the retry again
     led.deliver(r2, 3.6)  # and a second copy of the reply came back
     led.ops.complete(10, 3.5)
-    led.hop(req, 100.0)
-    led.control_hop(r2, 5.0)
+    led.charge(req, 100.0)
+    led.charge(r2, 5.0, control=True)
     assert led.supersede(("reply",)) == 1
     assert led.outcome_of(r1) == "superseded" and led.last_reason(r1) == "loss"
     assert led.counts() == {"delivered": 5, "lost": 1, "in_flight": 1, "superseded": 1}

@@ -1,0 +1,136 @@
+"""Cut-through: the fast variant of hop-by-hop delivery, which changes no number.
+
+While no link or node has changed state, a message's run of *plain* links toward its destination (unbounded
+bandwidth, no impairment) is taken in one event: at the send, each link of the run draws its outcome (the
+link's next delay, or a loss) and counts its transmission, and the message is scheduled once, at its arrival
+at the end of the run. A hop-by-hop delivery would make the same draws in a different order (a link's draw
+when the message reaches it, interleaved with other messages), so the two variants are not interchangeable
+within a run; every run therefore uses cut-through from its start, traced or not, and stops it for good at
+the first change of state (a link or node going down or up, a partition, a link impairment starting or
+ending). Hence:
+
+- the same run gives the same ledger with ``trace`` on or off (a trace records each hop of a run at the
+  time the message reaches it, computed at the send);
+- a fault schedule whose first action is at time T leaves every obligation settled before T exactly as in
+  the fault-free run (actions that change no link or node state, such as a pause, do not stop cut-through).
+
+When it stops, messages already under way keep their single event; those that were to be handed straight to
+their endpoint are pointed back at the network's arrival checks (link up, node up), so that a crash or a cut
+at their last hop still drops them. Paths are cached per (node, destination); the cache starts over when full.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from sim.core.message import Message
+from sim.core.scheduling import NORMAL, queued
+from sim.model.link import Link
+from sim.model.routing import Routing
+
+if TYPE_CHECKING:
+    from sim.core.context import SimContext
+
+__all__ = ["CutThrough"]
+
+
+class CutThrough:
+    """Runs of plain links taken in one event, for the network of ``routing`` (see the module's text).
+
+    ``arrive`` is the network's arrival callback (one-element tuple) and ``receive`` maps a node to its
+    endpoint's ``receive`` (same form), for runs that end at the destination.
+    """
+
+    __slots__ = ("_arrive", "_ctx", "_paths", "_receive", "_routing", "max_paths")
+
+    def __init__(
+        self,
+        ctx: SimContext,
+        routing: Routing,
+        arrive: tuple[Callable[[Any], None]],
+        receive: dict[str, tuple[Callable[[Any], None]]],
+        *,
+        max_paths: int,
+    ) -> None:
+        self._ctx = ctx
+        self._routing = routing
+        self._arrive = arrive
+        self._receive = receive
+        self._paths: dict[tuple[str, str], tuple[Link, ...]] = {}
+        self.max_paths = max_paths
+
+    def __len__(self) -> int:
+        """Paths cached."""
+        return len(self._paths)
+
+    def path(self, here: str, dst: str) -> tuple[Link, ...]:
+        """The links from ``here`` toward ``dst`` up to the first that is not plain (or has no route),
+        cached per pair (bounded: the cache starts over when full)."""
+        path = self._paths.get((here, dst))
+        if path is not None:
+            return path
+        routing = self._routing
+        table = routing.tables.get(dst)
+        if table is None:
+            table = routing.tree(dst)
+        links: list[Link] = []
+        at = here
+        while at != dst and len(links) <= routing.max_hops:
+            link = table.get(at) or routing.fill(table, dst, at)
+            if link is None or not link.plain:
+                break
+            links.append(link)
+            at = link.v
+        if len(self._paths) >= self.max_paths:
+            self._paths.clear()
+        path = self._paths[(here, dst)] = tuple(links)
+        return path
+
+    def take(self, msg: Message, here: str, dst: str) -> bool:
+        """Send ``msg`` from ``here`` over the run of plain links toward ``dst`` in one event; False (and
+        nothing done) when there is no such run or it would exceed the hop limit."""
+        path = self._paths.get((here, dst))
+        if path is None:
+            path = self.path(here, dst)
+        if not path or msg.hops + len(path) > self._routing.max_hops:
+            return False
+        ctx = self._ctx
+        trace = ctx.trace
+        now = ctx.env.now
+        ahead = 0.0
+        taken = 0
+        for link in path:
+            taken += 1
+            link.transmissions += 1
+            if trace is not None:
+                trace.append((now + ahead, "hop", msg.id, link.u, link.v))
+            try:
+                delay = next(link.outcomes)
+            except StopIteration:
+                delay = link.refill()
+            if delay < 0.0:
+                msg.hops += taken
+                ctx.drop(msg, "loss", link.u, now + ahead)
+                ctx.ledger.charge(msg.ob, msg.size, taken, msg.control)
+                return True
+            ahead += delay
+        msg.hops += taken
+        msg.link = link
+        # a run that ends at the destination hands the message straight to its endpoint on arrival; a trace
+        # records the arrival through the network's checks (which nothing can fail before ``stop``)
+        msg.callbacks = (
+            self._receive.get(dst, self._arrive) if link.v == dst and trace is None else self._arrive
+        )
+        ctx.env.schedule(msg, NORMAL, ahead)  # type: ignore[arg-type]  # trick 1 of sim.core.scheduling
+        ctx.ledger.charge(msg.ob, msg.size, taken, msg.control)
+        return True
+
+    def stop(self) -> None:
+        """State can change from now on: forget the paths, and point messages under way that were to be
+        handed straight to their endpoint back at the arrival checks (trick 4 of sim.core.scheduling)."""
+        self._paths.clear()
+        arrive = self._arrive
+        for event in queued(self._ctx.env):
+            if type(event) is Message and event.callbacks is not arrive:
+                event.callbacks = arrive
