@@ -223,6 +223,22 @@ class Link:
             self.bad = stream.random() < model.p_gb
         return lost
 
+    def slow_hop(self, delay: float, lost: bool, size: float, now: float) -> tuple[float, bool, bool]:
+        """A transmission of ``size`` bytes over this link, which serializes or is impaired, reaching it at
+        ``now``: the delay until arrival (queueing behind earlier transmissions included), whether it is
+        lost, and whether it is duplicated. ``delay`` and ``lost`` are the link's own outcome."""
+        stream = (self.fault_stream or self.make_fault_stream()) if self.impaired else None
+        if stream is not None:
+            delay = self.impaired_delay(delay, stream)
+            lost = self.impaired_loss(stream, lost)
+        if self.bandwidth != math.inf:
+            free = self.free_at
+            depart = (free if free > now else now) + size / self.bandwidth
+            self.free_at = depart
+            delay += depart - now
+        twin = stream is not None and not lost and bool(self.duplicate) and stream.random() < self.duplicate
+        return delay, lost, twin
+
     def statistics(self) -> LinkStatistics:
         return LinkStatistics(self.u, self.v, self.up, self.transmissions, self.free_at)
 

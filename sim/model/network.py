@@ -9,7 +9,6 @@ runs of plain links are taken in one event (:mod:`sim.model.cut_through`).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
@@ -214,7 +213,9 @@ class Network:
         if lost:
             delay = -1.0 - delay
         if not link.plain:
-            delay, lost = self._slow_hop(msg, link, delay, lost, now)
+            delay, lost, twin = link.slow_hop(delay, lost, msg.size, now)
+            if twin:
+                self._duplicate(msg, link, delay)
         if trace is not None:
             trace.append((now, "hop", msg.id, here, link.v))
         if lost:
@@ -225,24 +226,11 @@ class Network:
             env.schedule(msg, NORMAL, delay)  # type: ignore[arg-type]
         ctx.ledger.charge(msg.ob, msg.size, 1, msg.control)
 
-    def _slow_hop(self, msg: Message, link: Link, delay: float, lost: bool, now: float) -> tuple[float, bool]:
-        """A hop over a link with serialization or impairments: the delay until arrival (queueing at the
-        link included) and whether the transmission is lost. ``delay`` and ``lost`` are the link's own
-        outcome; ``now`` is when the message reaches the link."""
-        stream = (link.fault_stream or link.make_fault_stream()) if link.impaired else None
-        if stream is not None:
-            delay = link.impaired_delay(delay, stream)
-            lost = link.impaired_loss(stream, lost)
-        if link.bandwidth != math.inf:
-            free = link.free_at
-            depart = (free if free > now else now) + msg.size / link.bandwidth
-            link.free_at = depart
-            delay += depart - now
-        if stream is not None and not lost and link.duplicate and stream.random() < link.duplicate:
-            twin = msg.copy()
-            twin.hops, twin.link, twin.callbacks = msg.hops, link, self._arrive_cb
-            self.env.schedule(twin, NORMAL, delay)  # type: ignore[arg-type]
-        return delay, lost
+    def _duplicate(self, msg: Message, link: Link, delay: float) -> None:
+        """A duplicating link delivers a second copy of ``msg`` after the same ``delay``."""
+        twin = msg.copy()
+        twin.hops, twin.link, twin.callbacks = msg.hops, link, self._arrive_cb
+        self.env.schedule(twin, NORMAL, delay)  # type: ignore[arg-type]
 
     def _arrive(self, msg: Message) -> None:
         link: Link = msg.link
