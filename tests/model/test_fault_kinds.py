@@ -94,7 +94,7 @@ def test_every_inverse_undoes_its_kind(name: str) -> None:
     with pytest.raises(SimError, match=r"faults\[1\].action"):
         validate([again[0], FaultAction(0.2, name, action.targets, action.params, 0.2)], 2.0)
     conditions: set[tuple[str, Any]] = set()
-    for t in (None,) if k.targets == kinds.NETWORK else action.targets:
+    for t in k.each_target(action.targets):
         target = kinds.condition_key(k, t)
         for _ in range(2):
             assert not k.clashes(conditions, target)
@@ -200,6 +200,10 @@ def test_register_refuses_a_second_kind_of_one_name_or_a_parameter_that_means_tw
         kinds.register(*kinds.window("loss", (), _slow, _fast))
     with pytest.raises(ValueError, match="'p' means something else"):
         kinds.register(*kinds.window("slow", (kinds.Param("p", kinds.duration),), _slow, _fast))
+    with pytest.raises(ValueError, match="registered already"):
+        kinds.register(*kinds.window("slow", (), _slow, _fast), *kinds.window("slow", (), _slow, _fast))
+    with pytest.raises(ValueError, match="'slow_end' is no kind"):
+        kinds.register(kinds.window("slow", (), _slow, _fast)[0])
     with pytest.raises(ValueError, match="'for' means something else"):
         kinds.register(*kinds.window("slow", (kinds.Param("for", kinds.duration),), _slow, _fast))
     assert "slow" not in kinds.KINDS

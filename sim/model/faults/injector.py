@@ -23,7 +23,7 @@ from typing import Any
 from sim.core.context import SimContext
 from sim.core.errors import SimError
 from sim.core.rng import Stream
-from sim.model.faults.kinds import DOWN, KINDS, NETWORK, NODES, FaultModel, condition_key, inverse
+from sim.model.faults.kinds import DOWN, KINDS, NODES, FaultModel, condition_key, inverse
 from sim.model.faults.kinds import kind as fault_kind
 from sim.model.network import Network
 from sim.model.node import Node
@@ -90,7 +90,7 @@ def validate(actions: Sequence[FaultAction], duration: float, where: str = "faul
                 f"a window whose end ({a.action}) is",
             )
         k = fault_kind(a.action)
-        for t in (None,) if k.targets == NETWORK else a.targets:
+        for t in k.each_target(a.targets):
             target = condition_key(k, t)
             if k.clashes(conditions, target):
                 raise SimError(
@@ -193,7 +193,7 @@ class FaultInjector:
     def apply(self, a: FaultAction) -> None:
         """Carry out one action now and log it."""
         k = fault_kind(a.action)
-        for t in (None,) if k.targets == NETWORK else a.targets:
+        for t in k.each_target(a.targets):
             k.apply(self.model, t, a.params)
         detail = ";".join(f"{k}={v}" for k, v in sorted(a.params.items()))
         self.log.append((self.ctx.env.now, a.action, a.describe() or "network", detail))

@@ -161,6 +161,10 @@ class FaultKind:
     schedulable: bool = True
     """Whether ``[[faults]]`` may name it (a window's end comes only from ``for``)."""
 
+    def each_target(self, targets: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The targets ``apply`` is called with: the action's, or ``None`` once for a network kind."""
+        return (None,) if self.targets == NETWORK else targets
+
     def clashes(self, conditions: set[tuple[str, Any]], target: Any) -> bool:
         """Whether the action on ``target`` contradicts the schedule's ``conditions`` so far."""
         if any((c, target) in conditions for c in self.refused_in):
@@ -185,11 +189,15 @@ KINDS: dict[str, FaultKind] = {}
 
 
 def register(*kinds: FaultKind) -> tuple[FaultKind, ...]:
-    """Add fault kinds. A parameter name means one thing: a kind may not give a known name another parser."""
+    """Add fault kinds (a kind together with its inverse). A parameter name means one thing: a kind may not
+    give a known name another parser."""
     known = {p.name: p for k in KINDS.values() for p in k.params}
+    names = [k.name for k in kinds]
     for k in kinds:
-        if k.name in KINDS:
+        if k.name in KINDS or names.count(k.name) > 1:
             raise ValueError(f"fault kind {k.name!r} is registered already")
+        if k.inverse is not None and k.inverse not in KINDS and k.inverse not in names:
+            raise ValueError(f"fault kind {k.name!r}: its inverse {k.inverse!r} is no kind (register both)")
         for p in k.params:
             if p.name in ("at", "action", "target", "for") or known.get(p.name, p).parse is not p.parse:
                 raise ValueError(f"fault kind {k.name!r}: parameter {p.name!r} means something else already")
@@ -278,7 +286,9 @@ def window(
 
 # -- the kinds ----------------------------------------------------------------------------------------------
 def _node(method: Callable[[Node], None]) -> Apply:
-    return lambda model, target, p: method(model.node(target))
+    """Call ``method`` (``Node.crash``) by name on the target node, so that an override is the one called."""
+    name = method.__name__
+    return lambda model, target, p: getattr(model.node(target), name)()
 
 
 def _link_up(up: bool) -> Apply:
