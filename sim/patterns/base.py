@@ -19,6 +19,11 @@ Delivery guarantees (per hop of the pattern's own traffic):
 
 Every pattern also states its *operation* (:class:`Operation`), what the application asked for; the
 ``op_*`` figures of a run are computed from it.
+
+Every message an application offers (a producer's message, a request, a reply, an event) takes one path,
+:meth:`Outbox.offer`: a new message id, its obligation rows in the ledger, the :class:`Message`, the hand-off
+to the pattern's sender (a :class:`Delivery` or a broker client) and the backpressure event it may return.
+What to offer, to whom and through which sender stays the pattern's decision.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
+
+import simpy
 
 from sim.core.context import SimContext
 from sim.core.errors import SimError
@@ -43,10 +50,16 @@ __all__ = [
     "Delivery",
     "DeliveryConfig",
     "Operation",
+    "Outbox",
     "Pattern",
+    "Send",
     "WorldView",
     "check_keys",
 ]
+
+Send = Callable[[Message], "simpy.Event | None"]
+"""Hands a message to the network from one node: a :class:`Delivery`'s ``send`` bound to the node, or a
+broker client's ``publish``; returns the event a blocked publisher waits on (backpressure), else None."""
 
 GUARANTEES = ("at_most_once", "at_least_once", "effectively_once")
 DEDUP_SCOPES = ("consumer", "shared")
@@ -307,3 +320,94 @@ class Delivery:
                 tag=msg.tag or msg.id,
             )
             node.send(ack)
+
+
+class Outbox:
+    """The one path by which a node's application offers messages; one per sending node of a pattern.
+
+    Parameters
+    ----------
+    ctx : SimContext
+    node : Node
+        The sending node (its id is the messages' ``src`` and the rows' ``src``).
+    send : Send
+        Hands each new message to the network (the pattern's choice of :class:`Delivery` or broker client).
+    """
+
+    __slots__ = ("ctx", "node", "send")
+
+    def __init__(self, ctx: SimContext, node: Node, send: Send) -> None:
+        self.ctx = ctx
+        self.node = node
+        self.send = send
+
+    def offer(
+        self,
+        kind: str,
+        dst: str,
+        topic: str,
+        created_at: float,
+        size: float,
+        *,
+        to: str | tuple[str, ...] = "",
+        op: int = -1,
+        queue: str | None = None,
+        reliable: bool = False,
+        payload: Any = None,
+    ) -> simpy.Event | None:
+        """Offer one message: a new id, its obligations, the message, the hand-off to ``send``.
+
+        Parameters
+        ----------
+        kind : str
+            ``data``, ``request``, ``reply`` or ``event``.
+        dst : str
+            Where the message goes: its recipient, or the broker that takes it.
+        topic : str
+            The rows' ``topic`` column, and the message's topic (or queue) unless ``queue`` is given.
+        created_at, size : float
+            The intended send time (s) and the size (bytes).
+        to : str or tuple of str
+            The obligations' recipients: ``""`` one row to ``dst``; a node id, one row to it; a tuple, one
+            row per recipient in that order (a publish to a topic's subscribers, carried as ``recipients``).
+        op : int
+            The operation the rows belong to (default: their own message).
+        queue : str, optional
+            The broker queue the message is published to, when it differs from the rows' ``topic``.
+        reliable, payload
+            As :class:`~sim.core.message.Message` has them.
+
+        Returns
+        -------
+        simpy.Event or None
+            The event to wait on before the next offer (backpressure), or None. A node that is down runs no
+            application: it offers nothing (no id, no row) and None is returned.
+        """
+        node = self.node
+        if not node.up:
+            return None
+        ctx = self.ctx
+        ledger = ctx.ledger
+        msg_id = ctx.next_id()
+        src = node.id
+        ob: int | tuple[int, ...]
+        if type(to) is tuple:
+            ob = tuple(ledger.open(msg_id, kind, src, r, topic, created_at, size, op) for r in to)
+            recipients: tuple[str, ...] = to
+        else:
+            ob = ledger.open(msg_id, kind, src, to or dst, topic, created_at, size, op)  # type: ignore[arg-type]
+            recipients = ()
+        msg = Message(
+            msg_id,
+            kind,
+            src,
+            dst,
+            size,
+            created_at,
+            ob,
+            topic=topic if queue is None else queue,
+            reliable=reliable,
+            payload=payload,
+            recipients=recipients,
+        )
+        return self.send(msg)

@@ -24,7 +24,7 @@ from sim.core.distributions import Constant, Distribution, from_spec
 from sim.core.errors import SimError
 from sim.core.message import Message
 from sim.model.node import Node
-from sim.patterns.base import Delivery, Operation, WorldView, check_keys
+from sim.patterns.base import Delivery, Operation, Outbox, WorldView, check_keys
 from sim.patterns.client import connect
 
 __all__ = ["EventDriven", "EventHandler"]
@@ -167,6 +167,10 @@ class _EventRun:
         self.fanout = {h.name: sum(len(self.subscribers[e]) for e in h.emits) for h in self.p.handlers}
         nodes = [*workload.producers, *hosts.values()]
         self.clients = connect(world, broker, self.delivery, nodes)
+        self.broker_id = broker.id
+        self.outboxes = {
+            n: Outbox(self.ctx, world.node(n), client.publish) for n, client in self.clients.items()
+        }
         durable = broker.config.durable
         for h in self.p.handlers:
             node = world.node(hosts[h.name])
@@ -198,25 +202,16 @@ class _EventRun:
     def _publish(
         self, node_id: str, topic: str, created_at: float, root: int, size: float
     ) -> simpy.Event | None:
-        ctx = self.ctx
-        subs = self.subscribers[topic]
-        msg_id = ctx.next_id()
-        rows = tuple(
-            ctx.ledger.open(msg_id, "event", node_id, s, topic, created_at, size, root) for s in subs
-        )
-        msg = Message(
-            msg_id,
+        return self.outboxes[node_id].offer(
             "event",
-            node_id,
-            self.clients[node_id].broker.id,
-            size,
+            self.broker_id,
+            topic,
             created_at,
-            rows,
-            topic=topic,
-            recipients=subs,
+            size,
+            to=self.subscribers[topic],
+            op=root,
             payload=(root, size),
         )
-        return self.clients[node_id].publish(msg)
 
     def _emit(self, producer: str, created_at: float, size: float, consumer: int) -> simpy.Event | None:
         if not self.world.node(producer).up:

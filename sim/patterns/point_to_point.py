@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar
+
+import simpy
 
 from sim.core.message import Message
 from sim.model.node import MessageHandler, Node
-from sim.patterns.base import Delivery, Operation, WorldView, check_keys
+from sim.patterns.base import Delivery, Operation, Outbox, WorldView, check_keys
 
 __all__ = ["PointToPoint"]
 
@@ -38,18 +41,14 @@ class PointToPoint:
         for producer in dict.fromkeys(workload.producers):
             world.node(producer).on("ack", delivery.on_ack)
         consumers = workload.consumers
-        ledger = ctx.ledger
+        outboxes: dict[str, Outbox] = {}
+        for producer in workload.producers:
+            node = world.node(producer)
+            outboxes[producer] = Outbox(ctx, node, partial(delivery.send, node))
 
-        nodes = {producer: world.node(producer) for producer in workload.producers}
-
-        def emit(producer: str, created_at: float, size: float, consumer: int) -> None:
-            node = nodes[producer]
-            if not node.up:
-                return  # a down host runs no application: nothing is offered
+        def emit(producer: str, created_at: float, size: float, consumer: int) -> simpy.Event | None:
             dst = consumers[consumer]
-            msg_id = ctx.next_id()
-            row = ledger.open(msg_id, "data", producer, dst, "", created_at, size)
-            delivery.send(node, Message(msg_id, "data", producer, dst, size, created_at, row))
+            return outboxes[producer].offer("data", dst, "", created_at, size)
 
         workload.start(emit)
 

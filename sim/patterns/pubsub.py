@@ -9,8 +9,7 @@ from typing import Any, ClassVar
 import simpy
 
 from sim.core.errors import SimError
-from sim.core.message import Message
-from sim.patterns.base import Delivery, Operation, WorldView, check_keys
+from sim.patterns.base import Delivery, Operation, Outbox, WorldView, check_keys
 from sim.patterns.client import connect
 
 __all__ = ["PubSub"]
@@ -57,26 +56,10 @@ class PubSub:
             broker.declare_subscription(self.topic, sub, durable=durable)
             clients[sub].on_message("data")
             clients[sub].subscribe(self.topic, durable=durable)
-        ledger, topic = ctx.ledger, self.topic
+        outboxes = {p: Outbox(ctx, world.node(p), clients[p].publish) for p in workload.producers}
+        topic, broker_id = self.topic, broker.id
 
         def emit(producer: str, created_at: float, size: float, consumer: int) -> simpy.Event | None:
-            if not world.node(producer).up:
-                return None
-            msg_id = ctx.next_id()
-            rows = tuple(
-                ledger.open(msg_id, "data", producer, s, topic, created_at, size) for s in subscribers
-            )
-            msg = Message(
-                msg_id,
-                "data",
-                producer,
-                broker.id,
-                size,
-                created_at,
-                rows,
-                topic=topic,
-                recipients=subscribers,
-            )
-            return clients[producer].publish(msg)
+            return outboxes[producer].offer("data", broker_id, topic, created_at, size, to=subscribers)
 
         workload.start(emit)

@@ -9,8 +9,7 @@ from typing import Any, ClassVar
 import simpy
 
 from sim.core.errors import SimError
-from sim.core.message import Message
-from sim.patterns.base import Delivery, Operation, WorldView, check_keys
+from sim.patterns.base import Delivery, Operation, Outbox, WorldView, check_keys
 from sim.patterns.client import connect
 
 __all__ = ["MessageQueue"]
@@ -46,16 +45,10 @@ class MessageQueue:
         for consumer in dict.fromkeys(workload.consumers):
             clients[consumer].on_message("data")
             clients[consumer].consume(self.queue)
-        ledger, queue = ctx.ledger, self.queue
-
-        nodes = {producer: world.node(producer) for producer in workload.producers}
+        outboxes = {p: Outbox(ctx, world.node(p), clients[p].publish) for p in workload.producers}
+        queue, broker_id = self.queue, broker.id
 
         def emit(producer: str, created_at: float, size: float, consumer: int) -> simpy.Event | None:
-            if not nodes[producer].up:
-                return None
-            msg_id = ctx.next_id()
-            row = ledger.open(msg_id, "data", producer, broker.id, queue, created_at, size)
-            msg = Message(msg_id, "data", producer, broker.id, size, created_at, row, topic=queue)
-            return clients[producer].publish(msg)
+            return outboxes[producer].offer("data", broker_id, queue, created_at, size)
 
         workload.start(emit)

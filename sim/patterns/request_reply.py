@@ -23,6 +23,7 @@ import math
 from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar
 
 import numpy as np
@@ -33,7 +34,7 @@ from sim.core.errors import SimError
 from sim.core.message import Message
 from sim.core.units import parse_duration, parse_size
 from sim.model.node import Node
-from sim.patterns.base import Delivery, Operation, WorldView, check_keys
+from sim.patterns.base import Delivery, Operation, Outbox, WorldView, check_keys
 from sim.patterns.client import BrokerClient, connect
 
 __all__ = ["RequestReply"]
@@ -90,13 +91,13 @@ class _RequestReplyRun:
         self.replies: dict[int, Message] | None = {} if world.delivery.dedup == "shared" else None
         self.retry = world.delivery.reliable
         self.max_attempts = world.delivery.max_attempts if self.retry else 1
-        self.outstanding: dict[
-            int, list[Any]
-        ] = {}  # request id -> [created_at, attempt, row, client, server]
+        # request id -> [created_at, attempt, row, client, server, the request as first sent]
+        self.outstanding: dict[int, list[Any]] = {}
         self.timed_out: set[int] = set()
         self.rtts = array("d")
         self.issued = self.answered = self.timeouts = self.late = self.outstanding_max = 0
         self.clients: dict[str, BrokerClient] = {}
+        self.outboxes: dict[str, Outbox] = {}  # the clients'
         self.broker_id = ""
         self.confirms = False
 
@@ -122,51 +123,43 @@ class _RequestReplyRun:
             for client in dict.fromkeys(workload.producers):
                 node = world.node(client)
                 node.on("reply", self._client_handler(node))
+        for client in workload.producers:
+            node = world.node(client)
+            self.outboxes[client] = Outbox(self.ctx, node, partial(self._first_request, node))
         world.reporters.append(self.report)
         workload.start(self._emit)
 
     # -- client side -----------------------------------------------------------------------------
     def _emit(self, client: str, created_at: float, size: float, consumer: int) -> simpy.Event | None:
-        world, ctx = self.world, self.ctx
-        if not world.node(client).up:
-            return None
-        server = world.workload.consumers[consumer]
-        dst = self.broker_id or server
-        msg_id = ctx.next_id()
-        row = ctx.ledger.open(
-            msg_id, "request", client, dst, "requests" if self.broker_id else "", created_at, size
-        )
-        self.outstanding[msg_id] = [created_at, 1, row, client, dst]
-        self.outstanding_max = max(self.outstanding_max, len(self.outstanding))
-        self.issued += 1
-        ctx.pending += 1
-        self._send_request(msg_id, size)
-        return None
-
-    def _send_request(self, msg_id: int, size: float) -> None:
-        created_at, attempt, row, client, dst = self.outstanding[msg_id]
-        node = self.world.node(client)
-        msg = Message(
-            msg_id,
+        server = self.world.workload.consumers[consumer]
+        via = self.broker_id
+        # direct: a dropped request is noted, not lost, while the client may retry; through a broker the
+        # publisher-confirm setting decides, as for any publish
+        return self.outboxes[client].offer(
             "request",
-            client,
-            dst,
-            size,
+            via or server,
+            "requests" if via else "",
             created_at,
-            row,
-            # direct: a dropped request is noted, not lost, while the client may retry; through a broker
-            # the publisher-confirm setting decides, as for any publish
-            reliable=self.confirms if self.broker_id else self.retry,
-            attempt=attempt,
-            topic="requests" if self.broker_id else "",
+            size,
+            reliable=self.confirms if via else self.retry,
             payload=client,
         )
+
+    def _first_request(self, node: Node, msg: Message) -> None:
+        """The call starts: its state, then the first attempt (a retry resends a copy of ``msg``)."""
+        self.outstanding[msg.id] = [msg.created_at, 1, msg.ob, node.id, msg.dst, msg]
+        self.outstanding_max = max(self.outstanding_max, len(self.outstanding))
+        self.issued += 1
+        self.ctx.pending += 1
+        self._send_request(node, msg)
+
+    def _send_request(self, node: Node, msg: Message) -> None:
         self._transmit(node, msg)
-        ev = Timeout(self.ctx.env, self.p.timeout, (msg_id, attempt, size, node.crashes))
+        ev = Timeout(self.ctx.env, self.p.timeout, (msg.id, msg.attempt, node.crashes))
         ev.callbacks.append(self._expire)
 
     def _expire(self, event: Any) -> None:
-        msg_id, attempt, size, crashes = event._value
+        msg_id, attempt, crashes = event._value
         state = self.outstanding.get(msg_id)
         if state is None or state[1] != attempt:
             return
@@ -174,7 +167,7 @@ class _RequestReplyRun:
         if attempt < self.max_attempts and node.up and node.crashes == crashes:
             state[1] = attempt + 1
             self.ctx.ledger.count("retries")
-            self._send_request(msg_id, size)
+            self._send_request(node, state[5].copy(attempt=attempt + 1))
             return
         del self.outstanding[msg_id]
         self.timed_out.add(msg_id)
@@ -210,6 +203,7 @@ class _RequestReplyRun:
         """The server's handler: process a request and send the reply (from the cache for a repeat
         under effectively-once)."""
         ctx, delivery = self.ctx, self.delivery
+        outbox = Outbox(ctx, node, partial(self._reply, node))
 
         def handle(request: Message) -> None:
             # the reply cache is the server's own memory (a crash forgets it, another server never had it),
@@ -230,24 +224,29 @@ class _RequestReplyRun:
             ctx.ledger.deliver(request.ob, ctx.env.now, node.id)  # type: ignore[arg-type]
             client = request.payload
             size = self.p.reply_size if self.p.reply_size is not None else request.size
-            reply_id = ctx.next_id()
-            row = ctx.ledger.open(reply_id, "reply", node.id, client, "", ctx.env.now, size, request.id)
-            reply = Message(
-                reply_id,
-                "reply",
-                node.id,
-                self.broker_id or client,
-                size,
-                ctx.env.now,
-                row,
-                payload=request.id,
-                topic=f"reply/{client}" if self.broker_id else "",
-            )
-            if self.dedup:
-                cache[request.id] = reply
-            self._transmit(node, reply)
+            if self.broker_id:  # to the client's own reply queue
+                outbox.offer(
+                    "reply",
+                    self.broker_id,
+                    "",
+                    ctx.env.now,
+                    size,
+                    to=client,
+                    op=request.id,
+                    queue=f"reply/{client}",
+                    payload=request.id,
+                )
+            else:
+                outbox.offer("reply", client, "", ctx.env.now, size, op=request.id, payload=request.id)
 
         return handle
+
+    def _reply(self, node: Node, reply: Message) -> None:
+        """Send a new reply (kept in the reply cache first, under effectively-once)."""
+        if self.dedup:
+            cache = node.volatile.setdefault("replies", {}) if self.replies is None else self.replies
+            cache[reply.payload] = reply
+        self._transmit(node, reply)
 
     def _transmit(self, node: Node, msg: Message) -> None:
         """Send a request or reply: publish it through the broker (which counts the attempt), or send it."""
