@@ -21,10 +21,14 @@ import networkx as nx
 import numpy as np
 import pytest
 from conftest import assert_counts_match_the_rows
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from sim.config.scenario import Scenario
+from sim.core.context import SimContext
+from sim.core.errors import SimError
+from sim.model.faults import kinds as fault_kinds
+from sim.run.build import build
 from sim.run.checks import Violation
 from sim.run.metrics import LOST_BY_REASON
 from sim.run.simulate import RunResult, simulate
@@ -179,11 +183,8 @@ def schedules(
         for r in resources:
             busy.setdefault(r, []).append((start, end))
         if explicit and end < ticks:  # the inverse as its own table
-            inverse = {"crash": "recover", "pause": "resume", "link_down": "link_up", "partition": "heal"}[
-                kind
-            ]
             out.append(entry)
-            back = {"at": round(end * TICK, 2), "action": inverse}
+            back = {"at": round(end * TICK, 2), "action": fault_kinds.inverse(kind)}
             if "target" in entry:
                 back["target"] = entry["target"]
             out.append(back)
@@ -248,6 +249,22 @@ def test_conservation_and_no_delivery_while_down(case: Case) -> None:
     times = [t for t, *_ in result.fault_log]
     assert times == sorted(times)
     assert all(t <= result.end_time for t in times)
+
+
+@settings(SETTINGS, max_examples=60)
+@given(case=cases(), pick=st.integers(0, 5))
+def test_a_valid_schedule_with_one_entry_repeated_is_refused_at_the_copy(case: Case, pick: int) -> None:
+    """No fault kind overlaps itself on a target: a second crash of a crashed node, a second recover, a
+    second window of a kind on a link direction, a second partition are all refused by the registry's clash
+    rules, blamed on the copy (written after the original, so applied after it at the same instant)."""
+    assume(case.faults)
+    build(SimContext.from_seed(case.seed), case.scenario())  # valid by construction
+    copied = case.faults[pick % len(case.faults)]
+    case.faults = [*case.faults, dict(copied)]
+    with pytest.raises(
+        SimError, match=rf"^faults\[{len(case.faults) - 1}\]\.action = {copied['action']!r}: "
+    ):
+        build(SimContext.from_seed(case.seed), case.scenario())
 
 
 # -- (b) determinism ----------------------------------------------------------------------------------
