@@ -28,8 +28,6 @@ import math
 from array import array
 from typing import Any
 
-from simpy.events import Timeout
-
 from sim.core.context import SimContext
 from sim.core.message import DATA_KINDS, Message
 from sim.model.broker.queue import (
@@ -329,8 +327,7 @@ class Broker:
         self._dispatch(q)
 
     def _client_crashed(self, client: str) -> None:
-        ev = Timeout(self.ctx.env, self.config.session_timeout, client)
-        ev.callbacks.append(lambda e: self._disconnect(e._value))
+        self.ctx.call_later(self.config.session_timeout, lambda e: self._disconnect(e._value), client)
 
     def _disconnect(self, client: str) -> None:
         """The client's connection is gone: requeue what it held; drop non-durable subscriptions."""
