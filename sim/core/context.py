@@ -48,11 +48,6 @@ class SimContext:
         """A fresh context: new environment at time 0, streams derived from ``seed``, empty ledger."""
         return cls(simpy.Environment(), RngStreams(seed), Ledger(), trace=trace)
 
-    @property
-    def now(self) -> float:
-        """Current simulated time in seconds."""
-        return float(self.env.now)
-
     def next_id(self) -> int:
         """A new message id, unique within the run."""
         return next(self._ids)
