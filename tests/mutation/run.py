@@ -9,6 +9,7 @@ deleted at the end.
     .venv/bin/python tests/mutation/run.py                    # every mutation, against HEAD
     .venv/bin/python tests/mutation/run.py --only 1,5 -v      # a few, with pytest's tail for each
     .venv/bin/python tests/mutation/run.py --list             # the mutations, numbered
+    .venv/bin/python tests/mutation/run.py --dry-run          # each applies once; test files run first
 
 The suite is ``python -m pytest -m "not slow" -x -q -n 2`` (``--workers`` changes ``-n``); a mutation that
 makes it run past ``--timeout`` seconds counts as killed (a hang is noticed). Before the mutations, the
@@ -95,13 +96,19 @@ def check(mutations: list[Mutation], tree: Path) -> None:
 
 
 def mirrors(tree: Path, file: str) -> list[str]:
-    """The test files mirroring ``file``: ``sim/a/b.py`` -> ``tests/a/test_b.py`` or ``tests/test_b.py``."""
+    """The test files mirroring ``file``, found in the tests folder of its package and those above it:
+    ``sim/a/b.py`` -> ``tests/a/test_b*.py``; a module of a subpackage also by the subpackage's name
+    (``sim/model/faults/injector.py`` -> ``tests/model/test_fault*.py``)."""
     path = Path(file)
-    pattern = (
-        f"test_{path.stem.rstrip('s')}*.py"  # faults.py: test_fault_inputs.py, test_fault_traces.py, ...
-    )
-    found = [*(tree / "tests").joinpath(*path.parts[1:-1]).glob(pattern), *(tree / "tests").glob(pattern)]
-    return [str(p.relative_to(tree)) for p in dict.fromkeys(sorted(found))]
+    stems = [path.stem] + ([path.parent.name] if len(path.parts) > 3 else [])
+    folders = [(tree / "tests").joinpath(*path.parts[1:i]) for i in range(len(path.parts) - 1, 0, -1)]
+    found = [
+        test
+        for folder in folders
+        for stem in stems
+        for test in sorted(folder.glob(f"test_{stem.rstrip('s')}*.py"))  # faults: test_fault_inputs.py, ...
+    ]
+    return [str(p.relative_to(tree)) for p in dict.fromkeys(found)]
 
 
 def run_suite(
@@ -152,6 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-baseline", action="store_true", help="skip the run of the unmutated copy")
     parser.add_argument("--json", type=Path, help="also write the results as JSON lines to this file")
     parser.add_argument("--list", action="store_true", help="list the mutations and exit")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check every mutation against the files as they are and list the test files run first; no suite",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="print pytest's last lines for each")
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     args = parser.parse_args(argv)
@@ -162,6 +174,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         for m in mutations:
             say(f"{m.number:3d}  {m.area:18s} {m.file:32s} {m.what}")
+        return 0
+    if args.dry_run:
+        check(mutations, ROOT)
+        for m in mutations:
+            first = " ".join(mirrors(ROOT, m.file)) or "(the whole suite)"
+            say(f"{m.number:3d}  {m.file:32s} first: {first}")
+        say(f"{len(mutations)} mutations apply to the files as they are")
         return 0
     tree = Path(tempfile.mkdtemp(prefix="sim-mutation-"))
     results: list[dict[str, object]] = []
