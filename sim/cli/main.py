@@ -78,9 +78,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         f"{scenario.pattern} on {scenario.topology.name}, seed {scenario.seed}, "
         f"{scenario.duration:g} s (+ drain to {result.end_time:g} s), guarantee {scenario.delivery.guarantee}"
     )
-    from sim.patterns import PATTERNS
+    from sim.run.metrics import PATTERN_METRICS
 
-    others = {m for name, cls in PATTERNS.items() if name != scenario.pattern for m in cls.metrics}
+    others = {m for name, names in PATTERN_METRICS.items() if name != scenario.pattern for m in names}
     width = max(len(k) for k in result.summary)
     for key, value in result.summary.items():
         if (key.startswith(("lost_", "op_failed_")) and value == 0) or key in others:

@@ -7,8 +7,11 @@ from sim.patterns.base import (
     GUARANTEES,
     Delivery,
     DeliveryConfig,
+    Measure,
     Operation,
+    Outbox,
     Pattern,
+    Reporter,
     WorldView,
 )
 from sim.patterns.event_driven import EventDriven
@@ -24,11 +27,14 @@ __all__ = [
     "Delivery",
     "DeliveryConfig",
     "EventDriven",
+    "Measure",
     "MessageQueue",
     "Operation",
+    "Outbox",
     "Pattern",
     "PointToPoint",
     "PubSub",
+    "Reporter",
     "RequestReply",
     "WorldView",
 ]

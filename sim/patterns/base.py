@@ -18,7 +18,8 @@ Delivery guarantees (per hop of the pattern's own traffic):
   The store's lookup is instantaneous: its latency is not modelled.
 
 Every pattern also states its *operation* (:class:`Operation`), what the application asked for; the
-``op_*`` figures of a run are computed from it.
+``op_*`` figures of a run are computed from it. A pattern's own figures are raw: it records samples and
+counts and declares them (:class:`Measure`); :mod:`sim.run.metrics` names and summarizes them.
 
 Every message an application offers (a producer's message, a request, a reply, an event) takes one path,
 :meth:`Outbox.offer`: a new message id, its obligation rows in the ledger, the :class:`Message`, the hand-off
@@ -29,7 +30,7 @@ What to offer, to whom and through which sender stays the pattern's decision.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -47,11 +48,14 @@ from sim.model.workload import Workload
 __all__ = [
     "DEDUP_SCOPES",
     "GUARANTEES",
+    "MEASURE_KINDS",
     "Delivery",
     "DeliveryConfig",
+    "Measure",
     "Operation",
     "Outbox",
     "Pattern",
+    "Reporter",
     "Send",
     "WorldView",
     "check_keys",
@@ -60,6 +64,12 @@ __all__ = [
 Send = Callable[[Message], "simpy.Event | None"]
 """Hands a message to the network from one node: a :class:`Delivery`'s ``send`` bound to the node, or a
 broker client's ``publish``; returns the event a blocked publisher waits on (backpressure), else None."""
+
+Reporter = Callable[[], Mapping[str, "float | Sequence[float]"]]
+"""Returns a component's raw figures after the run: a number per name, or the samples of a declared
+``samples`` :class:`Measure` (summarized by :mod:`sim.run.metrics`)."""
+
+MEASURE_KINDS = ("samples", "count")
 
 GUARANTEES = ("at_most_once", "at_least_once", "effectively_once")
 DEDUP_SCOPES = ("consumer", "shared")
@@ -89,6 +99,35 @@ class Operation:
     supersedable: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class Measure:
+    """A raw figure a pattern records in a run, declared so that :mod:`sim.run.metrics` can name and
+    summarize it; a pattern never computes a mean or a percentile itself.
+
+    Attributes
+    ----------
+    name : str
+        ``rtt``, ``requests`` ...
+    kind : str
+        ``samples``: one value per event (the pattern's reporter returns them all; the summary has
+        ``<name>_mean``, ``<name>_p50``, ``<name>_p99``, NaN without samples); ``count``: one number,
+        reported as is under ``name``.
+    unit : str
+        ``s`` for times, else what is counted (``requests``).
+    meaning : str
+        In words, what one sample or the count is.
+    """
+
+    name: str
+    kind: str
+    unit: str
+    meaning: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in MEASURE_KINDS:
+            raise ValueError(f"measure {self.name!r}: kind {self.kind!r} is not one of {MEASURE_KINDS}")
+
+
 class WorldView(Protocol):
     """What a pattern sees of the assembled model (:class:`sim.run.build.AssembledWorld` is one)."""
 
@@ -96,8 +135,8 @@ class WorldView(Protocol):
     network: Network
     workload: Workload
     delivery: DeliveryConfig
-    reporters: list[Callable[[], dict[str, float]]]
-    """Callables whose figures are merged into the run's summary (pattern-specific metrics)."""
+    reporters: list[Reporter]
+    """Callables whose raw figures go into the run's summary (a pattern's declared measures)."""
 
     def node(self, node_id: str) -> Node: ...
 
@@ -114,8 +153,8 @@ class Pattern(Protocol):
     """
 
     name: ClassVar[str]
-    metrics: ClassVar[dict[str, str]]
-    """Names and meanings of the pattern's own summary figures (``{}`` if none)."""
+    measures: ClassVar[tuple[Measure, ...]]
+    """The pattern's own raw figures (``()`` if none); its reporter in ``world.reporters`` returns them."""
     operation: ClassVar[Operation]
     """What one operation of the pattern is (for the ``op_*`` figures)."""
 

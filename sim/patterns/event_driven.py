@@ -11,20 +11,18 @@ is recorded in the ledger's operation table.
 
 from __future__ import annotations
 
-import math
 from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import numpy as np
 import simpy
 
 from sim.core.distributions import Constant, Distribution, from_spec
 from sim.core.errors import SimError
 from sim.core.message import Message
 from sim.model.node import Node
-from sim.patterns.base import Delivery, Operation, Outbox, WorldView, check_keys
+from sim.patterns.base import Delivery, Measure, Operation, Outbox, WorldView, check_keys
 from sim.patterns.client import connect
 
 __all__ = ["EventDriven", "EventHandler"]
@@ -78,13 +76,16 @@ class EventDriven:
     """Handlers react to events on a bus and emit further events: a chain or a DAG with fan-out."""
 
     name: ClassVar[str] = "event_driven"
-    metrics: ClassVar[dict[str, str]] = {
-        "chains_started": "root events emitted (whole run)",
-        "chains_completed": "root events whose every downstream handler finished",
-        "chain_latency_mean": "mean time from a root event's intended send to its chain's completion, s",
-        "chain_latency_p50": "median chain latency, s",
-        "chain_latency_p99": "99th percentile chain latency, s",
-    }
+    measures: ClassVar[tuple[Measure, ...]] = (
+        Measure("chains_started", "count", "chains", "root events emitted (whole run)"),
+        Measure("chains_completed", "count", "chains", "root events whose every downstream handler finished"),
+        Measure(
+            "chain_latency",
+            "samples",
+            "s",
+            "time from a root event's intended send to its chain's end",
+        ),
+    )
     operation: ClassVar[Operation] = Operation(
         "a root event whose whole handler graph completed (every downstream handler processed its event)"
     )
@@ -242,13 +243,10 @@ class _EventRun:
 
         return process
 
-    def report(self) -> dict[str, float]:
-        lat = np.frombuffer(self.latencies, dtype=np.float64)
-        nan = math.nan
+    def report(self) -> dict[str, float | Sequence[float]]:
+        """The raw figures of :attr:`EventDriven.measures`."""
         return {
             "chains_started": self.started,
-            "chains_completed": lat.size,
-            "chain_latency_mean": float(lat.mean()) if lat.size else nan,
-            "chain_latency_p50": float(np.percentile(lat, 50)) if lat.size else nan,
-            "chain_latency_p99": float(np.percentile(lat, 99)) if lat.size else nan,
+            "chains_completed": len(self.latencies),
+            "chain_latency": self.latencies,
         }

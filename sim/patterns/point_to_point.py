@@ -11,7 +11,7 @@ import simpy
 
 from sim.core.message import Message
 from sim.model.node import MessageHandler, Node
-from sim.patterns.base import Delivery, Operation, Outbox, WorldView, check_keys
+from sim.patterns.base import Delivery, Measure, Operation, Outbox, WorldView, check_keys
 
 __all__ = ["PointToPoint"]
 
@@ -25,7 +25,7 @@ class PointToPoint:
     """
 
     name: ClassVar[str] = "point_to_point"
-    metrics: ClassVar[dict[str, str]] = {}
+    measures: ClassVar[tuple[Measure, ...]] = ()
     operation: ClassVar[Operation] = Operation("a message delivered to its consumer")
 
     @classmethod

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import simpy
 
 from sim.core.errors import SimError
-from sim.patterns.base import Delivery, Operation, Outbox, WorldView, check_keys
+from sim.patterns.base import Delivery, Measure, Operation, Outbox, WorldView, check_keys
 from sim.patterns.client import connect
 
 __all__ = ["PubSub"]
@@ -26,7 +26,7 @@ class PubSub:
     """
 
     name: ClassVar[str] = "pubsub"
-    metrics: ClassVar[dict[str, str]] = {}
+    measures: ClassVar[tuple[Measure, ...]] = ()
     operation: ClassVar[Operation] = Operation(
         "a publish delivered to every subscriber subscribed when it was published"
     )

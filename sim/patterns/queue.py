@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import simpy
 
 from sim.core.errors import SimError
-from sim.patterns.base import Delivery, Operation, Outbox, WorldView, check_keys
+from sim.patterns.base import Delivery, Measure, Operation, Outbox, WorldView, check_keys
 from sim.patterns.client import connect
 
 __all__ = ["MessageQueue"]
@@ -24,7 +24,7 @@ class MessageQueue:
     """
 
     name: ClassVar[str] = "queue"
-    metrics: ClassVar[dict[str, str]] = {}
+    measures: ClassVar[tuple[Measure, ...]] = ()
     operation: ClassVar[Operation] = Operation("a message consumed by one of the consumers")
     queue: str = "work"
 

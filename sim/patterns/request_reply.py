@@ -19,14 +19,12 @@ call another reply answered is ``superseded`` after the run, not lost.
 
 from __future__ import annotations
 
-import math
 from array import array
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, ClassVar
 
-import numpy as np
 import simpy
 from simpy.events import Timeout
 
@@ -34,7 +32,7 @@ from sim.core.errors import SimError
 from sim.core.message import Message
 from sim.core.units import parse_duration, parse_size
 from sim.model.node import Node
-from sim.patterns.base import Delivery, Operation, Outbox, WorldView, check_keys
+from sim.patterns.base import Delivery, Measure, Operation, Outbox, WorldView, check_keys
 from sim.patterns.client import BrokerClient, connect
 
 __all__ = ["RequestReply"]
@@ -45,16 +43,14 @@ class RequestReply:
     """Asynchronous request/reply with callbacks, timeouts and retries; direct or through a broker."""
 
     name: ClassVar[str] = "request_reply"
-    metrics: ClassVar[dict[str, str]] = {
-        "rtt_mean": "mean round-trip time of answered requests, s (intended send → callback)",
-        "rtt_p50": "median round-trip time, s",
-        "rtt_p99": "99th percentile round-trip time, s",
-        "requests": "requests issued (whole run)",
-        "answered": "requests whose callback fired with a reply",
-        "timeouts": "requests whose callback fired with a timeout error",
-        "late_replies": "replies that arrived after their request timed out",
-        "outstanding_max": "largest number of requests awaiting a reply at once",
-    }
+    measures: ClassVar[tuple[Measure, ...]] = (
+        Measure("rtt", "samples", "s", "round-trip time of an answered request (intended send → callback)"),
+        Measure("requests", "count", "requests", "requests issued (whole run)"),
+        Measure("answered", "count", "requests", "requests whose callback fired with a reply"),
+        Measure("timeouts", "count", "requests", "requests whose callback fired with a timeout error"),
+        Measure("late_replies", "count", "requests", "replies that arrived after their request timed out"),
+        Measure("outstanding_max", "count", "requests", "most requests awaiting a reply at once"),
+    )
     operation: ClassVar[Operation] = Operation(
         "a call answered: the callback got a reply", app_kinds=("request",), supersedable=("reply",)
     )
@@ -256,13 +252,10 @@ class _RequestReplyRun:
             self.ctx.ledger.attempt(msg.ob)  # type: ignore[arg-type]
             node.send(msg)
 
-    def report(self) -> dict[str, float]:
-        rtts = np.frombuffer(self.rtts, dtype=np.float64)
-        nan = math.nan
+    def report(self) -> dict[str, float | Sequence[float]]:
+        """The raw figures of :attr:`RequestReply.measures`."""
         return {
-            "rtt_mean": float(rtts.mean()) if rtts.size else nan,
-            "rtt_p50": float(np.percentile(rtts, 50)) if rtts.size else nan,
-            "rtt_p99": float(np.percentile(rtts, 99)) if rtts.size else nan,
+            "rtt": self.rtts,
             "requests": self.issued,
             "answered": self.answered,
             "timeouts": self.timeouts,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from sim.model.workload import (
     Workload,
     Zipf,
 )
-from sim.patterns import PATTERNS, DeliveryConfig
+from sim.patterns import PATTERNS, DeliveryConfig, Reporter
 from sim.run.fault_plan import plan
 from sim.topology import PROJECT_TOPOLOGIES, build_topology
 
@@ -53,7 +53,7 @@ class AssembledWorld:
     reconnect_delay: float = 0.1
     nodes: dict[str, Node] = field(default_factory=dict)
     brokers: dict[str, Broker] = field(default_factory=dict)
-    reporters: list[Callable[[], dict[str, float]]] = field(default_factory=list)
+    reporters: list[Reporter] = field(default_factory=list)
     faults: FaultInjector | None = None
 
     def broker(self, node_id: str | None = None) -> Broker:
@@ -97,13 +97,11 @@ class AssembledWorld:
 
     def _broker_figures(self) -> dict[str, float]:
         stats = [b.statistics() for b in self.brokers.values()]
-        waits = [s.queue_wait_mean for s in stats if s.queue_wait_mean == s.queue_wait_mean]
         sc = self.scenario
         return {
             "broker_utilization": max(s.utilization for s in stats),
             "backlog_max": max(s.backlog_max for s in stats),
             "backlog_mean": sum(b.backlog_mean(sc.warmup, sc.duration) for b in self.brokers.values()),
-            "queue_wait_mean": sum(waits) / len(waits) if waits else float("nan"),
         }
 
     def node(self, node_id: str) -> Node:

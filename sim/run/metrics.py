@@ -7,17 +7,25 @@ the ledger's ``op`` column and the patterns' records); only operations started a
 count, with every row and transmission that served them, whenever it happened. Every name in
 :data:`METRICS` is always present in a summary (``nan`` where it does not apply, e.g. latency when
 nothing was delivered).
+
+This module is the one place that names and summarizes figures: model code and patterns record raw
+samples and counts (a pattern declares its own as :class:`~sim.patterns.base.Measure`), and the means and
+percentiles of a summary are all computed here.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import cast
 
 import numpy as np
 
 from sim.core.ledger import REASONS
+from sim.model.broker.queue import BrokerStatistics
+from sim.model.node import NodeStatistics
 from sim.patterns import PATTERNS
+from sim.patterns.base import Measure
 from sim.run.stability import STABILITY_DOCS
 
 __all__ = [
@@ -25,10 +33,57 @@ __all__ = [
     "METRICS",
     "METRIC_DOCS",
     "OP_FAILED_BY_REASON",
+    "PATTERN_METRICS",
+    "SAMPLE_STATISTICS",
+    "measure_docs",
     "operations",
+    "queue_wait_mean",
     "recovery_time",
     "summarize",
+    "summarize_samples",
 ]
+
+SAMPLE_STATISTICS: dict[str, tuple[str, float | None]] = {
+    "mean": ("mean", None),
+    "p50": ("median", 50),
+    "p99": ("99th percentile", 99),
+}
+"""How a ``samples`` measure is summarized: suffix -> (words, percentile; None for the mean)."""
+
+
+def measure_docs(measure: Measure) -> dict[str, str]:
+    """The summary names of a pattern's measure, with their meanings (``rtt`` -> ``rtt_mean``, ...)."""
+    if measure.kind == "count":
+        return {measure.name: measure.meaning}
+    return {
+        f"{measure.name}_{suffix}": f"{words} {measure.meaning}, {measure.unit}"
+        for suffix, (words, _) in SAMPLE_STATISTICS.items()
+    }
+
+
+def summarize_samples(name: str, samples: Sequence[float] | np.ndarray) -> dict[str, float]:
+    """``<name>_mean``, ``<name>_p50``, ``<name>_p99`` of a measure's samples (NaN without samples)."""
+    values = np.asarray(samples, dtype=np.float64)
+    out: dict[str, float] = {}
+    for suffix, (_, q) in SAMPLE_STATISTICS.items():
+        if not values.size:
+            out[f"{name}_{suffix}"] = math.nan
+        elif q is None:
+            out[f"{name}_{suffix}"] = float(values.mean())
+        else:
+            out[f"{name}_{suffix}"] = float(np.percentile(values, q))
+    return out
+
+
+def queue_wait_mean(nodes: Sequence[NodeStatistics], brokers: Sequence[BrokerStatistics]) -> float:
+    """Mean wait before service, s: in a run with a broker, the mean over the brokers that measured one of
+    their queues' wait; otherwise the serving nodes' inbox wait over every message they processed."""
+    if brokers:
+        waits = [s.queue_wait_mean for s in brokers if s.queue_wait_mean == s.queue_wait_mean]
+        return sum(waits) / len(waits) if waits else math.nan
+    processed = sum(s.processed for s in nodes)
+    return sum(s.wait_total for s in nodes) / processed if processed else math.nan
+
 
 METRIC_DOCS: dict[str, str] = {
     "offered": "obligations created after warm-up (messages × intended recipients)",
@@ -92,8 +147,15 @@ for _name in LOST_BY_REASON:
 OP_FAILED_BY_REASON = tuple(f"op_failed_{r}" for r in REASONS if r)
 for _name in OP_FAILED_BY_REASON:
     METRIC_DOCS[_name] = f"operations failed for reason '{_name[10:]}'"
-for _pattern in PATTERNS.values():  # each pattern's own figures (nan for the other patterns)
-    METRIC_DOCS.update(_pattern.metrics)
+PATTERN_METRICS: dict[str, tuple[str, ...]] = {
+    _name: tuple(n for m in _pattern.measures for n in measure_docs(m))
+    for _name, _pattern in PATTERNS.items()
+}
+"""Each pattern's own summary figures (nan in the other patterns' runs)."""
+for _pattern in PATTERNS.values():
+    for _measure in _pattern.measures:
+        METRIC_DOCS.update(measure_docs(_measure))
+_SAMPLES = {m.name for p in PATTERNS.values() for m in p.measures if m.kind == "samples"}
 METRIC_DOCS.update(STABILITY_DOCS)  # the measured window's figures (sim.run.stability)
 METRICS: tuple[str, ...] = tuple(METRIC_DOCS)
 
@@ -112,7 +174,7 @@ def summarize(
     duration: float,
     control_unattributed: float = 0.0,
     control_bytes_unattributed: float = 0.0,
-    extra: Mapping[str, float] | None = None,
+    extra: Mapping[str, float | Sequence[float]] | None = None,
     ops: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, float]:
     """The run's summary, one float per metric name.
@@ -127,7 +189,8 @@ def summarize(
     control_unattributed, control_bytes_unattributed : float
         Control traffic tied to no obligation (heartbeats, subscriptions), added to the cost figures.
     extra : mapping
-        Figures reported by components (``queue_wait_mean``, ``broker_utilization``, ...).
+        Figures reported by components (``queue_wait_mean``, ``broker_utilization``, ...), and the
+        patterns' measures: a count as is, the samples of a ``samples`` measure summarized here.
     ops : mapping, optional
         The operation table (:func:`operations`); by default built from ``columns`` alone (every
         operation completes when all its rows are delivered).
@@ -173,8 +236,11 @@ def summarize(
         out[name] = int((reasons == name[5:]).sum())
     out["dead_lettered"] = out["lost_dead_letter"]
     out.update(_op_figures(operations(columns) if ops is None else ops, warmup))
-    if extra:
-        out.update({k: float(v) for k, v in extra.items()})
+    for key, value in (extra or {}).items():
+        if key in _SAMPLES:
+            out.update(summarize_samples(key, cast("Sequence[float]", value)))
+        else:
+            out[key] = float(cast(float, value))  # a count or a figure
     return out
 
 

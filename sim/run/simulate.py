@@ -21,7 +21,7 @@ from sim.model.faults.injector import FaultRecord, down_intervals, fault_windows
 from sim.patterns import PATTERNS
 from sim.run.build import AssembledWorld, build
 from sim.run.checks import Violation, check
-from sim.run.metrics import operations, recovery_time, summarize
+from sim.run.metrics import operations, queue_wait_mean, recovery_time, summarize
 from sim.run.stability import Window
 
 if TYPE_CHECKING:
@@ -193,10 +193,10 @@ def simulate(scenario: Scenario, *, search: Sequence[Path] = ()) -> RunResult:
     columns = ledger.columns()
     ops = operations(columns, ledger.ops.columns(), app_kinds=operation.app_kinds)
     extra: dict[str, Any] = {}
-    waits = [n.statistics() for n in world.nodes.values() if n.service is not None]
-    processed = sum(s.processed for s in waits)
-    if processed:  # the nodes' inbox wait; a broker reports its queues' wait below instead
-        extra["queue_wait_mean"] = sum(s.wait_total for s in waits) / processed
+    extra["queue_wait_mean"] = queue_wait_mean(
+        [n.statistics() for n in world.nodes.values() if n.service is not None],
+        [b.statistics() for b in world.brokers.values()],
+    )
     counters = dict(ledger.counters)
     extra["deduplicated"] = counters.get("deduplicated", 0.0)
     extra["redeliveries"] = counters.get("redeliveries", 0.0)

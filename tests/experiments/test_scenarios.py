@@ -17,6 +17,7 @@ from conftest import assert_counts_match_the_rows
 from sim.config.scenario import Scenario
 from sim.patterns import PATTERNS
 from sim.run.build import topology_search_path
+from sim.run.metrics import PATTERN_METRICS
 from sim.run.simulate import simulate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,7 +60,7 @@ def test_scenario_validates_and_runs_small(path: Path) -> None:
     summary = result.summary
     assert summary["delivered"] > 0, f"{path.name}: nothing delivered"
     assert_counts_match_the_rows(summary, result.columns, scenario.warmup)
-    wanted = [*ALWAYS, *PATTERNS[scenario.pattern].metrics]
+    wanted = [*ALWAYS, *PATTERN_METRICS[scenario.pattern]]
     if _brokered(scenario):
         wanted += BROKERED
     not_finite = {name: summary[name] for name in wanted if not math.isfinite(summary[name])}

@@ -4,12 +4,24 @@ measured window, the cost figures, and the recovery time after a fault."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from sim.core.ledger import Ledger
-from sim.run.metrics import METRICS, recovery_time, summarize
+from sim.patterns import PATTERNS
+from sim.patterns.base import Measure
+from sim.run.metrics import (
+    METRIC_DOCS,
+    METRICS,
+    PATTERN_METRICS,
+    measure_docs,
+    queue_wait_mean,
+    recovery_time,
+    summarize,
+)
 
 
 def _ledger(rows: list[tuple[float, float | None]]) -> Ledger:
@@ -58,6 +70,69 @@ def test_summary_cost_figures_on_a_hand_made_ledger() -> None:
     assert s["bytes_per_delivery"] == 300 + 10 + 30
     assert s["control_share"] == 2 / 5
     assert s["delivery_ratio"] == 0.5
+
+
+# -- the patterns' measures: declared raw, named and summarized here ----------------------------------------
+
+
+def test_a_samples_measure_is_summarized_here_and_a_count_passes_as_is() -> None:
+    rtts = [0.4, 0.1, 0.3, 0.2, 1.0]
+    s = summarize(_ledger([]).columns(), warmup=0.0, duration=1.0, extra={"rtt": rtts, "requests": 5})
+    assert s["rtt_mean"] == pytest.approx(0.4) and s["rtt_p50"] == 0.3
+    assert s["rtt_p99"] == pytest.approx(0.4 + 0.6 * 0.96)  # numpy's linear interpolation: 1.0 - 0.6 * 0.04
+    assert s["requests"] == 5.0 and "rtt" not in s
+    empty = summarize(_ledger([]).columns(), warmup=0.0, duration=1.0, extra={"chain_latency": []})
+    assert all(math.isnan(empty[f"chain_latency_{k}"]) for k in ("mean", "p50", "p99"))
+
+
+def test_each_patterns_summary_names_come_from_its_declared_measures() -> None:
+    assert PATTERN_METRICS["request_reply"] == (
+        "rtt_mean",
+        "rtt_p50",
+        "rtt_p99",
+        "requests",
+        "answered",
+        "timeouts",
+        "late_replies",
+        "outstanding_max",
+    )
+    assert PATTERN_METRICS["event_driven"] == (
+        "chains_started",
+        "chains_completed",
+        "chain_latency_mean",
+        "chain_latency_p50",
+        "chain_latency_p99",
+    )
+    assert PATTERN_METRICS["queue"] == ()
+    for name, pattern in PATTERNS.items():
+        for measure in pattern.measures:
+            assert set(measure_docs(measure)) <= set(PATTERN_METRICS[name]) <= set(METRICS)
+    assert measure_docs(Measure("wait", "samples", "s", "time in the queue")) == {
+        "wait_mean": "mean time in the queue, s",
+        "wait_p50": "median time in the queue, s",
+        "wait_p99": "99th percentile time in the queue, s",
+    }
+    assert METRIC_DOCS["requests"] == "requests issued (whole run)"
+    with pytest.raises(ValueError, match="kind"):
+        Measure("x", "histogram", "s", "not a kind")
+
+
+def test_patterns_record_raw_figures_and_compute_no_statistic() -> None:
+    import sim.patterns
+
+    for path in Path(sim.patterns.__file__).parent.glob("*.py"):
+        code = path.read_text()
+        for statistic in ("np.percentile", "np.quantile", "np.median", ".mean(", "import statistics"):
+            assert statistic not in code, f"{path.name} computes a statistic ({statistic}): record samples"
+
+
+def test_queue_wait_mean_is_the_brokers_in_a_brokered_run_else_the_nodes() -> None:
+    nodes = [SimpleNamespace(processed=3, wait_total=0.6), SimpleNamespace(processed=1, wait_total=0.2)]
+    brokers = [SimpleNamespace(queue_wait_mean=0.5), SimpleNamespace(queue_wait_mean=math.nan)]
+    assert queue_wait_mean(nodes, []) == pytest.approx(0.2)  # type: ignore[arg-type]  # 0.8 s over 4 messages
+    assert queue_wait_mean(nodes, brokers) == 0.5  # type: ignore[arg-type]  # a broker that waited nothing: left out
+    assert math.isnan(queue_wait_mean(nodes, brokers[1:]))  # type: ignore[arg-type]
+    assert math.isnan(queue_wait_mean([SimpleNamespace(processed=0, wait_total=0.0)], []))  # type: ignore[list-item]
 
 
 # -- recovery time -----------------------------------------------------------------------------------
