@@ -13,7 +13,6 @@ from functools import partial
 from typing import Any
 
 import simpy
-from simpy.events import Timeout
 
 from sim.core.context import SimContext
 from sim.core.message import Message
@@ -92,8 +91,7 @@ class BrokerClient:
                 payload=self.registrations[key],
             )
         )
-        ev = Timeout(ctx.env, self.retry, (key, self.node.crashes))
-        ev.callbacks.append(self._registration_timeout)
+        ctx.call_later(self.retry, self._registration_timeout, (key, self.node.crashes))
 
     def _registration_timeout(self, event: Any) -> None:
         key, crashes = event._value
@@ -109,8 +107,7 @@ class BrokerClient:
             self._send_registration(key)
 
     def _broker_back(self) -> None:
-        ev = Timeout(self.ctx.env, self.retry)
-        ev.callbacks.append(lambda _: self._reconnect())
+        self.ctx.call_later(self.retry, lambda _: self._reconnect())
         if self.unblocked is not None:  # the broker forgot who it blocked
             self._unblock(None)
 

@@ -26,7 +26,6 @@ from functools import partial
 from typing import Any, ClassVar
 
 import simpy
-from simpy.events import Timeout
 
 from sim.core.errors import SimError
 from sim.core.message import Message
@@ -151,8 +150,7 @@ class _RequestReplyRun:
 
     def _send_request(self, node: Node, msg: Message) -> None:
         self._transmit(node, msg)
-        ev = Timeout(self.ctx.env, self.p.timeout, (msg.id, msg.attempt, node.crashes))
-        ev.callbacks.append(self._expire)
+        self.ctx.call_later(self.p.timeout, self._expire, (msg.id, msg.attempt, node.crashes))
 
     def _expire(self, event: Any) -> None:
         msg_id, attempt, crashes = event._value
