@@ -62,6 +62,7 @@ class Message:
         "payload",
         "recipients",
         "reliable",
+        "run",
         "sent_at",
         "size",
         "src",
@@ -108,6 +109,8 @@ class Message:
         self.sent_at = created_at
         self.link: Any = None
         self.callbacks: Any = None
+        self.run: Any = None
+        """While cut-through carries it over several links in one event: (links, start, arrival offsets)."""
 
     def copy(self, **changes: Any) -> Message:
         """A fresh transmission of the same logical message (hop count reset), with ``changes`` applied."""
@@ -130,6 +133,7 @@ class Message:
         m.sent_at = self.created_at
         m.link = None
         m.callbacks = None
+        m.run = None
         if changes:
             for k, v in changes.items():
                 setattr(m, k, v)

@@ -19,9 +19,10 @@ The tricks, who uses them, and what each is worth (``benchmarks/README.md``, "Ea
 3. **Timer FIFOs.** :class:`Timeouts`: timers that all run for the same delay wait in a FIFO and only the
    earliest live one has an event (retransmission timeouts in :class:`sim.patterns.base.Delivery`, the
    broker's ack timeout).
-4. **Looking into the future.** :func:`queued` yields the events waiting in the heap: cut-through, when it
-   stops, points messages already under way back through the network's arrival checks
-   (:meth:`sim.model.network.Network.stop_cut_through`); tests count messages in flight with it.
+4. **Looking into the future.** :func:`queued` yields the events waiting in the heap with their times, and
+   :func:`reschedule` moves some of them: cut-through, when it stops, brings a message under way over
+   several links back to the end of the link it is on, so that it meets the network's checks at every
+   node from there (:meth:`sim.model.cut_through.CutThrough.stop`); tests count messages in flight.
 5. **Counting events.** :func:`events_scheduled`: how many events a run has scheduled so far (benchmarks and
    tests of the timer FIFOs).
 
@@ -33,8 +34,8 @@ about 50 ns a read, too little to measure on a whole run, and was removed as wel
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator
-from heapq import heappush
+from collections.abc import Callable, Iterator, Mapping
+from heapq import heapify, heappush
 from itertools import count
 from typing import Any
 
@@ -49,6 +50,7 @@ __all__ = [
     "Timeouts",
     "events_scheduled",
     "queued",
+    "reschedule",
     "schedule_at",
 ]
 
@@ -74,10 +76,21 @@ def schedule_at(env: Environment, at: float, event: Any) -> None:
     heappush(env._queue, (at, NORMAL, next(env._eid), event))
 
 
-def queued(env: Environment) -> Iterator[Any]:
-    """The events waiting in ``env``'s heap, in no particular order."""
+def queued(env: Environment) -> Iterator[tuple[float, Any]]:
+    """``(time, event)`` of the events waiting in ``env``'s heap, in no particular order."""
     for entry in env._queue:
-        yield entry[3]
+        yield entry[0], entry[3]
+
+
+def reschedule(env: Environment, moves: Mapping[Any, float]) -> None:
+    """Move each waiting event of ``moves`` to its new time (keeping its priority and id, so that ties keep
+    their order); one pass over the heap."""
+    queue = env._queue
+    for i, (at, priority, eid, event) in enumerate(queue):
+        new = moves.get(event)
+        if new is not None and new != at:
+            queue[i] = (new, priority, eid, event)
+    heapify(queue)
 
 
 def events_scheduled(env: Environment) -> int:

@@ -14,18 +14,20 @@ ending). Hence:
 - a fault schedule whose first action is at time T leaves every obligation settled before T exactly as in
   the fault-free run (actions that change no link or node state, such as a pause, do not stop cut-through).
 
-When it stops, messages already under way keep their single event; those that were to be handed straight to
-their endpoint are pointed back at the network's arrival checks (link up, node up), so that a crash or a cut
-at their last hop still drops them. Paths are cached per (node, destination); the cache starts over when full.
+When it stops, every message under way goes back to the network's checks: one carried over several links
+goes back to the end of the link it is on, and travels hop by hop from there, so that a node or link that
+fails ahead of it stops it (:meth:`CutThrough.stop`). A loss drawn for a later link of a run is applied at the
+send, as in any cut-through run. Paths are cached per (node, destination); the cache starts over when full.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sim.core.message import Message
-from sim.core.scheduling import NORMAL, queued
+from sim.core.scheduling import NORMAL, queued, reschedule
 from sim.model.link import Link
 from sim.model.routing import Routing
 
@@ -100,6 +102,7 @@ class CutThrough:
         now = ctx.env.now
         ahead = 0.0
         taken = 0
+        ends: list[float] = []  # when the message reaches the end of each link, from now
         for link in path:
             taken += 1
             link.transmissions += 1
@@ -115,8 +118,10 @@ class CutThrough:
                 ctx.ledger.charge(msg.ob, msg.size, taken, msg.control)
                 return True
             ahead += delay
+            ends.append(ahead)
         msg.hops += taken
         msg.link = link
+        msg.run = (path, now, ends) if taken > 1 else None
         # a run that ends at the destination hands the message straight to its endpoint on arrival; a trace
         # records the arrival through the network's checks (which nothing can fail before ``stop``)
         msg.callbacks = (
@@ -127,10 +132,45 @@ class CutThrough:
         return True
 
     def stop(self) -> None:
-        """State can change from now on: forget the paths, and point messages under way that were to be
-        handed straight to their endpoint back at the arrival checks (trick 4 of sim.core.scheduling)."""
+        """State can change from now on: forget the paths, and bring every message under way back to the
+        network's checks. A message carried over several links in one event goes back to the end of the link
+        it is on now (its event moves there; trick 4 of :mod:`sim.core.scheduling`): from there it travels
+        hop by hop, so a node or link that fails ahead of it stops it. The links it will no longer take in
+        one go are given back (their transmissions, its hop count, the ledger's charge, their trace records);
+        their outcomes were drawn at the send and are not reused."""
         self._paths.clear()
-        arrive = self._arrive
-        for event in queued(self._ctx.env):
-            if type(event) is Message and event.callbacks is not arrive:
+        ctx, arrive = self._ctx, self._arrive
+        now = ctx.env.now
+        moves: dict[Message, float] = {}
+        stale: Counter[tuple[float, str, int, str, str]] = Counter()
+        for at, event in queued(ctx.env):
+            if type(event) is not Message:
+                continue
+            run = event.run
+            if run is not None:
+                event.run = None
+                path, start, ends = run
+                if start + ends[-1] == at:  # the event is this run's arrival
+                    k = next(i for i, end in enumerate(ends) if start + end >= now)
+                    skipped = path[k + 1 :]
+                    if skipped:
+                        for link in skipped:
+                            link.transmissions -= 1
+                        event.hops -= len(skipped)
+                        ctx.ledger.charge(event.ob, event.size, -len(skipped), event.control)
+                        event.link = path[k]
+                        moves[event] = start + ends[k]
+                        for i in range(k + 1, len(path)):
+                            stale[(start + ends[i - 1], "hop", event.id, path[i].u, path[i].v)] += 1
+            if event.callbacks is not arrive:
                 event.callbacks = arrive
+        if moves:
+            reschedule(ctx.env, moves)
+        if stale and ctx.trace is not None:
+            kept = []
+            for record in ctx.trace:
+                if stale[record] > 0:
+                    stale[record] -= 1
+                else:
+                    kept.append(record)
+            ctx.trace[:] = kept

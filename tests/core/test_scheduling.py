@@ -15,7 +15,7 @@ import simpy
 
 import sim.core.scheduling as scheduling
 from sim.core.context import SimContext
-from sim.core.scheduling import Scheduled, Timeouts, events_scheduled, queued, schedule_at
+from sim.core.scheduling import Scheduled, Timeouts, events_scheduled, queued, reschedule, schedule_at
 
 ROOT = Path(__file__).resolve().parents[2]
 SEAM = Path("sim/core/scheduling.py")
@@ -190,17 +190,31 @@ def test_timeouts_expire_in_the_order_of_timeouts(seed: int) -> None:
     assert _timer_trace(seed, "timers") == expected
 
 
-def test_queued_yields_the_events_waiting_in_the_heap() -> None:
+def test_queued_yields_the_events_waiting_in_the_heap_with_their_times() -> None:
     env = simpy.Environment()
     assert list(queued(env)) == []
     events = [env.timeout(d) for d in (3.0, 1.0, 2.0)]
     mine = Scheduled("x", (lambda e: None,))
     schedule_at(env, 1.5, mine)
-    assert {id(e) for e in queued(env)} == {id(e) for e in (*events, mine)}
+    assert sorted((t, id(e)) for t, e in queued(env)) == sorted(
+        (t, id(e)) for t, e in zip((3.0, 1.0, 2.0, 1.5), (*events, mine), strict=True)
+    )
     env.step()
     env.step()  # the 1 s timeout and the minimal event have fired, the others wait
     assert env.now == 1.5
-    assert {id(e) for e in queued(env)} == {id(events[0]), id(events[2])}
+    assert {id(e) for _, e in queued(env)} == {id(events[0]), id(events[2])}
+
+
+def test_reschedule_moves_events_and_keeps_the_order_of_ties() -> None:
+    env = simpy.Environment()
+    fired: list[str] = []
+    a, b, c = (Scheduled(name, (lambda e: fired.append(e._value),)) for name in "abc")
+    schedule_at(env, 5.0, a)
+    schedule_at(env, 2.0, b)
+    schedule_at(env, 9.0, c)
+    reschedule(env, {a: 2.0, c: 1.0})  # a ties with b, scheduled before it: a fires first
+    env.run()
+    assert fired == ["c", "a", "b"]
 
 
 def test_events_scheduled_counts_every_event_and_its_own_read() -> None:

@@ -171,18 +171,63 @@ def test_a_bad_route_memory_names_the_field(bad: object) -> None:
         Scenario(pattern="point_to_point", network={"route_memory": bad})
 
 
-def test_a_state_change_restores_the_arrival_checks_for_messages_under_way() -> None:
-    # sent with cut-through, the message would go straight to n2's handler; the link it arrives over goes
-    # down while it is under way, so it must be dropped as link_down, as hop by hop
-    ctx = SimContext.from_seed(1)
-    net, _, rec = wire(ctx, line_graph(3, latency=0.005))
+@pytest.mark.parametrize("when", [0.004, 0.007])  # on its first link, on its last
+def test_a_state_change_restores_the_arrival_checks_for_messages_under_way(when: float) -> None:
+    # sent with cut-through, the message would go straight to n2's handler; the link n1 -> n2 goes down while
+    # it is under way, so it must be dropped exactly as hop by hop: at n1 (no route) if it has not got there
+    # yet, at n2 (link down) if it was already on that link
+    outcomes = []
+    for cut_through in (False, True):
+        ctx = SimContext.from_seed(1)
+        net, _, rec = wire(ctx, line_graph(3, latency=0.005))
+        net.cut_through = cut_through
+        send(ctx, net, "n0", "n2")
+        ctx.env.run(until=when)
+        net.set_link_up("n1", "n2", False)
+        ctx.env.run()
+        assert rec.seen == []
+        outcomes.append((ctx.ledger.outcome_of(0), ctx.ledger.last_reason(0), ctx.ledger.data_transmissions))
+    assert outcomes[0] == outcomes[1] == [("lost", "unroutable", 1), ("lost", "link_down", 2)][when > 0.005]
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda net: net.set_node_up("n1", False), "node_down"),  # the router ahead of it crashes
+        (lambda net: net.set_link_up("n0", "n1", False), "link_down"),  # the link it is on is cut
+    ],
+    ids=["node ahead", "link under it"],
+)
+def test_a_state_change_stops_a_message_under_way_where_hop_by_hop_would(change: object, reason: str) -> None:
+    # n0 -> n1 -> n2, 5 ms a hop, one event with cut-through; at 4 ms it is still on its first link
+    for cut_through in (False, True):
+        ctx = SimContext.from_seed(1)
+        net, _, rec = wire(ctx, line_graph(3, latency=0.005))
+        net.cut_through = cut_through
+        send(ctx, net, "n0", "n2")
+        ctx.env.run(until=0.004)
+        change(net)  # type: ignore[operator]
+        ctx.env.run()
+        assert rec.seen == [], cut_through
+        assert ctx.ledger.outcome_of(0) == "lost" and ctx.ledger.last_reason(0) == reason, cut_through
+        assert ctx.ledger.data_transmissions == 1 and net.link("n1", "n2").transmissions == 0, cut_through
+
+
+def test_a_message_brought_back_from_cut_through_goes_on_hop_by_hop_and_is_counted_once() -> None:
+    ctx = SimContext.from_seed(1, trace=True)
+    net, _, rec = wire(ctx, line_graph(4, latency=0.005))
     net.cut_through = True
-    send(ctx, net, "n0", "n2")
-    ctx.env.run(until=0.004)
-    net.set_link_up("n1", "n2", False)
+    msg = send(ctx, net, "n0", "n3")
+    ctx.env.run(until=0.007)  # on its second link
+    net.link("n0", "n1").extra_latency = 0.001  # a state change elsewhere: cut-through stops
+    net.link("n0", "n1").refresh()
     ctx.env.run()
-    assert rec.seen == []
-    assert ctx.ledger.outcome_of(0) == "lost" and ctx.ledger.last_reason(0) == "link_down"
+    assert [round(t, 9) for t, _, _ in rec.seen] == [0.015]
+    assert msg.hops == 3 and ctx.ledger.data_transmissions == 3
+    assert [net.link(f"n{i}", f"n{i + 1}").transmissions for i in range(3)] == [1, 1, 1]
+    assert ctx.trace is not None
+    hops = [(round(t, 9), node, nxt) for t, event, _, node, nxt in ctx.trace if event == "hop"]
+    assert hops == [(0.0, "n0", "n1"), (0.005, "n1", "n2"), (0.01, "n2", "n3")]  # each once
 
 
 def test_with_nothing_changing_the_message_goes_straight_to_the_handler() -> None:

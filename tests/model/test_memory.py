@@ -39,7 +39,7 @@ def test_no_message_outlives_a_settled_run(pattern: str) -> None:
     run_world(ctx, world)
     ledger = ctx.ledger
     assert ctx.quiet() and len(ledger) > 1000 and ledger.delivered_count == len(ledger)
-    in_flight = sum(1 for event in queued(ctx.env) if type(event) is Message)
+    in_flight = sum(1 for _, event in queued(ctx.env) if type(event) is Message)
     held = sum(len(q.ready) + len(q.unacked) for b in world.brokers.values() for q in b.queues.values())
     # pending sends, settled broker entries, timers and events all let go of their messages
     assert live_messages() - before == in_flight + held
