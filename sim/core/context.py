@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from heapq import heappush
 from typing import Any
 
 import simpy
@@ -11,7 +12,7 @@ import simpy
 from sim.core.ledger import Ledger
 from sim.core.message import Message
 from sim.core.rng import RngStreams
-from sim.core.scheduling import NORMAL, Scheduled, Timeouts
+from sim.core.scheduling import NORMAL, Scheduled, Scheduler, Timeouts, heap
 
 __all__ = ["SimContext", "TraceRecord"]
 
@@ -40,13 +41,14 @@ class SimContext:
         self.trace: list[TraceRecord] | None = [] if trace else None
         self.pending = 0
         """Work that still matters for accounting (unacknowledged sends); the drain waits for 0."""
+        self._heap, self._ids_of_events = heap(env)  # trick 2 of sim.core.scheduling
         self._ids = itertools.count(1)
         self._control_ids = itertools.count(-1, -1)
 
     @classmethod
     def from_seed(cls, seed: int, *, trace: bool = False) -> SimContext:
         """A fresh context: new environment at time 0, streams derived from ``seed``, empty ledger."""
-        return cls(simpy.Environment(), RngStreams(seed), Ledger(), trace=trace)
+        return cls(Scheduler(), RngStreams(seed), Ledger(), trace=trace)
 
     def next_id(self) -> int:
         """A new message id, unique within the run."""
@@ -56,7 +58,10 @@ class SimContext:
         """Call ``callback(event)`` after ``delay`` seconds (``event._value`` is ``value``), in the same order
         as a ``simpy.Timeout`` made now would fire, with a minimal event (trick 1 of
         :mod:`sim.core.scheduling`)."""
-        self.env.schedule(Scheduled(value, (callback,)), NORMAL, delay)  # type: ignore[arg-type]
+        heappush(
+            self._heap,
+            (self.env.now + delay, NORMAL, next(self._ids_of_events), Scheduled(value, (callback,))),
+        )
 
     def timeouts(
         self, delay: float, callback: Callable[[Any], None], alive: Callable[[Any], bool] | None = None

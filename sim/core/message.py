@@ -71,7 +71,7 @@ class Message:
     )
 
     _ok = True
-    """In flight, a message is its own SimPy event (see :meth:`sim.model.network.Network.send`):
+    """In flight, a message is its own SimPy event (see :meth:`sim.model.network.Network.hop`):
     ``Environment.step`` reads ``callbacks`` and ``_ok``."""
 
     def __init__(

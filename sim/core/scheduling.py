@@ -13,9 +13,13 @@ The tricks, who uses them, and what each is worth (``benchmarks/README.md``, "Ea
    ``_ok``); it replaces ``simpy.Timeout`` for service completions, producers' sends and timers
    (:meth:`sim.core.context.SimContext.call_later`). A message in flight is its own event the same way
    (:class:`sim.core.message.Message` has ``callbacks`` and ``_ok``), so a hop allocates nothing
-   (:meth:`sim.model.network.Network.send`).
-2. **Absolute times.** :func:`schedule_at` puts an event at an absolute time without the round trip
-   ``now + (at - now)``, which can differ from ``at`` in the last bit (:class:`Timeouts`).
+   (:meth:`sim.model.network.Network.hop`, :meth:`sim.model.cut_through.CutThrough.send`).
+2. **Heap handles.** :func:`heap` hands out the event heap and the event-id counter, so that the hottest
+   call sites push an entry exactly as ``Environment.schedule`` would, without its call (a message's hop in
+   :meth:`sim.model.network.Network.hop` and :meth:`sim.model.cut_through.CutThrough.send`,
+   :meth:`sim.core.context.SimContext.call_later`); :func:`schedule_at` puts an event at an absolute time
+   without the round trip ``now + (at - now)``, which can differ from ``at`` in the last bit
+   (:class:`Timeouts`).
 3. **Timer FIFOs.** :class:`Timeouts`: timers that all run for the same delay wait in a FIFO and only the
    earliest live one has an event (retransmission timeouts in :class:`sim.patterns.base.Delivery`, the
    broker's ack timeout).
@@ -25,30 +29,35 @@ The tricks, who uses them, and what each is worth (``benchmarks/README.md``, "Ea
    node from there (:meth:`sim.model.cut_through.CutThrough.stop`); tests count messages in flight.
 5. **Counting events.** :func:`events_scheduled`: how many events a run has scheduled so far (benchmarks and
    tests of the timer FIFOs).
+6. **A clock that is a plain attribute.** :class:`Scheduler`, the environment of every run
+   (:meth:`sim.core.context.SimContext.from_seed`), is SimPy's ``Environment`` whose ``step`` also stores the
+   time in a plain ``now`` attribute, so that reading the clock (a dozen times per message) costs an
+   attribute load instead of a property call. Code written against ``simpy.Environment`` reads ``env.now``
+   either way.
 
-Scheduling itself goes through SimPy's public ``Environment.schedule``: pushing onto the heap directly cost
-the same, and was removed. Reading the clock as ``env._now`` instead of the ``env.now`` property saved
-about 50 ns a read, too little to measure on a whole run, and was removed as well.
+Everything else schedules through SimPy's public API.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from heapq import heapify, heappush
+from heapq import heapify, heappop, heappush
 from itertools import count
 from typing import Any
 
 import simpy
-from simpy.core import Environment
-from simpy.events import NORMAL
+from simpy.core import EmptySchedule, Environment, StopSimulation
+from simpy.events import NORMAL, EventPriority
 
 __all__ = [
     "NORMAL",
     "SIMPY_VERSIONS",
     "Scheduled",
+    "Scheduler",
     "Timeouts",
     "events_scheduled",
+    "heap",
     "queued",
     "reschedule",
     "schedule_at",
@@ -68,6 +77,42 @@ class Scheduled:
     def __init__(self, value: Any, callbacks: tuple[Callable[[Any], None]]) -> None:
         self._value = value
         self.callbacks: tuple[Callable[[Any], None]] | None = callbacks
+
+
+class Scheduler(Environment):
+    """SimPy's ``Environment`` with the clock in a plain attribute (trick 6): ``step`` is SimPy 4.1's, plus
+    one store of ``now``."""
+
+    now: float = 0.0  # shadows the base class's property
+
+    def __init__(self, initial_time: float = 0) -> None:
+        super().__init__(initial_time)
+        self.now = initial_time
+
+    def step(self) -> None:
+        try:
+            self._now, _, _, event = heappop(self._queue)
+        except IndexError:
+            raise EmptySchedule from None
+        self.now = self._now
+        callbacks, event.callbacks = event.callbacks, None  # type: ignore[assignment]
+        try:
+            for callback in callbacks:
+                callback(event)
+        except StopSimulation:
+            event.callbacks = callbacks[callbacks.index(callback) + 1 :]
+            self.schedule(event, EventPriority(-1))  # SimPy's own: before anything else at this time
+            raise
+        if not event._ok and not hasattr(event, "_defused"):
+            exc = type(event._value)(*event._value.args)
+            exc.__cause__ = event._value
+            raise exc
+
+
+def heap(env: Environment) -> tuple[list[tuple[float, int, int, Any]], Iterator[int]]:
+    """``env``'s event heap and event-id counter (trick 2): ``heappush(queue, (now + delay, NORMAL,
+    next(ids), event))`` is exactly ``env.schedule(event, NORMAL, delay)``."""
+    return env._queue, env._eid  # type: ignore[return-value]
 
 
 def schedule_at(env: Environment, at: float, event: Any) -> None:
@@ -180,6 +225,16 @@ def _check() -> None:
     env.run()
     if seen != [1.0, 2.0]:
         raise ImportError("sim: SimPy's Environment.step no longer runs minimal events (callbacks and _ok)")
+    steps = getattr(Environment.step, "__code__", None)
+    if steps is None or steps.co_names != _SIMPY_STEP_NAMES:
+        raise ImportError("sim: SimPy's Environment.step changed; sim.core.scheduling.Scheduler copies it")
+
+
+_SIMPY_STEP_NAMES = (
+    "heappop", "_queue", "_now", "IndexError", "EmptySchedule", "callbacks", "StopSimulation", "index",
+    "schedule", "EventPriority", "_ok", "hasattr", "type", "_value", "args", "__cause__",
+)  # fmt: skip
+"""The names SimPy 4.1's ``Environment.step`` uses, in order: the import check compares them."""
 
 
 _check()

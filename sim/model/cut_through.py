@@ -24,10 +24,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from heapq import heappush
 from typing import TYPE_CHECKING, Any
 
 from sim.core.message import Message
-from sim.core.scheduling import NORMAL, queued, reschedule
+from sim.core.scheduling import NORMAL, heap, queued, reschedule
 from sim.model.link import Link
 from sim.model.routing import Routing
 
@@ -41,10 +42,22 @@ class CutThrough:
     """Runs of plain links taken in one event, for the network of ``routing`` (see the module's text).
 
     ``arrive`` is the network's arrival callback (one-element tuple) and ``receive`` maps a node to its
-    endpoint's ``receive`` (same form), for runs that end at the destination.
+    endpoint's ``receive`` (same form), for runs that end at the destination; ``hop`` sends hop by hop
+    (where there is no run to take) and ``hand_over`` gives a message to the endpoint it is at.
     """
 
-    __slots__ = ("_arrive", "_ctx", "_paths", "_receive", "_routing", "max_paths")
+    __slots__ = (
+        "_arrive",
+        "_ctx",
+        "_event_ids",
+        "_hand_over",
+        "_heap",
+        "_hop",
+        "_paths",
+        "_receive",
+        "_routing",
+        "max_paths",
+    )
 
     def __init__(
         self,
@@ -52,6 +65,8 @@ class CutThrough:
         routing: Routing,
         arrive: tuple[Callable[[Any], None]],
         receive: dict[str, tuple[Callable[[Any], None]]],
+        hop: Callable[[Message, str], None],
+        hand_over: Callable[[Message, str], None],
         *,
         max_paths: int,
     ) -> None:
@@ -59,6 +74,9 @@ class CutThrough:
         self._routing = routing
         self._arrive = arrive
         self._receive = receive
+        self._hop = hop
+        self._hand_over = hand_over
+        self._heap, self._event_ids = heap(ctx.env)  # trick 2 of sim.core.scheduling
         self._paths: dict[tuple[str, str], tuple[Link, ...]] = {}
         self.max_paths = max_paths
 
@@ -89,14 +107,22 @@ class CutThrough:
         path = self._paths[(here, dst)] = tuple(links)
         return path
 
-    def take(self, msg: Message, here: str, dst: str) -> bool:
-        """Send ``msg`` from ``here`` over the run of plain links toward ``dst`` in one event; False (and
-        nothing done) when there is no such run or it would exceed the hop limit."""
+    def send(self, msg: Message, here: str | None = None) -> None:
+        """The network's ``send`` while cut-through is on: ``msg`` goes from ``msg.src`` (or ``here``) over
+        the run of plain links toward its destination in one event, or hop by hop where there is no such run
+        or it would exceed the hop limit."""
+        if here is None:
+            here = msg.src
+        dst = msg.dst
+        if here == dst:
+            self._hand_over(msg, here)
+            return
         path = self._paths.get((here, dst))
         if path is None:
             path = self.path(here, dst)
         if not path or msg.hops + len(path) > self._routing.max_hops:
-            return False
+            self._hop(msg, here)
+            return
         ctx = self._ctx
         trace = ctx.trace
         now = ctx.env.now
@@ -116,7 +142,7 @@ class CutThrough:
                 msg.hops += taken
                 ctx.drop(msg, "loss", link.u, now + ahead)
                 ctx.ledger.charge(msg.ob, msg.size, taken, msg.control)
-                return True
+                return
             ahead += delay
             ends.append(ahead)
         msg.hops += taken
@@ -127,9 +153,8 @@ class CutThrough:
         msg.callbacks = (
             self._receive.get(dst, self._arrive) if link.v == dst and trace is None else self._arrive
         )
-        ctx.env.schedule(msg, NORMAL, ahead)  # type: ignore[arg-type]  # trick 1 of sim.core.scheduling
+        heappush(self._heap, (now + ahead, NORMAL, next(self._event_ids), msg))  # tricks 1 and 2 of the seam
         ctx.ledger.charge(msg.ob, msg.size, taken, msg.control)
-        return True
 
     def stop(self) -> None:
         """State can change from now on: forget the paths, and bring every message under way back to the

@@ -10,13 +10,14 @@ runs of plain links are taken in one event (:mod:`sim.model.cut_through`).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from heapq import heappush
 from typing import Any, Protocol
 
 import networkx as nx
 
 from sim.core.context import SimContext
 from sim.core.message import Message
-from sim.core.scheduling import NORMAL
+from sim.core.scheduling import NORMAL, heap
 from sim.model.cut_through import CutThrough
 from sim.model.link import Link, LinkStatistics
 from sim.model.routing import ROUTE_MEMORY, Routing
@@ -60,14 +61,23 @@ class Network:
         self.routing = Routing(graph, links, max_hops=max_hops, route_memory=route_memory)
         self.down_nodes = self.routing.down_nodes  # the same set: routing avoids these nodes
         self._tables = self.routing.tables  # the same dict, read on every hop
+        self._heap, self._event_ids = heap(ctx.env)  # trick 2 of sim.core.scheduling
         self._arrive_cb: tuple[Callable[[Any], None]] = (self._arrive,)
         self._receive_cb: dict[str, tuple[Callable[[Any], None]]] = {}  # node -> (its endpoint's receive,)
         self.fast = CutThrough(
-            ctx, self.routing, self._arrive_cb, self._receive_cb, max_paths=max(1024, route_memory // 400)
+            ctx,
+            self.routing,
+            self._arrive_cb,
+            self._receive_cb,
+            self.hop,
+            self._hand_over,
+            max_paths=max(1024, route_memory // 400),
         )
-        self.cut_through = False
-        """Take runs of plain links in one event (:mod:`sim.model.cut_through`). ``build`` turns it on for
-        every run; the first change of a link's or node's state turns it off for good."""
+        self._cut_through = False
+        self.send: Callable[..., None] = self.hop
+        """``send(msg, here=None)`` injects ``msg`` at ``msg.src`` (or goes on from ``here``) toward
+        ``msg.dst``: :meth:`hop` (hop by hop), or :meth:`sim.model.cut_through.CutThrough.send` while
+        :attr:`cut_through` is on (one call either way)."""
         for link in links.values():
             link.on_change = self._link_changed
 
@@ -149,6 +159,17 @@ class Network:
         self._invalidate()
 
     @property
+    def cut_through(self) -> bool:
+        """Take runs of plain links in one event (:mod:`sim.model.cut_through`). ``build`` turns it on for
+        every run; the first change of a link's or node's state turns it off for good."""
+        return self._cut_through
+
+    @cut_through.setter
+    def cut_through(self, on: bool) -> None:
+        self._cut_through = bool(on)
+        self.send = self.fast.send if on else self.hop
+
+    @property
     def partitioned(self) -> bool:
         """Whether a partition is in force."""
         return self.routing.partitioned
@@ -173,7 +194,7 @@ class Network:
         self.routing.drop()
 
     # -- the hot path ----------------------------------------------------------------------------
-    def send(self, msg: Message, here: str | None = None) -> None:
+    def hop(self, msg: Message, here: str | None = None) -> None:
         """Inject ``msg`` at ``msg.src`` (or go on from ``here``); it travels hop by hop to ``msg.dst``.
 
         A message in flight is its own SimPy event: it goes onto the event queue with ``callbacks`` set to
@@ -185,11 +206,8 @@ class Network:
         if here == dst:
             self._hand_over(msg, here)
             return
-        if self.cut_through and self.fast.take(msg, here, dst):
-            return
         ctx = self.ctx
-        env = self.env
-        now = env.now
+        now = self.env.now
         trace = ctx.trace
         table = self._tables.get(dst)
         if table is None:
@@ -223,7 +241,7 @@ class Network:
         else:
             msg.link = link
             msg.callbacks = self._arrive_cb
-            env.schedule(msg, NORMAL, delay)  # type: ignore[arg-type]
+            heappush(self._heap, (now + delay, NORMAL, next(self._event_ids), msg))
         ctx.ledger.charge(msg.ob, msg.size, 1, msg.control)
 
     def _duplicate(self, msg: Message, link: Link, delay: float) -> None:

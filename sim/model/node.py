@@ -97,7 +97,6 @@ class Node:
         self.ctx = ctx
         self.id = id
         self.transport = transport
-        self._send = transport.send
         self.servers = servers
         self.service = service
         self.role = role
@@ -145,7 +144,7 @@ class Node:
         if self.paused:  # a stopped process sends nothing: what it would send waits for the resume
             self._outbox.append(msg)
             return
-        self._send(msg)
+        self.transport.send(msg)  # the network's send of the moment (cut-through or hop by hop)
 
     def receive(self, msg: Message) -> None:
         """An arrival from the network."""

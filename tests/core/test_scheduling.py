@@ -5,6 +5,7 @@ would, and the timer FIFOs: exact expiry times, start order, and dead timers ski
 from __future__ import annotations
 
 import re
+from collections.abc import Generator
 from itertools import count
 from pathlib import Path
 from typing import Any
@@ -285,3 +286,44 @@ def test_dead_timers_are_skipped_without_an_event() -> None:
 def test_a_negative_or_nan_delay_is_refused(delay: float) -> None:
     with pytest.raises(ValueError, match="delay"):
         SimContext.from_seed(1).timeouts(delay, print)
+
+
+def test_the_guard_refuses_a_simpy_whose_step_changed(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = scheduling.Environment.step
+
+    def step(self: simpy.Environment) -> None:  # works, but is not the code Scheduler.step copies
+        original(self)
+
+    monkeypatch.setattr(scheduling.Environment, "step", step)
+    with pytest.raises(ImportError, match="step changed"):
+        scheduling._check()
+
+
+def _clock_trace(env: simpy.Environment, seed: int) -> list[tuple[float, str]]:
+    rng = np.random.default_rng(seed)
+    seen: list[tuple[float, str]] = []
+
+    def worker(name: str) -> Generator[simpy.Event, None, None]:
+        for _ in range(5):
+            yield env.timeout([0.0, 0.5, 1.0, rng.random()][rng.integers(4)])
+            seen.append((env.now, name))
+
+    for name in "abc":
+        env.process(worker(name))
+    for i in range(20):
+        schedule_at(
+            env,
+            [1.0, 2.0, rng.random() * 3][rng.integers(3)],
+            Scheduled(i, (lambda e: seen.append((env.now, str(e._value))),)),
+        )
+    env.run(until=1.5)
+    seen.append((env.now, "until"))
+    env.run()
+    return seen
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_scheduler_runs_exactly_as_simpy_and_its_clock_is_a_plain_attribute(seed: int) -> None:
+    env = scheduling.Scheduler()
+    assert _clock_trace(env, seed) == _clock_trace(simpy.Environment(), seed)
+    assert "now" in vars(env) and env.now == simpy.Environment.now.fget(env)  # type: ignore[attr-defined]
