@@ -8,7 +8,7 @@ drain`` is reached → ledger invariant check → summary metrics.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -98,16 +98,7 @@ class RunResult:
         operations that succeeded and their p50 and p99 latency; ``unstable`` and the obligations left
         unfinished at the end of the drain, when they apply."""
         s, sc = self.summary, self.scenario
-
-        def number(name: str) -> str:
-            value = s.get(name, math.nan)
-            return f"{value:,.0f}" if math.isfinite(value) else "n/a"
-
-        def latency(name: str) -> str:
-            value = s.get(name, math.nan)
-            if not math.isfinite(value):
-                return "n/a"
-            return f"{value * 1e3:.3g} ms" if value < 1 else f"{value:,.2f} s"
+        number, latency = _number(s), _latency(s)
 
         ratio = s.get("op_success_ratio", math.nan)
         share = f"{ratio:.1%}" if math.isfinite(ratio) else "n/a"
@@ -126,16 +117,7 @@ class RunResult:
         from html import escape
 
         s, sc = self.summary, self.scenario
-
-        def number(name: str) -> str:
-            value = s.get(name, math.nan)
-            return f"{value:,.0f}" if math.isfinite(value) else "n/a"
-
-        def latency(name: str) -> str:
-            value = s.get(name, math.nan)
-            if not math.isfinite(value):
-                return "n/a"
-            return f"{value * 1e3:.3g} ms" if value < 1 else f"{value:,.2f} s"
+        number, latency = _number(s), _latency(s)
 
         ratio = s.get("op_success_ratio", math.nan)
         rows = [
@@ -260,3 +242,25 @@ def _backlog(curves: list[tuple[Any, Any]], end: float, points: int = 400) -> tu
             else 0.0
         )
     return edges[:-1].tolist(), filled.tolist()
+
+
+def _number(summary: dict[str, float]) -> Callable[[str], str]:
+    """A count from ``summary`` for the reprs: ``1,234``, or ``n/a``."""
+
+    def number(name: str) -> str:
+        value = summary.get(name, math.nan)
+        return f"{value:,.0f}" if math.isfinite(value) else "n/a"
+
+    return number
+
+
+def _latency(summary: dict[str, float]) -> Callable[[str], str]:
+    """A latency from ``summary`` for the reprs, in ms below a second: ``5.3 ms``, ``10.40 s`` or ``n/a``."""
+
+    def latency(name: str) -> str:
+        value = summary.get(name, math.nan)
+        if not math.isfinite(value):
+            return "n/a"
+        return f"{value * 1e3:.3g} ms" if value < 1 else f"{value:,.2f} s"
+
+    return latency
