@@ -234,9 +234,9 @@ class Delivery:
     # -- sender side ---------------------------------------------------------------------------
     def send(self, node: Node, msg: Message) -> None:
         """Send the first attempt of ``msg`` from ``node``; retransmit until acknowledged if reliable."""
-        attempts = self.ctx.ledger.attempts
+        attempt = self.ctx.ledger.attempt
         for row in msg.obligations():
-            attempts[row] += 1
+            attempt(row)
         if not self.reliable:
             node.send(msg)
             return

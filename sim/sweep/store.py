@@ -2,7 +2,7 @@
 
 ``runs/<config_hash>.json`` — one file per finished run, written atomically as it finishes (the journal);
 ``runs.parquet`` — every run, one row each, consolidated from the journal; ``series.parquet`` — each run's
-small curves for reports (latency CDF, broker backlog over time), long format; ``summary.csv`` — means per
+small curves for reports (the broker backlog over time), long format; ``summary.csv`` — means per
 parameter point; ``meta.json`` — versions, git commit, engine, times; ``ledgers/<config_hash>.parquet`` with
 ``--save-ledgers``. Every file is written to a temporary name and renamed into place.
 """
