@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from multiprocessing import get_context
@@ -43,6 +44,8 @@ def execute(payload: dict[str, Any]) -> Row:
         result = simulate(scenario, search=[Path(p) for p in payload.get("search", [])])
         row.update(result.summary)
         row["_series"] = {name: [list(x), list(y)] for name, (x, y) in result.series.items()}
+        if payload.get("check"):  # sim explore: how many times the run broke each promise
+            row["_violations"] = dict(Counter(v.rule for v in result.check()))
         if payload.get("ledger_path"):
             from sim.sweep.store import write_parquet
 
