@@ -1,0 +1,432 @@
+"""Bounded exploration: run a small scenario under every placement of up to K faults on a grid of instants.
+
+A *fault* here is a ``crash``, ``pause`` or ``partition`` (the target alone on one side) of one target node,
+starting at one of N instants ``0, D/N, ..., (N-1)·D/N`` of the run's duration D and lasting half a grid
+step, ``D/(2N)``, unless told otherwise. Half a step keeps two faults on one target at neighbouring
+instants apart: they never touch, so whether they clash does not hang on the last bit of a float. A
+*placement* is a set of up to K distinct faults: the order of faults does not matter, and a set the
+fault-kind registry refuses (a pause of a crashed node, two partitions at once: the clash check of
+:func:`sim.model.faults.injector.validate`) is skipped. Placements come by increasing number of faults,
+so the first that breaks a promise has the fewest faults.
+
+Each placement replaces the scenario's own ``[[faults]]`` and ``[[nemesis]]`` and runs once per pattern ×
+guarantee (a *cell*) on an experiment engine; :meth:`RunResult.check` says which promises broke. The
+results folder holds
+
+- ``explore.parquet``: one row per cell: runs tried, runs that broke a promise, failed runs, the rules
+  broken, whether every promise held, and the minimal counterexample (its faults, its file);
+- ``explore_runs.parquet``: one row per run: cell, placement, its faults, status, violations per rule;
+- ``explore.md``: the cell table in words;
+- for each broken cell, ``<pattern>-<guarantee>.json``, the counterexample as a scenario (the JSON
+  ``Scenario.from_dict`` reads; :func:`load_scenario` reads it back), and, when a ``views`` writer is given,
+  its flow diagram in ``<pattern>-<guarantee>_flow/``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import math
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from sim.config.scenario import Scenario
+from sim.core.context import SimContext
+from sim.core.errors import SimError
+from sim.model.faults.injector import FaultAction, validate
+from sim.model.faults.kinds import NETWORK, kind
+from sim.patterns import GUARANTEES, PATTERNS
+from sim.run.build import build
+from sim.run.checks import RULES
+from sim.run.fault_plan import resolve_nodes
+from sim.run.simulate import RunResult, simulate
+from sim.sweep.engines import ENGINES, run_all
+from sim.sweep.progress import Progress
+from sim.sweep.runner import check_out
+from sim.sweep.store import atomic_write, write_parquet
+
+__all__ = [
+    "ACTIONS",
+    "MAX_RUNS",
+    "Exploration",
+    "Fault",
+    "Plan",
+    "explore",
+    "load_scenario",
+    "placements",
+    "plan",
+    "split_names",
+]
+
+log = logging.getLogger("sim.sweep.explore")
+
+ACTIONS = ("crash", "pause", "partition")
+"""The faults placed, in the order they are enumerated at each instant."""
+MAX_RUNS = 2000
+"""The most runs an exploration makes unless told it may make more (``--max-runs``)."""
+
+Views = Callable[[RunResult, Path], Sequence[Path]]
+"""Writes a run's flow diagram into a folder (``sim.analysis.flow.write_views``); returns the files."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """One fault of a placement: ``action`` on node ``target`` from ``at`` for ``length`` seconds."""
+
+    at: float
+    action: str
+    target: str
+    length: float
+
+    def table(self) -> dict[str, Any]:
+        """The fault as a ``[[faults]]`` table; a partition puts the target alone in a group."""
+        if kind(self.action).targets == NETWORK:
+            return {"at": self.at, "action": self.action, "groups": [[self.target]], "for": self.length}
+        return {"at": self.at, "action": self.action, "target": self.target, "for": self.length}
+
+    def scheduled(self) -> FaultAction:
+        """The fault as the injector schedules it (for the registry's clash check)."""
+        if kind(self.action).targets == NETWORK:
+            params = {"groups": [[self.target]], "one_way": False}
+            return FaultAction(self.at, self.action, (), params, self.length)
+        return FaultAction(self.at, self.action, (self.target,), {}, self.length)
+
+    def describe(self) -> str:
+        return f"{self.action} {self.target} at {self.at:g} s for {self.length:g} s"
+
+
+def placements(faults: Sequence[Fault], most: int, duration: float) -> list[tuple[Fault, ...]]:
+    """Every set of up to ``most`` of ``faults`` that the fault-kind registry accepts, by increasing size
+    (then in the order of ``faults``); the empty placement (no fault) comes first."""
+    out: list[tuple[Fault, ...]] = []
+    for size in range(most + 1):
+        for chosen in itertools.combinations(faults, size):
+            try:
+                validate([f.scheduled() for f in chosen], duration)
+            except SimError:  # a clash: the registry refuses this schedule
+                continue
+            out.append(chosen)
+    return out
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What an exploration will run: its cells (pattern × guarantee) and its placements."""
+
+    scenario: Scenario
+    """The scenario explored, without its own faults and nemeses."""
+    cells: tuple[tuple[str, str], ...]
+    targets: tuple[str, ...]
+    instants: tuple[float, ...]
+    length: float
+    most: int
+    actions: tuple[str, ...]
+    placements: tuple[tuple[Fault, ...], ...]
+
+    @property
+    def runs(self) -> int:
+        return len(self.placements) * len(self.cells)
+
+    def describe(self) -> str:
+        """One line: how many placements of what, times how many cells."""
+        cells = ", ".join(f"{p}/{g}" for p, g in self.cells)
+        return (
+            f"{len(self.placements):,} placements of up to {self.most} fault(s) ({', '.join(self.actions)} "
+            f"of {', '.join(self.targets)}; {len(self.instants)} instant(s) {self.step:g} s apart, each "
+            f"fault {self.length:g} s) x {len(self.cells)} cell(s) ({cells}) = {self.runs:,} runs"
+        )
+
+    @property
+    def step(self) -> float:
+        return self.scenario.duration / len(self.instants)
+
+    def scenario_for(self, cell: tuple[str, str], placement: Sequence[Fault]) -> Scenario:
+        """The scenario of one run: the cell's pattern and guarantee, the placement's faults."""
+        pattern, guarantee = cell
+        return self.scenario.with_updates(
+            {
+                "pattern": pattern,
+                "delivery.guarantee": guarantee,
+                "faults": [f.table() for f in placement],
+                "nemesis": [],
+            }
+        )
+
+
+def plan(
+    scenario: Scenario,
+    *,
+    most: int,
+    grid: int,
+    targets: Sequence[str] | None = None,
+    patterns: Sequence[str] | None = None,
+    guarantees: Sequence[str] | None = None,
+    length: float | None = None,
+    actions: Sequence[str] = ACTIONS,
+    search: Sequence[Path] = (),
+) -> Plan:
+    """Every placement of up to ``most`` faults on ``grid`` instants, and the cells to run them in.
+
+    ``targets`` are node ids or selectors (``broker``, ``consumers``, ``role:<role>`` ...; default: the
+    broker, or the consumers when the scenario has no broker); ``patterns`` default to the scenario's,
+    ``guarantees`` to every guarantee; ``length`` (seconds) to half a grid step.
+    """
+    if isinstance(most, bool) or not isinstance(most, int) or most < 0:
+        raise SimError("--faults", most, "a whole number >= 0")
+    if isinstance(grid, bool) or not isinstance(grid, int) or grid < 1:
+        raise SimError("--grid", grid, "a whole number >= 1")
+    for a in actions:
+        if a not in ACTIONS:
+            raise SimError("actions", a, "one of " + ", ".join(ACTIONS))
+    pats = tuple(dict.fromkeys(patterns or (scenario.pattern,)))
+    for p in pats:
+        if p not in PATTERNS:
+            raise SimError("--patterns", p, "one of " + ", ".join(sorted(PATTERNS)))
+    gars = tuple(dict.fromkeys(guarantees or GUARANTEES))
+    for g in gars:
+        if g not in GUARANTEES:
+            raise SimError("--guarantees", g, "one of " + ", ".join(GUARANTEES))
+    base = scenario.with_updates({"faults": [], "nemesis": [], "trace": False})
+    step = base.duration / grid
+    span = step / 2 if length is None else float(length)
+    if not 0 < span < math.inf:
+        raise SimError("--length", length, "a duration > 0")
+    instants = tuple(i * step for i in range(grid))
+    cells = tuple(itertools.product(pats, gars))
+    for p, g in cells:  # a cell the scenario cannot take is refused now, not in every run
+        base.with_updates({"pattern": p, "delivery.guarantee": g})
+    nodes = _targets(base, targets, search)
+    faults = [Fault(t, a, n, span) for t in instants for a in actions for n in nodes]
+    chosen = placements(faults, most, base.duration)
+    return Plan(base, cells, nodes, instants, span, most, tuple(actions), tuple(chosen))
+
+
+def _targets(scenario: Scenario, targets: Sequence[str] | None, search: Sequence[Path]) -> tuple[str, ...]:
+    """Node ids named by ``targets`` in the scenario's world (built, never run)."""
+    world = build(SimContext.from_seed(scenario.seed), scenario, search=search)
+
+    def resolve(names: Sequence[str]) -> tuple[str, ...]:
+        return resolve_nodes(
+            list(names),
+            world.graph,
+            "--targets",
+            broker=world.default_broker,
+            producers=world.workload.producers,
+            consumers=world.workload.consumers,
+        )
+
+    if targets:
+        return resolve(targets)
+    try:
+        return resolve(["broker"])
+    except SimError:  # no broker in this scenario: its consumers
+        return resolve(["consumers"])
+
+
+@dataclass
+class Exploration:
+    """What :func:`explore` found and wrote."""
+
+    plan: Plan
+    table: pd.DataFrame
+    """One row per cell (``explore.parquet``)."""
+    runs: pd.DataFrame = field(repr=False)
+    """One row per run (``explore_runs.parquet``)."""
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def held(self) -> bool:
+        """Whether every promise held in every cell."""
+        return bool(self.table["held"].all())
+
+
+def explore(
+    exploration: Plan,
+    out: Path | str,
+    *,
+    engine: str = "processes",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    max_runs: int = MAX_RUNS,
+    quiet: bool = False,
+    views: Views | None = None,
+    search: Sequence[Path] = (),
+) -> Exploration:
+    """Run every placement of ``exploration`` in every cell and write the results folder ``out``.
+
+    Raises SimError before anything runs when the plan has more than ``max_runs`` runs, or the engine or
+    the folder cannot be used.
+    """
+    p = exploration
+    if isinstance(max_runs, bool) or not isinstance(max_runs, int) or max_runs < 1:
+        raise SimError("--max-runs", max_runs, "a whole number >= 1")
+    if p.runs > max_runs:
+        raise SimError(
+            "--max-runs",
+            max_runs,
+            f"at least {p.runs:,} to run every placement ({len(p.placements):,} placements x "
+            f"{len(p.cells)} cell(s)); raise --max-runs, or lower --faults or --grid",
+        )
+    if engine not in ENGINES:
+        raise SimError("--engine", engine, "one of " + ", ".join(ENGINES))
+    folder = check_out(out)
+    runs = [(c, i) for c in p.cells for i in range(len(p.placements))]
+    paths = [str(s) for s in search]
+    payloads = [
+        {
+            "scenario": p.scenario_for(cell, p.placements[i]).to_dict(),
+            "params": {},
+            "point": n,
+            "replication": 0,
+            "seed": p.scenario.seed,
+            "config_hash": f"{n:016x}",
+            "search": paths,
+            "check": True,
+        }
+        for n, (cell, i) in enumerate(runs)
+    ]
+    progress = Progress(len(payloads), quiet=quiet)
+    rows: dict[int, dict[str, Any]] = {}
+
+    def on_row(row: dict[str, Any]) -> None:
+        rows[int(row["point"])] = row
+        progress.update(row["status"] == "ok")
+        if row["status"] != "ok":
+            log.warning("run %d failed: %s", row["point"], row["error"])
+
+    run_all(payloads, on_row, engine=engine, workers=workers, scheduler=scheduler)
+    frame = _runs_frame(p, runs, rows)
+    cells = _cells(p, frame)
+    files = [folder / "explore_runs.parquet", folder / "explore.parquet"]
+    write_parquet(frame, files[0])
+    for cell, record in zip(p.cells, cells, strict=True):
+        if not record["broken"]:
+            continue
+        stem = f"{cell[0]}-{cell[1]}"
+        scenario = p.scenario_for(cell, p.placements[record["placement"]])
+        path = folder / f"{stem}.json"
+        atomic_write(path, json.dumps(scenario.to_dict(), indent=2) + "\n")
+        record["scenario_file"] = path.name
+        files.append(path)
+        if views is not None:  # rerun with a trace (which changes no number) for the diagram
+            result = simulate(scenario.with_updates({"trace": True}), search=search)
+            record["rerun_rules"] = ",".join(sorted({v.rule for v in result.check()}))
+            files += views(result, folder / f"{stem}_flow")
+            record["flow"] = f"{stem}_flow"
+    table = pd.DataFrame.from_records(cells)
+    write_parquet(table, files[1])
+    markdown = folder / "explore.md"
+    atomic_write(markdown, _markdown(p, cells))
+    files.append(markdown)
+    return Exploration(p, table, frame, files)
+
+
+def _runs_frame(
+    p: Plan, runs: Sequence[tuple[tuple[str, str], int]], rows: dict[int, dict[str, Any]]
+) -> pd.DataFrame:
+    records = []
+    for n, (cell, i) in enumerate(runs):
+        row = rows.get(n, {"status": "missing", "error": "no row came back"})
+        broken = row.get("_violations") or {}
+        placement = p.placements[i]
+        records.append(
+            {
+                "pattern": cell[0],
+                "guarantee": cell[1],
+                "placement": i,
+                "faults": len(placement),
+                "schedule": "; ".join(f.describe() for f in placement),
+                "status": row["status"],
+                "error": row["error"],
+                "violations": int(sum(broken.values())),
+                **{rule: int(broken.get(rule, 0)) for rule in RULES},
+                **{m: row.get(m, math.nan) for m in ("offered", "delivered", "lost", "duplicates")},
+            }
+        )
+    return pd.DataFrame.from_records(records)
+
+
+def _cells(p: Plan, frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """One record per cell: its runs, what broke, and the first breaking placement with the fewest faults."""
+    records: list[dict[str, Any]] = []
+    for pattern, guarantee in p.cells:
+        mine = frame[(frame["pattern"] == pattern) & (frame["guarantee"] == guarantee)]
+        ok = mine[mine["status"] == "ok"]
+        broken = ok[ok["violations"] > 0]
+        first = broken.sort_values(["faults", "placement"], kind="stable").head(1)
+        rules = [r for r in RULES if (broken[r] > 0).any()]
+        records.append(
+            {
+                "pattern": pattern,
+                "guarantee": guarantee,
+                "runs": len(mine),
+                "broken": len(broken),
+                "failed": int((mine["status"] != "ok").sum()),
+                "held": broken.empty and len(ok) == len(mine),
+                "rules": ",".join(rules),
+                "min_faults": int(first["faults"].iloc[0]) if len(first) else -1,
+                "placement": int(first["placement"].iloc[0]) if len(first) else -1,
+                "counterexample": str(first["schedule"].iloc[0]) if len(first) else "",
+                "counterexample_rules": (
+                    ",".join(r for r in RULES if first[r].iloc[0] > 0) if len(first) else ""
+                ),
+                "scenario_file": "",
+                "rerun_rules": "",
+                "flow": "",
+            }
+        )
+    return records
+
+
+def _markdown(p: Plan, cells: Sequence[dict[str, Any]]) -> str:
+    lines = [
+        f"# Exploration of {p.scenario.pattern} on {p.scenario.topology.name}, seed {p.scenario.seed}",
+        "",
+        p.describe() + ".",
+        "",
+        "| pattern | guarantee | runs | broken | failed | every promise held | rules broken "
+        "| minimal counterexample | faults | files |",
+        "|---|---|---:|---:|---:|---|---|---|---:|---|",
+    ]
+    for r in cells:
+        files = ", ".join(f"`{name}`" for name in (r["scenario_file"], r["flow"]) if name)
+        shown = r["counterexample"] or ("(no fault)" if r["min_faults"] == 0 else "-")
+        lines.append(
+            f"| {r['pattern']} | {r['guarantee']} | {r['runs']} | {r['broken']} | {r['failed']} | "
+            f"{'yes' if r['held'] else 'no'} | {r['rules'] or '-'} | {shown} | "
+            f"{r['min_faults'] if r['min_faults'] >= 0 else '-'} | {files or '-'} |"
+        )
+    lines += [
+        "",
+        "A counterexample is the breaking placement with the fewest faults (the earliest of those). Its "
+        "scenario file reruns it: `Scenario.from_dict(json.load(open(FILE)))`, or "
+        "`sim.sweep.explore.load_scenario(FILE)`.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def load_scenario(path: Path | str) -> Scenario:
+    """A counterexample's scenario, from the file :func:`explore` wrote (JSON) or a TOML scenario file."""
+    path = Path(path)
+    if path.suffix == ".toml":
+        return Scenario.from_toml(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SimError("scenario file", str(path), "an existing scenario file") from None
+    except (OSError, ValueError) as exc:
+        raise SimError("scenario file", str(path), f"a readable JSON scenario ({exc})") from None
+    return Scenario.from_dict(data)
+
+
+def split_names(names: Collection[str] | None) -> tuple[str, ...] | None:
+    """Names given as ``a,b`` (repeatable) on the command line, without blanks (``None`` when none are)."""
+    if not names:
+        return None
+    out = tuple(n.strip() for item in names for n in item.split(",") if n.strip())
+    return out or None
