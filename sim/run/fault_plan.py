@@ -7,6 +7,7 @@ Targets name nodes (an id, ``broker``, ``producers``, ``consumers``, ``hosts`` o
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import networkx as nx
 
@@ -16,7 +17,7 @@ from sim.core.rng import RngStreams
 from sim.model.faults.injector import FaultAction, expand, nemesis_schedule, validate
 from sim.model.faults.kinds import LINKS, NODES, kind
 
-__all__ = ["plan", "resolve_links", "resolve_nodes"]
+__all__ = ["as_faults", "nemesis_draws", "plan", "resolve_links", "resolve_nodes"]
 
 
 def resolve_nodes(
@@ -115,19 +116,25 @@ def plan(
     consumers: Sequence[str],
 ) -> list[FaultAction]:
     """The run's whole fault schedule: the explicit one (validated) and every nemesis's draws, expanded."""
-
-    def nodes(spec: object, where: str) -> tuple[str, ...]:
-        return resolve_nodes(
-            spec,  # type: ignore[arg-type]  # validated by the scenario: a str or a list of str
-            graph,
-            where,
-            broker=broker,
-            producers=producers,
-            consumers=consumers,
-        )
-
+    nodes = _resolver(graph, broker, producers, consumers)
     explicit = [_action(i, f, graph, nodes) for i, f in enumerate(scenario.faults)]
     validate(explicit, scenario.duration)
+    drawn = nemesis_draws(scenario, graph, rng, broker=broker, producers=producers, consumers=consumers)
+    return expand(explicit + drawn)
+
+
+def nemesis_draws(
+    scenario: Scenario,
+    graph: nx.Graph[str],
+    rng: RngStreams,
+    *,
+    broker: Callable[[], str],
+    producers: Sequence[str],
+    consumers: Sequence[str],
+) -> list[FaultAction]:
+    """What every ``[[nemesis]]`` of the scenario draws for its seed, in order (not expanded): the faults
+    that :func:`as_faults` writes out as explicit ``[[faults]]`` entries."""
+    nodes = _resolver(graph, broker, producers, consumers)
     drawn: list[FaultAction] = []
     for i, n in enumerate(scenario.nemesis):
         stop = scenario.duration if n.stop is None else min(n.stop, scenario.duration)
@@ -145,7 +152,46 @@ def plan(
             loss=n.loss,
             name=f"nemesis[{i}]",
         )
-    return expand(explicit + drawn)
+    return drawn
+
+
+def as_faults(actions: Sequence[FaultAction]) -> list[dict[str, Any]]:
+    """``[[faults]]`` entries that schedule exactly ``actions`` (resolved, unexpanded): node targets by id,
+    links as ``"u->v"``, a duration as ``for``; the parameters as they are."""
+    out: list[dict[str, Any]] = []
+    for a in actions:
+        targets = kind(a.action).targets
+        entry: dict[str, Any] = {"at": a.at, "action": a.action}
+        if targets == NODES:
+            entry["target"] = list(a.targets)
+        elif targets == LINKS:
+            entry["target"] = [f"{u}->{v}" for u, v in a.targets]
+        if a.duration is not None:
+            entry["for"] = a.duration
+        entry.update({k: _plain(v) for k, v in a.params.items()})
+        out.append(entry)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """Tuples (a partition's groups) as lists, as a scenario holds them."""
+    return [_plain(v) for v in value] if isinstance(value, list | tuple) else value
+
+
+def _resolver(
+    graph: nx.Graph[str], broker: Callable[[], str], producers: Sequence[str], consumers: Sequence[str]
+) -> Callable[[object, str], tuple[str, ...]]:
+    def nodes(spec: object, where: str) -> tuple[str, ...]:
+        return resolve_nodes(
+            spec,  # type: ignore[arg-type]  # validated by the scenario: a str or a list of str
+            graph,
+            where,
+            broker=broker,
+            producers=producers,
+            consumers=consumers,
+        )
+
+    return nodes
 
 
 def _nemesis_nodes(
