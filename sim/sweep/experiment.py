@@ -17,6 +17,7 @@ import json
 import math
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -24,7 +25,16 @@ import numpy as np
 from sim.config.scenario import Scenario
 from sim.core.errors import SimError
 
-__all__ = ["FLAGS", "Experiment", "RunSpec", "Sample", "config_hash", "replication_seeds", "topology_digest"]
+__all__ = [
+    "FLAGS",
+    "Experiment",
+    "RunSpec",
+    "Sample",
+    "config_hash",
+    "input_files",
+    "replication_seeds",
+    "topology_digest",
+]
 
 FLAGS = ("unstable", "unfinished")
 """What ``Experiment(fail_on=...)`` may name: a point whose runs were not stable, or left work unfinished."""
@@ -82,6 +92,13 @@ class RunSpec:
     scenario: Scenario
     config_hash: str
 
+    @property
+    def run_id(self) -> str:
+        """The run's id in results and reports (:func:`sim.sweep.store.run_id`)."""
+        from sim.sweep.store import run_id
+
+        return run_id(self.point, self.replication, self.config_hash)
+
 
 def _plain(value: Any) -> Any:
     """numpy scalars as Python numbers, so that points hash, compare and serialize like plain values."""
@@ -96,18 +113,23 @@ def replication_seeds(seed: int, replications: int) -> list[int]:
 
 def config_hash(scenario: Scenario) -> str:
     """A stable 16-hex-digit hash of everything that decides a run: the scenario (the seed included), the
-    content of the topology file it reads (see :func:`topology_digest`) and the version of ``sim``.
+    content of the topology file it reads (see :func:`topology_digest`), the code of a plug-in pattern
+    (:func:`sim.patterns.registry.digest`) and the version of ``sim``.
 
-    A stored result is reused only while all three are unchanged: editing a topology file or upgrading
+    A stored result is reused only while all are unchanged: editing a topology or plug-in file or upgrading
     ``sim`` makes ``sim run`` compute the affected runs again.
     """
     import sim
+    from sim.patterns.registry import digest
 
     key = {
         "scenario": scenario.to_dict(),
         "topology_file": topology_digest(scenario.topology.name),
         "sim": sim.__version__,
     }
+    plugin = digest(scenario.pattern)  # a plug-in's code decides the run too; built-ins add nothing
+    if plugin:
+        key["pattern_file"] = plugin
     text = json.dumps(key, sort_keys=True, default=_jsonable)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -142,6 +164,26 @@ def topology_digest(name: str) -> str:
         if time.time_ns() - stat.st_mtime_ns > 2_000_000_000:
             _DIGESTS[where] = digest
     return digest
+
+
+def input_files(scenario: Scenario) -> dict[str, Path]:
+    """The files a run of ``scenario`` reads, by the setting that names them (``{"topology.name": path}``),
+    found as the run will find them; a builtin topology or a file that is missing reads nothing.
+
+    Results folders store their content (:class:`sim.sweep.store.ResultStore`) so that ``sim replay``
+    runs on the bytes the sweep read, whatever became of the files since.
+    """
+    from sim.run.build import topology_search_path
+    from sim.topology import GENERATORS
+    from sim.topology.loaders import _find
+
+    out: dict[str, Path] = {}
+    name = scenario.topology.name
+    if name not in GENERATORS:
+        path = _find(name, topology_search_path())
+        if path is not None:
+            out["topology.name"] = path
+    return out
 
 
 def _jsonable(value: Any) -> Any:

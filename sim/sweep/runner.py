@@ -3,6 +3,7 @@ finishes, then consolidate ``runs.parquet``, ``summary.csv``, ``meta.json`` (and
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import logging
 import os
@@ -20,9 +21,9 @@ import pandas as pd
 from sim.core.errors import SimError, failure
 from sim.run.build import topology_search_path
 from sim.sweep.engines import ENGINES, run_all
-from sim.sweep.experiment import Experiment
+from sim.sweep.experiment import Experiment, RunSpec, input_files
 from sim.sweep.progress import Progress
-from sim.sweep.store import ResultStore
+from sim.sweep.store import REPLAY, ResultStore
 
 __all__ = ["check_out", "load_experiment", "run_experiment"]
 
@@ -117,13 +118,17 @@ def run_experiment(
             len(todo),
         )
     progress = Progress(len(todo), quiet=quiet)
+    replays, contents = _replay_records(todo)
 
     def on_row(row: dict[str, Any]) -> None:
         nonlocal stale
         if stale:
             store.clear(keep_ledgers={s.config_hash for s in todo} if save_ledgers else ())
             stale = False
-        store.record(row)
+        replay = replays[row["config_hash"]]
+        row["run_id"] = replay["run_id"]
+        row[REPLAY] = replay
+        store.record(row, {f["sha256"]: contents[f["sha256"]] for f in replay["files"].values()})
         progress.update(row["status"] == "ok")
         if row["status"] != "ok":
             log.warning(
@@ -168,6 +173,36 @@ def run_experiment(
                 }
             )
     return frame
+
+
+def _replay_records(specs: list[RunSpec]) -> tuple[dict[str, dict[str, Any]], dict[str, bytes]]:
+    """Each run's replay record (by config hash) and the content of the files they read (by SHA-256),
+    read now, before the runs: each file once, however many runs read it."""
+    import sim
+
+    records: dict[str, dict[str, Any]] = {}
+    contents: dict[str, bytes] = {}
+    digests: dict[Path, str] = {}
+    for spec in specs:
+        files = {}
+        for key, path in input_files(spec.scenario).items():
+            digest = digests.get(path)
+            if digest is None:
+                try:
+                    data = path.read_bytes()
+                except OSError:
+                    continue  # the run fails reading it too, and is recorded as failed
+                digest = digests[path] = hashlib.sha256(data).hexdigest()
+                contents[digest] = data
+            files[key] = {"path": str(path), "sha256": digest}
+        records[spec.config_hash] = {
+            "run_id": spec.run_id,
+            "sim": sim.__version__,
+            "seed": spec.seed,
+            "scenario": spec.scenario.to_dict(),
+            "files": files,
+        }
+    return records, contents
 
 
 def check_out(out: Path | str) -> Path:

@@ -2,14 +2,18 @@
 
 ``runs/<config_hash>.json`` — one file per finished run, written atomically as it finishes (the journal);
 ``runs.parquet`` — every run, one row each, consolidated from the journal; ``series.parquet`` — each run's
-small curves for reports (the broker backlog over time), long format; ``summary.csv`` — means per
-parameter point; ``meta.json`` — versions, git commit, engine, times; ``ledgers/<config_hash>.parquet`` with
-``--save-ledgers``. Every file is written to a temporary name and renamed into place.
+small curves for reports (the broker backlog over time), long format; ``replay.parquet`` — what it takes to
+rerun each run exactly (its scenario as the sweep built it, seed, ``sim`` version and the digests of the files
+it read), one row per run; ``inputs/<sha256>`` — the content of those files, each stored once;
+``summary.csv`` — means per parameter point; ``meta.json`` — versions, git commit, engine, times;
+``ledgers/<config_hash>.parquet`` with ``--save-ledgers``. Every file is written to a temporary name and
+renamed into place; a run's inputs are stored before its journal entry, and its replay record travels in it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -27,18 +31,21 @@ __all__ = [
     "BOOKKEEPING",
     "OWN_FILES",
     "OWN_FOLDERS",
+    "REPLAY",
     "ResultStore",
     "atomic_write",
     "read_parquet",
+    "run_id",
     "write_parquet",
 ]
 
-BOOKKEEPING = ("point", "replication", "seed", "config_hash", "status", "error", "wall_time")
+BOOKKEEPING = ("point", "replication", "seed", "config_hash", "run_id", "status", "error", "wall_time")
 
 OWN_FILES = frozenset(
     {
         "runs.parquet",
         "series.parquet",
+        "replay.parquet",
         "summary.csv",
         "meta.json",
         "statistics.csv",
@@ -52,12 +59,30 @@ _HASH = r"[0-9a-f]{8,64}"
 OWN_FOLDERS = {
     "runs": re.compile(rf"{_HASH}\.json|\.{_HASH}\.json\..+\.tmp"),
     "ledgers": re.compile(rf"{_HASH}\.parquet|\.{_HASH}\.parquet\..+\.tmp"),
+    "inputs": re.compile(r"[0-9a-f]{64}|\.[0-9a-f]{64}\..+\.tmp"),
     "figures": re.compile(
         r"(latency_cdf|latency_percentiles|cost|reliability|backlog|metrics_vs_\w+)(\.tmp)?\.png"
     ),
 }
 """Subfolders ``sim`` writes into, with the names of the files it puts there (temporary files included)."""
 _OWN_TEMP = re.compile(r"\.(" + "|".join(re.escape(n) for n in sorted(OWN_FILES)) + r")\..+\.tmp")
+
+
+REPLAY = "_replay"
+"""The key of a journal entry that holds its run's replay record (consolidated into ``replay.parquet``)."""
+
+
+def run_id(point: int, replication: int, config_hash: str) -> str:
+    """A run's id: ``<point>-<replication>-<first 8 digits of its config hash>``, e.g. ``3-0-9f2c41d7``.
+
+    Stable (the same experiment gives its runs the same ids on every machine and every rerun: the config
+    hash covers the scenario, its seed, the topology file's content and the ``sim`` version) and readable
+    (the parameter point and the replication come first).
+
+    >>> run_id(3, 0, "9f2c41d7e8a0b1c2")
+    '3-0-9f2c41d7'
+    """
+    return f"{int(point)}-{int(replication)}-{config_hash[:8]}"
 
 
 def atomic_write(path: Path, data: bytes | str) -> None:
@@ -95,6 +120,16 @@ def read_parquet(path: Path) -> pd.DataFrame:
         raise SimError("results file", str(path), f"a readable Parquet file ({message})") from None
 
 
+def _replay_from_table(record: Mapping[Any, Any]) -> dict[str, Any]:
+    return {
+        "run_id": str(record["run_id"]),
+        "sim": str(record["sim"]),
+        "seed": int(record["seed"]),
+        "scenario": json.loads(record["scenario"]),
+        "files": json.loads(record["files"]),
+    }
+
+
 def _json_safe(row: Mapping[str, Any]) -> dict[str, Any]:
     out = {}
     for k, v in row.items():
@@ -123,6 +158,8 @@ class ResultStore:
         self.folder = Path(folder)
         self.journal = self.folder / "runs"
         self.parquet = self.folder / "runs.parquet"
+        self.inputs = self.folder / "inputs"
+        self.replay_table = self.folder / "replay.parquet"
 
     def own_files(self) -> list[Path]:
         """The files ``sim`` wrote in this folder (and only those): what ``--fresh`` removes."""
@@ -154,10 +191,37 @@ class ResultStore:
             with contextlib.suppress(OSError):  # absent, or still holding someone else's files
                 (self.folder / sub).rmdir()
 
-    def record(self, row: Mapping[str, Any]) -> None:
-        """Journal one finished run."""
+    def record(self, row: Mapping[str, Any], inputs: Mapping[str, bytes] | None = None) -> None:
+        """Journal one finished run; ``inputs`` (content by SHA-256) are stored first, each file once, so
+        that a run in the journal always finds the files its replay record names."""
+        for digest, data in (inputs or {}).items():
+            path = self.inputs / digest
+            if not path.is_file():
+                atomic_write(path, data)
         text = json.dumps(_json_safe(row), sort_keys=True, default=_json_default)
         atomic_write(self.journal / f"{row['config_hash']}.json", text)
+
+    def input_file(self, digest: str) -> bytes:
+        """The stored content of a file a run read (by its SHA-256); SimError if it is missing or altered."""
+        path = self.inputs / digest
+        try:
+            data = path.read_bytes()
+        except OSError:
+            raise SimError("results file", str(path), "the stored content of a file the run read") from None
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise SimError("results file", str(path), "the content its name is the SHA-256 of (it changed)")
+        return data
+
+    def replays(self) -> dict[str, dict[str, Any]]:
+        """Every stored run's replay record, by config hash: ``replay.parquet``, overridden by the journal."""
+        out: dict[str, dict[str, Any]] = {}
+        if self.replay_table.exists():
+            for record in read_parquet(self.replay_table).to_dict("records"):
+                out[str(record["config_hash"])] = _replay_from_table(record)
+        for row in self._journal():
+            if isinstance(row.get(REPLAY), dict):
+                out[str(row["config_hash"])] = row[REPLAY]
+        return out
 
     def rows(self) -> list[dict[str, Any]]:
         """Every stored run: the consolidated table, overridden by newer journal entries."""
@@ -168,6 +232,12 @@ class ResultStore:
                 raise SimError("results file", str(self.parquet), "a runs table written by sim run")
             for record in frame.to_dict("records"):
                 rows[str(record["config_hash"])] = {str(k): v for k, v in record.items()}
+        for row in self._journal():
+            rows[str(row["config_hash"])] = row
+        return list(rows.values())
+
+    def _journal(self) -> list[dict[str, Any]]:
+        out = []
         if self.journal.is_dir():
             for path in sorted(self.journal.glob("*.json")):
                 try:
@@ -175,9 +245,8 @@ class ResultStore:
                 except (OSError, ValueError):
                     continue  # a half-written file cannot exist (atomic writes); skip anything foreign
                 if isinstance(data, dict) and "config_hash" in data:
-                    row = _from_json(data)
-                    rows[str(row["config_hash"])] = row
-        return list(rows.values())
+                    out.append(_from_json(data))
+        return out
 
     def done(self) -> set[str]:
         """Config hashes of runs that finished without error (they are skipped on a rerun)."""
@@ -190,10 +259,15 @@ class ResultStore:
         if keep is not None:
             rows = [r for r in rows if str(r["config_hash"]) in keep]
         curves = [(str(r["config_hash"]), r.pop("_series", None)) for r in rows]
+        replays = {str(r["config_hash"]): r.pop(REPLAY, None) for r in rows}
+        for r in rows:  # rows stored before runs had ids get theirs (the same formula)
+            if not isinstance(r.get("run_id"), str):
+                r["run_id"] = run_id(r["point"], r["replication"], str(r["config_hash"]))
         frame = pd.DataFrame(rows)
         if frame.empty:
             return frame
         self._write_series(curves)
+        self._write_replays({k: v for k, v in replays.items() if isinstance(v, dict)})
         swept = [c for c in swept if c in frame.columns]
         for col in swept:  # lists, tables and mixed types become text: groupable and storable
             values = frame[col].tolist()
@@ -222,6 +296,29 @@ class ResultStore:
                 previous = read_parquet(old)
                 frame = pd.concat([previous[~previous["config_hash"].isin(frame["config_hash"])], frame])
             write_parquet(frame.astype({"x": "float64", "y": "float64"}), old)
+
+    def _write_replays(self, replays: Mapping[str, Mapping[str, Any]]) -> None:
+        """``replay.parquet``: one row per run, the scenario and the files as JSON text (compressed by
+        Parquet: the scenarios of a sweep differ in a few values)."""
+        if not replays:
+            return
+        frame = pd.DataFrame(
+            [
+                {
+                    "config_hash": config,
+                    "run_id": str(r["run_id"]),
+                    "sim": str(r["sim"]),
+                    "seed": int(r["seed"]),
+                    "scenario": json.dumps(r["scenario"], sort_keys=True),
+                    "files": json.dumps(r.get("files", {}), sort_keys=True),
+                }
+                for config, r in replays.items()
+            ]
+        )
+        if self.replay_table.exists():  # runs consolidated earlier, whose journal entries are gone
+            previous = read_parquet(self.replay_table)
+            frame = pd.concat([previous[~previous["config_hash"].isin(frame["config_hash"])], frame])
+        write_parquet(frame.sort_values("config_hash").reset_index(drop=True), self.replay_table)
 
     def series(self) -> pd.DataFrame:
         """Every stored run's curves: columns config_hash, series, x, y (empty if none)."""

@@ -211,15 +211,18 @@ def test_runs_parquet_round_trip_keeps_dtypes(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(back, frame, check_exact=True)
     assert dict(back.dtypes) == dict(frame.dtypes)
     assert list(frame.columns[:2]) == ["links.loss", "pattern"]  # swept parameters first
-    assert list(frame.columns[2:9]) == list(BOOKKEEPING)
+    assert list(frame.columns[2:10]) == list(BOOKKEEPING)
     for col in ("point", "replication", "seed"):
         assert frame[col].dtype == "int64"
     assert frame["links.loss"].dtype == "float64" and frame["wall_time"].dtype == "float64"
-    metrics = frame.columns[9:]
+    metrics = frame.columns[10:]
     assert {"delivered", "delivery_ratio", "latency_p99", "msgs_per_delivery"} <= set(metrics)
     assert all(frame[m].dtype == "float64" for m in metrics)
     assert pd.api.types.is_string_dtype(frame["pattern"])
     assert pd.api.types.is_string_dtype(frame["config_hash"])
+    assert list(frame["run_id"]) == [
+        f"{p}-0-{h[:8]}" for p, h in zip(frame["point"], frame["config_hash"], strict=True)
+    ]
     assert list(frame["pattern"]) == ["point_to_point", "queue"] * 2
     assert set(frame["status"]) == {"ok"}
 
