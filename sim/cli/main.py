@@ -112,17 +112,26 @@ def _print_violations(violations: list[Any], guarantee: str) -> None:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from sim.patterns import PATTERNS
+    from sim.patterns import registry
     from sim.run.build import topology_search_path
     from sim.run.metrics import METRIC_DOCS
     from sim.topology import available
 
     what = args.what
     if what in (None, "patterns"):
+        # built-ins, installed plug-ins (entry points) and the scenario's own, each with where it comes from
+        found = registry.available()
+        if args.scenario:
+            from sim.config.scenario import Scenario
+
+            ref = Scenario.from_toml(Path(args.scenario)).pattern
+            if registry.is_file_ref(ref):
+                cls = registry.pattern_class(ref)
+                found.append((cls.name, registry.source(ref), registry.describe(cls)))
         print("patterns:")
-        for name, cls in sorted(PATTERNS.items()):
-            doc = (cls.__doc__ or "").strip().splitlines()[0]
-            print(f"  {name:<16} {doc}")
+        width = max(len(where.origin) for _, where, _ in found)
+        for name, where, doc in found:
+            print(f"  {name:<16} {where.origin:<{width}}  {doc}")
     if what in (None, "topologies"):
         print("topologies:")
         for name in available(topology_search_path()):
@@ -237,7 +246,7 @@ def _cmd_explore(args: argparse.Namespace) -> int:
         minimal = f"; minimal: {shown} -> {r['scenario_file']}" if r["broken"] else ""
         print(f"  {r['pattern']}/{r['guarantee']}: {r['runs']} runs, {verdict}{minimal}")
     print(f"written: {Path(args.out) / 'explore.md'}")
-    return 0 if found.held else 1
+    return 1 if args.check and not found.held else 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -267,6 +276,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--metric", action="append", help="headline metric (repeatable; default: a standard set)")
     p.set_defaults(func=_cmd_report)
 
+    from sim.cli import replay
+
+    p = sub.add_parser("replay", help="rerun one run of a results folder exactly; exit 1 if it differs")
+    replay.add_arguments(p)
+    p.set_defaults(func=replay.cmd_replay)
+
     p = sub.add_parser(
         "baseline",
         help="regression baselines of an experiment's quick run",
@@ -287,7 +302,7 @@ def _parser() -> argparse.ArgumentParser:
         help="run a scenario under every placement of up to K faults; a minimal counterexample per cell",
         description="Place up to K crash, pause and partition faults of the targets on a grid of N instants, "
         "run every placement for each pattern x guarantee, and write explore.parquet and explore.md with a "
-        "minimal counterexample for each broken cell (exit 1 if a promise broke). See docs/explore.md.",
+        "minimal counterexample for each broken cell. See docs/explore.md.",
     )
     p.add_argument("file", help="scenario TOML file (its own faults and nemeses are replaced)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting (repeatable)")
@@ -302,11 +317,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=ENGINES, default="processes", help="where runs execute (same results)")
     p.add_argument("--workers", type=int, help="parallel workers (default: one per core)")
     p.add_argument("--scheduler", help="address of a dask scheduler (tcp://host:port) for --engine dask")
+    p.add_argument("--check", action="store_true", help="exit 1 if a promise broke in some cell")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_cmd_explore)
 
     p = sub.add_parser("list", help="list patterns, topologies and metrics")
     p.add_argument("what", nargs="?", choices=["patterns", "topologies", "metrics"])
+    p.add_argument("--scenario", metavar="FILE", help="also the plug-in pattern this scenario file names")
     p.set_defaults(func=_cmd_list)
 
     p = sub.add_parser("topology", help="inspect topologies")
@@ -326,6 +343,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except SimError as exc:
         print(f"sim: error: {one_line(exc)}", file=sys.stderr)
+        for line in getattr(exc, "describe_frames", list)():  # a plug-in's failure: where in its code
+            print(line, file=sys.stderr)
         return 2
     except BrokenPipeError:
         return 0

@@ -17,15 +17,14 @@ results folder holds
   broken, whether every promise held, and the minimal counterexample (its faults, its file);
 - ``explore_runs.parquet``: one row per run: cell, placement, its faults, status, violations per rule;
 - ``explore.md``: the cell table in words;
-- for each broken cell, ``<pattern>-<guarantee>.json``, the counterexample as a scenario (the JSON
-  ``Scenario.from_dict`` reads; :func:`load_scenario` reads it back), and, when a ``views`` writer is given,
-  its flow diagram in ``<pattern>-<guarantee>_flow/``.
+- for each broken cell, ``<pattern>-<guarantee>.toml``, the counterexample as a scenario file
+  (``sim simulate FILE --check`` reruns it), and, when a ``views`` writer is given, its flow diagram in
+  ``<pattern>-<guarantee>_flow/``.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import math
 from collections.abc import Callable, Collection, Sequence
@@ -36,6 +35,7 @@ from typing import Any
 import pandas as pd
 
 from sim.config.scenario import Scenario
+from sim.config.toml import scenario_toml
 from sim.core.context import SimContext
 from sim.core.errors import SimError
 from sim.model.faults.injector import FaultAction, validate
@@ -57,7 +57,6 @@ __all__ = [
     "Fault",
     "Plan",
     "explore",
-    "load_scenario",
     "placements",
     "plan",
     "split_names",
@@ -309,8 +308,12 @@ def explore(
             continue
         stem = f"{cell[0]}-{cell[1]}"
         scenario = p.scenario_for(cell, p.placements[record["placement"]])
-        path = folder / f"{stem}.json"
-        atomic_write(path, json.dumps(scenario.to_dict(), indent=2) + "\n")
+        path = folder / f"{stem}.toml"
+        head = (
+            f"# sim explore: the smallest fault schedule found under which {cell[0]} with {cell[1]} breaks "
+            f"{record['counterexample_rules']}.\n# Rerun it:  sim simulate {path.name} --check\n\n"
+        )
+        atomic_write(path, head + scenario_toml(scenario))
         record["scenario_file"] = path.name
         files.append(path)
         if views is not None:  # rerun with a trace (which changes no number) for the diagram
@@ -403,25 +406,10 @@ def _markdown(p: Plan, cells: Sequence[dict[str, Any]]) -> str:
         )
     lines += [
         "",
-        "A counterexample is the breaking placement with the fewest faults (the earliest of those). Its "
-        "scenario file reruns it: `Scenario.from_dict(json.load(open(FILE)))`, or "
-        "`sim.sweep.explore.load_scenario(FILE)`.",
+        "A counterexample is the breaking placement with the fewest faults (the earliest of those); "
+        "`sim simulate <file> --check` reruns it.",
     ]
     return "\n".join(lines) + "\n"
-
-
-def load_scenario(path: Path | str) -> Scenario:
-    """A counterexample's scenario, from the file :func:`explore` wrote (JSON) or a TOML scenario file."""
-    path = Path(path)
-    if path.suffix == ".toml":
-        return Scenario.from_toml(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SimError("scenario file", str(path), "an existing scenario file") from None
-    except (OSError, ValueError) as exc:
-        raise SimError("scenario file", str(path), f"a readable JSON scenario ({exc})") from None
-    return Scenario.from_dict(data)
 
 
 def split_names(names: Collection[str] | None) -> tuple[str, ...] | None:

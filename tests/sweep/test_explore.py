@@ -13,7 +13,7 @@ from sim.config.scenario import Scenario
 from sim.core.errors import SimError
 from sim.run.simulate import RunResult, simulate
 from sim.sweep.engines import execute
-from sim.sweep.explore import explore, load_scenario, plan
+from sim.sweep.explore import explore, plan
 
 # pub/sub with two subscribers on a star around the broker `hub`: a subscriber's crash loses what is published
 # to it meanwhile, which at-least-once promises not to
@@ -142,7 +142,7 @@ def test_a_broken_cell_has_a_minimal_counterexample_that_breaks_again_from_its_f
     safe, broken = found.table.to_dict("records")
     # at-most-once promises no duplicates: losses under a subscriber's crash are allowed
     assert (safe["guarantee"], safe["held"], safe["runs"], safe["broken"]) == ("at_most_once", True, 20, 0)
-    assert safe["scenario_file"] == "" and not (tmp_path / "pubsub-at_most_once.json").exists()
+    assert safe["scenario_file"] == "" and not (tmp_path / "pubsub-at_most_once.toml").exists()
     # at-least-once breaks when h1 is down while messages are published to it: in the 5 placements
     # holding the crash at 0.5 s (at 0 s, h1 has not subscribed yet)
     assert (broken["guarantee"], broken["held"], broken["broken"], broken["rules"]) == (
@@ -153,7 +153,7 @@ def test_a_broken_cell_has_a_minimal_counterexample_that_breaks_again_from_its_f
     )
     assert (broken["min_faults"], broken["counterexample"]) == (1, "crash h1 at 0.5 s for 0.25 s")
     assert not found.held
-    again = load_scenario(tmp_path / broken["scenario_file"])
+    again = Scenario.from_toml(tmp_path / broken["scenario_file"])
     assert [f.action for f in again.faults] == ["crash"]
     assert {v.rule for v in simulate(again).check()} == {"no_loss"}
     assert drawn == [(True, tmp_path / "pubsub-at_least_once_flow")]  # the diagram of a traced rerun
@@ -180,7 +180,7 @@ def test_the_counterexample_has_the_fewest_faults_even_when_one_fault_is_not_eno
     (cell,) = found.table.to_dict("records")
     assert (cell["runs"], cell["min_faults"]) == (43, 2)
     assert found.runs[found.runs["faults"] < 2]["violations"].sum() == 0  # no single fault breaks it
-    again = load_scenario(tmp_path / cell["scenario_file"])
+    again = Scenario.from_toml(tmp_path / cell["scenario_file"])
     assert sorted(f.action for f in again.faults) == ["crash", "partition"]
     assert {v.rule for v in simulate(again).check()} == {"no_loss"}
 
@@ -200,5 +200,5 @@ def test_serial_and_processes_give_the_same_tables(tmp_path: Path) -> None:
     pooled = explore(plan_, tmp_path / "processes", engine="processes", workers=2, quiet=True)
     pd.testing.assert_frame_equal(serial.table, pooled.table)
     pd.testing.assert_frame_equal(_counted(serial.runs), _counted(pooled.runs))
-    for name in ("explore.md", "pubsub-at_least_once.json"):
+    for name in ("explore.md", "pubsub-at_least_once.toml"):
         assert (tmp_path / "serial" / name).read_bytes() == (tmp_path / "processes" / name).read_bytes()
