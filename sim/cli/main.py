@@ -112,26 +112,17 @@ def _print_violations(violations: list[Any], guarantee: str) -> None:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from sim.patterns import registry
+    from sim.patterns import PATTERNS
     from sim.run.build import topology_search_path
     from sim.run.metrics import METRIC_DOCS
     from sim.topology import available
 
     what = args.what
     if what in (None, "patterns"):
-        # built-ins, installed plug-ins (entry points) and the scenario's own, each with where it comes from
-        found = registry.available()
-        if args.scenario:
-            from sim.config.scenario import Scenario
-
-            ref = Scenario.from_toml(Path(args.scenario)).pattern
-            if registry.is_file_ref(ref):
-                cls = registry.pattern_class(ref)
-                found.append((cls.name, registry.source(ref), registry.describe(cls)))
         print("patterns:")
-        width = max(len(where.origin) for _, where, _ in found)
-        for name, where, doc in found:
-            print(f"  {name:<16} {where.origin:<{width}}  {doc}")
+        for name, cls in sorted(PATTERNS.items()):
+            doc = (cls.__doc__ or "").strip().splitlines()[0]
+            print(f"  {name:<16} {doc}")
     if what in (None, "topologies"):
         print("topologies:")
         for name in available(topology_search_path()):
@@ -276,12 +267,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--metric", action="append", help="headline metric (repeatable; default: a standard set)")
     p.set_defaults(func=_cmd_report)
 
-    from sim.cli import replay
-
-    p = sub.add_parser("replay", help="rerun one run of a results folder exactly; exit 1 if it differs")
-    replay.add_arguments(p)
-    p.set_defaults(func=replay.cmd_replay)
-
     p = sub.add_parser(
         "baseline",
         help="regression baselines of an experiment's quick run",
@@ -323,7 +308,6 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("list", help="list patterns, topologies and metrics")
     p.add_argument("what", nargs="?", choices=["patterns", "topologies", "metrics"])
-    p.add_argument("--scenario", metavar="FILE", help="also the plug-in pattern this scenario file names")
     p.set_defaults(func=_cmd_list)
 
     p = sub.add_parser("topology", help="inspect topologies")
@@ -343,8 +327,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except SimError as exc:
         print(f"sim: error: {one_line(exc)}", file=sys.stderr)
-        for line in getattr(exc, "describe_frames", list)():  # a plug-in's failure: where in its code
-            print(line, file=sys.stderr)
         return 2
     except BrokenPipeError:
         return 0

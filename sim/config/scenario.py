@@ -30,9 +30,10 @@ from sim.config.sections import (
     _duration,
     _Model,
 )
-from sim.core.errors import SimError
+from sim.core.errors import SimError, failure
 from sim.core.units import parse_count
 from sim.patterns import PATTERNS
+from sim.patterns.registry import PluginError, absolute, pattern_class
 
 __all__ = [
     "BrokerSettings",
@@ -92,8 +93,9 @@ class Scenario(_Model):
     @field_validator("pattern", mode="before")
     @classmethod
     def _pattern(cls, v: Any) -> Any:
-        if not isinstance(v, str) or v not in PATTERNS:
-            raise SimError("pattern", v, "one of " + ", ".join(sorted(PATTERNS)))
+        if not isinstance(v, str):
+            raise SimError("pattern", v, "one of " + ", ".join(sorted(PATTERNS)) + ", or 'file.py:Class'")
+        pattern_class(v)  # a built-in, a plug-in file (made absolute before) or an installed entry point
         return v
 
     @field_validator("seed", mode="before")
@@ -113,7 +115,8 @@ class Scenario(_Model):
             if not isinstance(options, Mapping):
                 raise SimError("options", options, "a table of pattern tables, e.g. {queue = {...}}")
             options = dict(options)
-            for name in PATTERNS:
+            data["pattern"] = absolute(data.get("pattern", "point_to_point"))
+            for name in _table_names(data["pattern"]):
                 if name in data:
                     options[name] = data.pop(name)
             data["options"] = options
@@ -121,15 +124,19 @@ class Scenario(_Model):
 
     @model_validator(mode="after")
     def _pattern_options(self) -> Scenario:
+        tables = _table_names(self.pattern)
         for name, table in self.options.items():
-            if name not in PATTERNS:
-                raise SimError(name, table, "a table named after a pattern: " + ", ".join(sorted(PATTERNS)))
+            if name not in tables:
+                raise SimError(name, table, "a table named after a pattern: " + ", ".join(sorted(tables)))
             if not isinstance(table, Mapping):
                 raise SimError(name, table, "a table of settings")
+            owner = pattern_class(self.pattern) if name not in PATTERNS else PATTERNS[name]
             try:
-                PATTERNS[name].from_options(table)
+                owner.from_options(table)
             except SimError as exc:
                 raise exc.at(name) from None
+            except Exception as exc:  # a plug-in's own validation failed in its code
+                raise _plugin_table(self.pattern, name, table, exc) from exc
         return self
 
     @model_validator(mode="after")
@@ -164,7 +171,7 @@ class Scenario(_Model):
 
     @classmethod
     def from_toml(cls, path: str | Path) -> Scenario:
-        """Read and validate a TOML scenario file."""
+        """Read and validate a TOML scenario file (a plug-in's ``file.py:Class`` is relative to it)."""
         path = Path(path)
         try:
             text = path.read_text(encoding="utf-8-sig")  # a byte-order mark (some editors write one) is fine
@@ -181,6 +188,7 @@ class Scenario(_Model):
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise SimError("scenario file", str(path), f"valid TOML ({exc})") from None
+        data["pattern"] = absolute(data.get("pattern", "point_to_point"), path.absolute().parent)
         return cls.from_dict(data)
 
     def to_dict(self) -> dict[str, Any]:
@@ -192,28 +200,54 @@ class Scenario(_Model):
         return data
 
     def with_updates(self, updates: Mapping[str, Any]) -> Scenario:
-        """A new scenario with dotted keys replaced (``{"links.loss": 0.05}``)."""
+        """A new scenario with dotted keys replaced (``{"links.loss": 0.05}``).
+
+        A new ``pattern`` takes its own table; the table of a plug-in it replaces is dropped (it cannot be
+        validated without its plug-in), unless the updates set it.
+        """
         data = self.to_dict()
+        pattern = absolute(updates.get("pattern", self.pattern))
+        tables = _table_names(pattern) if isinstance(pattern, str) else set(PATTERNS)
+        if pattern != self.pattern and self.pattern not in PATTERNS:
+            mine = pattern_class(self.pattern).name
+            if mine not in tables and not any(k.split(".")[0] == mine for k in updates):
+                data.pop(mine, None)
         for key, value in updates.items():
-            _set_dotted(data, key, value)
+            _set_dotted(data, key, value, tables)
         return Scenario.from_dict(data)
 
 
-_OPEN_TABLES = {"params", *PATTERNS}  # tables whose keys their owner (the topology, a pattern) checks
+def _table_names(pattern: str) -> set[str]:
+    """The pattern tables a scenario with ``pattern`` may hold: every built-in's, and its plug-in's."""
+    if pattern in PATTERNS or not isinstance(pattern, str):
+        return set(PATTERNS)
+    try:
+        return {*PATTERNS, pattern_class(pattern).name}
+    except SimError:
+        return set(PATTERNS)  # the pattern's own validator says what is wrong with it
 
 
-def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+def _plugin_table(pattern: str, name: str, table: Any, exc: Exception) -> PluginError:
+    from sim.patterns.registry import plugin_failure
+
+    error = plugin_failure(pattern, exc)
+    frames = error.frames if error is not None else []
+    return PluginError(name, table, f"a table its plug-in accepts (from_options {failure(exc)})", frames)
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any, tables: set[str]) -> None:
+    open_tables = {"params", *tables}  # tables whose keys their owner (the topology, a pattern) checks
     parts = key.split(".")
     where: dict[str, Any] = data
     for i, part in enumerate(parts[:-1]):
         sub = where.get(part)
-        if sub is None and i == 0 and part in PATTERNS:
+        if sub is None and i == 0 and part in tables:
             sub = where[part] = {}
         if not isinstance(sub, dict):
             raise SimError(key, value, f"a known setting ('{'.'.join(parts[: i + 1])}' is not a table)")
         where = sub
     last = parts[-1]
-    if last not in where and not (len(parts) > 1 and parts[-2] in _OPEN_TABLES) and last not in PATTERNS:
+    if last not in where and not (len(parts) > 1 and parts[-2] in open_tables) and last not in tables:
         known = ", ".join(sorted(where))
         raise SimError(key, value, f"a known setting; '{'.'.join(parts[:-1]) or 'top level'}' has {known}")
     where[last] = value

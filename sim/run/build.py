@@ -29,7 +29,8 @@ from sim.model.workload import (
     Workload,
     Zipf,
 )
-from sim.patterns import PATTERNS, DeliveryConfig, Reporter
+from sim.patterns import DeliveryConfig, Reporter
+from sim.patterns.registry import pattern_class
 from sim.run.fault_plan import plan
 from sim.topology import PROJECT_TOPOLOGIES, build_topology
 
@@ -212,7 +213,8 @@ def build(ctx: SimContext, scenario: Scenario, *, search: Sequence[Path] = ()) -
     world = AssembledWorld(
         ctx, scenario, graph, network, workload, delivery, broker_config, b.reconnect_delay
     )
-    pattern = PATTERNS[scenario.pattern].from_options(scenario.options.get(scenario.pattern, {}))
+    cls = pattern_class(scenario.pattern)  # a built-in, or a plug-in (a file, an entry point)
+    pattern = cls.from_options(scenario.options.get(cls.name, {}))
     pattern.install(world)
     schedule = plan(
         scenario, graph, ctx.rng, broker=world.default_broker, producers=producers, consumers=consumers

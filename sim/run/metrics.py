@@ -176,6 +176,7 @@ def summarize(
     control_bytes_unattributed: float = 0.0,
     extra: Mapping[str, float | Sequence[float]] | None = None,
     ops: Mapping[str, np.ndarray] | None = None,
+    measures: Sequence[Measure] = (),
 ) -> dict[str, float]:
     """The run's summary, one float per metric name.
 
@@ -194,6 +195,8 @@ def summarize(
     ops : mapping, optional
         The operation table (:func:`operations`); by default built from ``columns`` alone (every
         operation completes when all its rows are delivered).
+    measures : sequence of Measure
+        The run's pattern's measures (a plug-in's ``samples`` are known only so).
     """
     keep = columns["created_at"] >= warmup
     outcome = columns["outcome"][keep]
@@ -236,8 +239,9 @@ def summarize(
         out[name] = int((reasons == name[5:]).sum())
     out["dead_lettered"] = out["lost_dead_letter"]
     out.update(_op_figures(operations(columns) if ops is None else ops, warmup))
+    samples = _SAMPLES.union(m.name for m in measures if m.kind == "samples")
     for key, value in (extra or {}).items():
-        if key in _SAMPLES:
+        if key in samples:
             out.update(summarize_samples(key, cast("Sequence[float]", value)))
         else:
             out[key] = float(cast(float, value))  # a count or a figure

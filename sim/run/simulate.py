@@ -18,7 +18,7 @@ import numpy as np
 from sim.config.scenario import Scenario
 from sim.core.context import SimContext, TraceRecord
 from sim.model.faults.injector import FaultRecord, down_intervals, fault_windows
-from sim.patterns import PATTERNS
+from sim.patterns.registry import pattern_class, plugin_code
 from sim.run.build import AssembledWorld, build
 from sim.run.checks import Violation, check
 from sim.run.metrics import operations, queue_wait_mean, recovery_time, summarize
@@ -79,7 +79,7 @@ class RunResult:
             ordering=d.ordering,
             down=down_intervals(self.fault_log, self.end_time),
             end=self.end_time,
-            app_kinds=PATTERNS[self.scenario.pattern].operation.app_kinds,
+            app_kinds=pattern_class(self.scenario.pattern).operation.app_kinds,
             op_attempts={k: v for k, v in tried.items() if v},
         )
 
@@ -166,10 +166,12 @@ def simulate(scenario: Scenario, *, search: Sequence[Path] = ()) -> RunResult:
         If the ledger's accounting does not add up (a bug in ``sim``).
     """
     ctx = SimContext.from_seed(scenario.seed, trace=scenario.trace)
-    world = build(ctx, scenario, search=search)
-    end = run_world(ctx, world)
+    pattern = pattern_class(scenario.pattern)
+    with plugin_code(scenario.pattern):  # a plug-in's failure names it, with its own frames
+        world = build(ctx, scenario, search=search)
+        end = run_world(ctx, world)
     ledger = ctx.ledger
-    operation = PATTERNS[scenario.pattern].operation
+    operation = pattern.operation
     ledger.supersede(operation.supersedable)  # undelivered copies whose operation another copy completed
     ledger.check()
     columns = ledger.columns()
@@ -182,8 +184,9 @@ def simulate(scenario: Scenario, *, search: Sequence[Path] = ()) -> RunResult:
     counters = dict(ledger.counters)
     extra["deduplicated"] = counters.get("deduplicated", 0.0)
     extra["redeliveries"] = counters.get("redeliveries", 0.0)
-    for report in world.reporters:
-        extra.update(report())
+    with plugin_code(scenario.pattern):
+        for report in world.reporters:
+            extra.update(report())
     log = list(world.faults.log) if world.faults is not None else []
     windows = fault_windows(log, end)
     extra["faults"] = len(windows)
@@ -198,6 +201,7 @@ def simulate(scenario: Scenario, *, search: Sequence[Path] = ()) -> RunResult:
         control_bytes_unattributed=ledger.control_bytes_unattributed,
         extra=extra,
         ops=ops,
+        measures=pattern.measures,
     )
     counters.update(control_dropped=ledger.control_dropped, offered_total=len(ledger))
     series: dict[str, tuple[list[float], list[float]]] = {}

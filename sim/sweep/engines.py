@@ -34,14 +34,16 @@ Row = dict[str, Any]
 def execute(payload: dict[str, Any]) -> Row:
     """Run one scenario (given as plain data) and return its row; an exception becomes a failed row."""
     from sim.config.scenario import Scenario
+    from sim.patterns.registry import PluginError, provided
     from sim.run.simulate import simulate
 
     row: Row = {k: payload[k] for k in ("point", "replication", "seed", "config_hash")}
     row.update(payload["params"])
     started = time.perf_counter()
     try:
-        scenario = Scenario.from_dict(payload["scenario"])
-        result = simulate(scenario, search=[Path(p) for p in payload.get("search", [])])
+        with provided(payload.get("plugins", {})):  # a plug-in runs as the bytes the sweep hashed
+            scenario = Scenario.from_dict(payload["scenario"])
+            result = simulate(scenario, search=[Path(p) for p in payload.get("search", [])])
         row.update(result.summary)
         row["_series"] = {name: [list(x), list(y)] for name, (x, y) in result.series.items()}
         if payload.get("check"):  # sim explore: how many times the run broke each promise
@@ -53,6 +55,8 @@ def execute(payload: dict[str, Any]) -> Row:
         row.update(status="ok", error="")
     except Exception as exc:  # a failing run is recorded, and the sweep goes on
         last = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+        if isinstance(exc, PluginError):
+            last = None  # its message says where in the plug-in
         where = f" at {Path(last.filename).name}:{last.lineno}" if last else ""
         row.update(status="failed", error=f"{type(exc).__name__}: {exc}{where}")
     row["wall_time"] = time.perf_counter() - started
@@ -74,6 +78,7 @@ def run_all(
         raise SimError("--workers", workers, "a whole number >= 1")
     if not payloads:
         return
+    payloads = _with_plugins(payloads)
     with _stop_signals_interrupt():
         if engine == "serial":
             for p in payloads:
@@ -82,6 +87,25 @@ def run_all(
             _pool(payloads, on_row, workers or os.cpu_count() or 1)
         else:
             _dask(payloads, on_row, workers, scheduler)
+
+
+def _with_plugins(payloads: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each payload with the text of its plug-in pattern file (``plugins``), read once per file: a worker
+    runs those bytes, not what it may find on its disk (a dask worker may have none)."""
+    from sim.patterns.registry import sources
+
+    read: dict[str, dict[str, str]] = {}
+    out = []
+    for p in payloads:
+        pattern = p["scenario"].get("pattern", "")
+        files = read.get(pattern)
+        if files is None:
+            try:
+                files = read[pattern] = sources(pattern)
+            except SimError:  # unreadable now: the run fails and says why
+                files = read[pattern] = {}
+        out.append({**p, "plugins": files} if files else p)
+    return out
 
 
 # -- stopping cleanly ------------------------------------------------------------------------------------
