@@ -267,6 +267,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--metric", action="append", help="headline metric (repeatable; default: a standard set)")
     p.set_defaults(func=_cmd_report)
 
+    from sim.cli import replay
+
+    p = sub.add_parser("replay", help="rerun one run of a results folder exactly; exit 1 if it differs")
+    replay.add_arguments(p)
+    p.set_defaults(func=replay.cmd_replay)
+
     p = sub.add_parser(
         "baseline",
         help="regression baselines of an experiment's quick run",
