@@ -323,6 +323,10 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--param", action="append", metavar="KEY=VALUE", help="generator parameter")
     show.add_argument("--seed", type=int, default=0)
     show.set_defaults(func=_cmd_topology_show)
+
+    from sim.cli import shrink
+
+    shrink.add_parser(sub)
     return parser
 
 
