@@ -31,7 +31,7 @@ from sim.analysis.findings import (
     supports,
 )
 from sim.core.errors import SimError
-from sim.sweep.store import BOOKKEEPING, ResultStore, atomic_write, read_parquet
+from sim.sweep.store import BOOKKEEPING, ResultStore, atomic_write, read_parquet, run_id
 
 __all__ = [
     "DEFAULT_HEADLINE",
@@ -43,6 +43,7 @@ __all__ = [
     "load_runs",
     "paired_differences",
     "point_flags",
+    "run_ids",
     "write_report",
 ]
 
@@ -100,6 +101,9 @@ def load_runs(folder: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
         meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
     except (OSError, ValueError) as exc:
         raise SimError("results file", str(meta_path), f"a readable JSON file ({exc})") from None
+    if "run_id" not in frame.columns:  # written before runs had ids: theirs, by the same formula
+        ids = zip(frame["point"], frame["replication"], frame["config_hash"], strict=True)
+        frame["run_id"] = [run_id(p, r, str(h)) for p, r, h in ids]
     ok = frame[frame["status"] == "ok"].reset_index(drop=True)
     if ok.empty:
         raise SimError("results folder", str(folder), "at least one successful run (every run failed)")
@@ -262,6 +266,24 @@ def headline_table(
     if flags and "flags" in frame:  # right after the point's parameters, where the eye starts
         frame = frame[[*swept, "flags", *[c for c in frame.columns if c not in swept and c != "flags"]]]
     return frame
+
+
+def run_ids(frame: pd.DataFrame, swept: Sequence[str]) -> pd.DataFrame:
+    """One row per parameter point: its parameters and the ids of its runs in replication order (the ids
+    ``sim replay`` takes), as one text column ``run ids``."""
+    ordered = frame.sort_values(["point", "replication"], kind="stable")
+    groups = ordered.groupby(list(swept), sort=False, dropna=False) if swept else [((), ordered)]
+    rows = []
+    for key, part in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        rows.append({**dict(zip(swept, key, strict=True)), "run ids": " ".join(map(str, part["run_id"]))})
+    return pd.DataFrame(rows)
+
+
+_RUNS_NOTE = (
+    "Each point's runs, in replication order. `sim replay <this folder> <run id>` reruns one exactly, and "
+    "with `--trace --out DIR` draws its messages (docs/replay.md)."
+)
 
 
 def _text_table(frame: pd.DataFrame) -> str:
@@ -463,6 +485,9 @@ def _markdown(p: Parts, folder: Path) -> str:
             ]
         out += [f"![{f.stem}](figures/{f.name})" for f in p.figures]
         out.append("")
+    runs = run_ids(p.frame, p.swept)
+    runs["run ids"] = [" ".join(f"`{i}`" for i in ids.split()) for ids in runs["run ids"]]
+    out += ["## Runs", "", _RUNS_NOTE, "", _md_table(runs), ""]
     out += [
         "All metrics with n, mean, standard deviation and CI: `statistics.csv`; one row per run: "
         "`runs.parquet`.",
@@ -521,6 +546,13 @@ def _html(p: Parts) -> str:
                 f'<figure><img alt="{f.stem}" src="data:image/png;base64,{data}">'
                 f"<figcaption>{html.escape(f.stem.replace('_', ' '))}</figcaption></figure>"
             )
+    runs = run_ids(p.frame, p.swept)
+    parts.append(
+        f"<details><summary>Runs ({len(p.frame)}): the ids to replay</summary>"
+        f'<p class="note">{html.escape(_RUNS_NOTE).replace("`", "")}</p>'
+        + runs.to_html(index=False, classes="runs", border=0)
+        + "</details>"
+    )
     style = (
         "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
         "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}"
@@ -528,6 +560,7 @@ def _html(p: Parts) -> str:
         "th{background:#f4f4f4}img{max-width:100%}figure{margin:1.5em 0}"
         ".supports{background:#f6f8fa;border-left:4px solid #888;padding:0.6em 1em}"
         ".note{font-size:0.85em;color:#444}"
+        "table.runs td:last-child{font-family:monospace;text-align:left}"
     )
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'

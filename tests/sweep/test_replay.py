@@ -19,13 +19,14 @@ import pytest
 
 import sim
 import sim.sweep.runner
+from sim.analysis.report import load_runs, run_ids, write_report
 from sim.config.scenario import Scenario
 from sim.core.errors import SimError
 from sim.run.simulate import simulate
 from sim.sweep.experiment import Experiment
 from sim.sweep.replay import differences, replay, stored_run
 from sim.sweep.runner import run_experiment
-from sim.sweep.store import REPLAY, ResultStore
+from sim.sweep.store import REPLAY, ResultStore, write_parquet
 
 CRASH = {"faults": [{"at": "0.3s", "action": "crash", "target": "b", "for": "0.2s"}]}
 
@@ -270,3 +271,25 @@ def _interrupt_after(k: int) -> Callable[..., None]:
         real(payloads, then_stop, **kw)
 
     return interrupted
+
+
+def test_reports_list_each_points_run_ids(copy: tuple[Path, Path, pd.DataFrame]) -> None:
+    out, _, frame = copy
+    write_report(out, quiet=True, figures=False)
+    md = (out / "report.md").read_text(encoding="utf-8")
+    runs = md.split("## Runs", 1)[1]
+    for crash in ("off", "on"):
+        ids = frame[frame["crash"] == crash].sort_values("replication")["run_id"]
+        assert f"| {crash} | " + " ".join(f"`{i}`" for i in ids) + " |" in runs
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert all(i in page.split("<details>", 1)[1] for i in frame["run_id"])
+    assert "run_id" not in md.split("## Runs", 1)[0]  # not a metric of the tables above
+
+
+def test_a_runs_table_without_run_ids_gets_them_in_reports(copy: tuple[Path, Path, pd.DataFrame]) -> None:
+    out, _, frame = copy
+    write_parquet(frame.drop(columns="run_id"), out / "runs.parquet")  # as sim wrote it before run ids
+    loaded, _ = load_runs(out)
+    assert list(loaded["run_id"]) == list(frame["run_id"])
+    table = run_ids(loaded, ["crash"])
+    assert list(table["run ids"]) == [" ".join(frame[frame["crash"] == c]["run_id"]) for c in ("off", "on")]
