@@ -27,10 +27,10 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -42,7 +42,7 @@ from sim.model.faults.injector import FaultAction, validate
 from sim.model.faults.kinds import NETWORK, kind
 from sim.patterns import GUARANTEES, PATTERNS
 from sim.run.build import build
-from sim.run.checks import RULES
+from sim.run.checks import RULES, Violation
 from sim.run.fault_plan import resolve_nodes
 from sim.run.simulate import RunResult, simulate
 from sim.sweep.engines import ENGINES, run_all
@@ -52,10 +52,12 @@ from sim.sweep.store import atomic_write, write_parquet
 
 __all__ = [
     "ACTIONS",
+    "FOCUS",
     "MAX_RUNS",
     "Exploration",
     "Fault",
     "Plan",
+    "Views",
     "explore",
     "placements",
     "plan",
@@ -69,8 +71,17 @@ ACTIONS = ("crash", "pause", "partition")
 MAX_RUNS = 2000
 """The most runs an exploration makes unless told it may make more (``--max-runs``)."""
 
-Views = Callable[[RunResult, Path], Sequence[Path]]
-"""Writes a run's flow diagram into a folder (``sim.analysis.flow.write_views``); returns the files."""
+FOCUS = 20
+"""The most broken obligations a counterexample's diagram shows when the whole run is too big to draw."""
+
+
+class Views(Protocol):
+    """Writes a traced run's flow diagram into a folder, optionally only some obligations (ledger rows),
+    and returns the files: ``sim.analysis.flow.write_views``. A SimError says it cannot (too many arrows)."""
+
+    def __call__(
+        self, result: RunResult, out: Path, *, obligations: Collection[int] | None = None
+    ) -> Sequence[Path]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,15 +329,36 @@ def explore(
         files.append(path)
         if views is not None:  # rerun with a trace (which changes no number) for the diagram
             result = simulate(scenario.with_updates({"trace": True}), search=search)
-            record["rerun_rules"] = ",".join(sorted({v.rule for v in result.check()}))
-            files += views(result, folder / f"{stem}_flow")
-            record["flow"] = f"{stem}_flow"
+            violations = result.check()
+            record["rerun_rules"] = ",".join(sorted({v.rule for v in violations}))
+            drawn, record["flow_shows"] = _draw(views, result, folder / f"{stem}_flow", violations)
+            if drawn:
+                files += drawn
+                record["flow"] = f"{stem}_flow"
     table = pd.DataFrame.from_records(cells)
     write_parquet(table, files[1])
     markdown = folder / "explore.md"
     atomic_write(markdown, _markdown(p, cells))
     files.append(markdown)
     return Exploration(p, table, frame, files)
+
+
+def _draw(
+    views: Views, result: RunResult, out: Path, violations: Sequence[Violation]
+) -> tuple[list[Path], str]:
+    """The diagram of the whole run or, when that is too big, of its first broken obligations; and what it
+    shows (or why there is none)."""
+    try:
+        return list(views(result, out)), "the whole run"
+    except SimError:  # too many arrows for one diagram
+        pass
+    rows = sorted({v.obligation for v in violations})[:FOCUS]
+    try:
+        drawn = list(views(result, out, obligations=rows))
+    except SimError as exc:
+        log.warning("no flow diagram for %s: %s", out.name, exc)
+        return [], f"nothing ({exc})"
+    return drawn, "broken obligations " + ", ".join(map(str, rows))
 
 
 def _runs_frame(
@@ -381,6 +413,7 @@ def _cells(p: Plan, frame: pd.DataFrame) -> list[dict[str, Any]]:
                 "scenario_file": "",
                 "rerun_rules": "",
                 "flow": "",
+                "flow_shows": "",
             }
         )
     return records
@@ -404,6 +437,13 @@ def _markdown(p: Plan, cells: Sequence[dict[str, Any]]) -> str:
             f"{'yes' if r['held'] else 'no'} | {r['rules'] or '-'} | {shown} | "
             f"{r['min_faults'] if r['min_faults'] >= 0 else '-'} | {files or '-'} |"
         )
+    drawn = [f"- `{r['flow']}/flow.html`: {r['flow_shows']}" for r in cells if r["flow"]]
+    if drawn:
+        lines += [
+            "",
+            "Flow diagrams of the counterexamples (`trace.json` beside each opens in Perfetto):",
+            *drawn,
+        ]
     lines += [
         "",
         "A counterexample is the breaking placement with the fewest faults (the earliest of those); "

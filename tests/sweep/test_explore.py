@@ -3,6 +3,7 @@ and guarantee, with the broken promises and a minimal counterexample for each ce
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from sim.config.scenario import Scenario
 from sim.core.errors import SimError
 from sim.run.simulate import RunResult, simulate
 from sim.sweep.engines import execute
-from sim.sweep.explore import explore, plan
+from sim.sweep.explore import FOCUS, explore, plan
 
 # pub/sub with two subscribers on a star around the broker `hub`: a subscriber's crash loses what is published
 # to it meanwhile, which at-least-once promises not to
@@ -131,7 +132,7 @@ def test_bad_settings_are_named(kwargs: dict[str, Any], field: str) -> None:
 def test_a_broken_cell_has_a_minimal_counterexample_that_breaks_again_from_its_file(tmp_path: Path) -> None:
     drawn: list[tuple[bool, Path]] = []
 
-    def views(result: RunResult, out: Path) -> list[Path]:
+    def views(result: RunResult, out: Path, *, obligations: Collection[int] | None = None) -> list[Path]:
         drawn.append((result.trace is not None, out))
         out.mkdir()
         (out / "flow.html").write_text("<html></html>")
@@ -158,6 +159,7 @@ def test_a_broken_cell_has_a_minimal_counterexample_that_breaks_again_from_its_f
     assert {v.rule for v in simulate(again).check()} == {"no_loss"}
     assert drawn == [(True, tmp_path / "pubsub-at_least_once_flow")]  # the diagram of a traced rerun
     assert (broken["rerun_rules"], broken["flow"]) == ("no_loss", "pubsub-at_least_once_flow")
+    assert broken["flow_shows"] == "the whole run"
     runs = pd.read_parquet(tmp_path / "explore_runs.parquet")
     assert len(runs) == 40 and set(runs["status"]) == {"ok"}
     assert pd.read_parquet(tmp_path / "explore.parquet")["broken"].tolist() == [0, 5]
@@ -202,3 +204,24 @@ def test_serial_and_processes_give_the_same_tables(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(_counted(serial.runs), _counted(pooled.runs))
     for name in ("explore.md", "pubsub-at_least_once.toml"):
         assert (tmp_path / "serial" / name).read_bytes() == (tmp_path / "processes" / name).read_bytes()
+
+
+def test_a_run_too_big_to_draw_is_drawn_for_its_broken_obligations(tmp_path: Path) -> None:
+    asked: list[list[int] | None] = []
+
+    def views(result: RunResult, out: Path, *, obligations: Collection[int] | None = None) -> list[Path]:
+        asked.append(None if obligations is None else list(obligations))
+        if obligations is None or len(obligations) > FOCUS:
+            raise SimError("obligations", obligations, "fewer arrows")
+        return [out / "flow.html"]
+
+    plan_ = plan(TINY, most=1, grid=2, targets=["h1"], guarantees=["at_least_once"])
+    (cell,) = explore(plan_, tmp_path, engine="serial", quiet=True, views=views).table.to_dict("records")
+    counterexample = plan_.scenario_for(("pubsub", "at_least_once"), plan_.placements[cell["placement"]])
+    broken = sorted({v.obligation for v in simulate(counterexample).check()})
+    assert asked == [None, broken[:FOCUS]] and len(broken) > FOCUS  # the whole run first, then the first 20
+    assert cell["flow_shows"] == "broken obligations " + ", ".join(map(str, broken[:FOCUS]))
+    assert (
+        f"- `pubsub-at_least_once_flow/flow.html`: {cell['flow_shows']}"
+        in (tmp_path / "explore.md").read_text()
+    )
