@@ -47,6 +47,11 @@ MAX_RUNS = 200
 _FRACTIONS = (1 / 8, 1 / 4, 1 / 2, 3 / 4)
 
 
+def _smaller(value: float, fraction: float) -> float:
+    """``value * fraction`` to three significant digits (0.225 rather than 0.22499999999999998)."""
+    return float(f"{value * fraction:.3g}")
+
+
 @dataclass(frozen=True, slots=True)
 class Step:
     """One accepted reduction: the phase (``nemesis``, ``faults``, ``producers``, ``consumers``, ``rate``,
@@ -361,8 +366,9 @@ def _workload(s: _Search) -> bool:
     data = s.data()
     rate = data["workload"]["rate"]
     for fraction in _FRACTIONS:
-        if s.breaks({**data, "workload": {**data["workload"], "rate": rate * fraction}}):
-            s.accept("rate", f"rate {rate:g}/s -> {rate * fraction:g}/s per producer")
+        smaller = _smaller(rate, fraction)
+        if smaller < rate and s.breaks({**data, "workload": {**data["workload"], "rate": smaller}}):
+            s.accept("rate", f"rate {rate:g}/s -> {smaller:g}/s per producer")
             return True
     return changed
 
@@ -379,7 +385,8 @@ def _duration(s: _Search) -> bool:
     data = s.data()
     duration = data["duration"]
     for fraction in _FRACTIONS:  # a candidate ending before a fault or the warm-up is invalid, not run
-        if s.breaks({**data, "duration": duration * fraction}):
-            s.accept("duration", f"duration {duration:g} s -> {duration * fraction:g} s")
+        smaller = _smaller(duration, fraction)
+        if smaller < duration and s.breaks({**data, "duration": smaller}):
+            s.accept("duration", f"duration {duration:g} s -> {smaller:g} s")
             return True
     return False
