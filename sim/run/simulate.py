@@ -17,6 +17,7 @@ import numpy as np
 
 from sim.config.scenario import Scenario
 from sim.core.context import SimContext, TraceRecord
+from sim.core.errors import SimError
 from sim.model.faults.injector import FaultRecord, down_intervals, fault_windows
 from sim.patterns.registry import pattern_class, plugin_code
 from sim.run.build import AssembledWorld, build
@@ -92,6 +93,21 @@ class RunResult:
         for name in ("kind", "src", "dst", "topic", "outcome", "reason"):
             frame[name] = frame[name].astype("category")
         return frame
+
+    def trace_frame(self) -> pd.DataFrame:
+        """The trace as a DataFrame, one row per record, with each hop's end, transmission, obligation, attempt,
+        retry and duplicate derived and joined from the ledger (:mod:`sim.run.trace`).
+
+        Raises
+        ------
+        SimError
+            If the run was not traced.
+        """
+        if self.trace is None:
+            raise SimError("trace", False, "true to keep a trace (trace = true, or --set trace=true)")
+        from sim.run.trace import frame
+
+        return frame(self.trace, self.columns)
 
     def __repr__(self) -> str:
         """One line: pattern, duration and seed; obligations offered / delivered / lost; the share of
