@@ -1,5 +1,6 @@
 """``sim shrink SCENARIO --out FILE``: shrink a run that fails its check to the smallest scenario found that
-still breaks the same rule (:mod:`sim.run.shrink`), and write it as TOML."""
+still breaks the same rule (:mod:`sim.run.shrink`), write it as TOML, and draw the minimal run's message
+flow beside it (``FILE``'s stem + ``_flow/``: ``flow.html``, ``trace.json``, :mod:`sim.analysis.flow`)."""
 
 from __future__ import annotations
 
@@ -60,14 +61,31 @@ def _cmd_shrink(args: argparse.Namespace) -> int:
         f"obligation {v.obligation}: {v.evidence}).\n"
     )
     atomic_write(out, header + scenario_toml(found.scenario))
+    drawn = _draw(found.scenario, flow_folder(out))
     stop = "; the bound stopped it, a smaller one may exist" if found.bounded else ""
     lines = [f"shrunk in {found.runs} runs (at most {found.max_runs}){stop}"]
     lines += [f"  {step.phase}: {step.change}" for step in found.steps] or ["  nothing could be removed"]
     more = f" (and {len(found.violations) - 1} more)" if len(found.violations) > 1 else ""
     lines.append(f"still breaks {found.rule}: obligation {v.obligation}: {v.evidence}{more}")
     lines.append(f"minimal scenario: {out}")
+    lines.append(drawn)
     print("\n".join(lines))  # noqa: T201  (a command's own output)
     return 0
+
+
+def _draw(scenario: Any, folder: Path) -> str:
+    """Run the minimal scenario again with tracing on (no number changes) and draw its flow views; the
+    line to print about them."""
+    from sim.analysis.flow import write_views
+    from sim.run.build import topology_search_path
+    from sim.run.simulate import simulate
+
+    traced = simulate(scenario.with_updates({"trace": True}), search=topology_search_path())
+    try:
+        paths = write_views(traced, folder)
+    except SimError as exc:  # too many arrows: the scenario is written, the diagram needs a filter
+        return f"flow diagram: not drawn ({exc}); see sim trace --window"
+    return "flow diagram: " + ", ".join(str(p) for p in paths)
 
 
 def _sets(items: list[str] | None) -> str:

@@ -3,6 +3,7 @@ stderr, and one-line refusals (exit 2)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from sim.cli import shrink as command
 from sim.cli.main import main
 from sim.config.scenario import Scenario
 from sim.config.toml import scenario_toml
+from sim.core.errors import SimError
 from sim.run import checks
 from sim.run import shrink as module
 
@@ -66,9 +68,32 @@ def test_shrink_writes_the_minimal_scenario(
     steps = [line for line in lines if line.startswith("  ")]
     assert len(progress) == len(steps) >= 4 and progress[0].endswith(steps[0].strip())
     assert out.read_text().startswith(f"# The smallest scenario `sim shrink` found from {failing}:")
+    flow = tmp_path / "min_flow"  # the minimal run's message flow, beside the file
+    assert f"flow diagram: {flow / 'flow.html'}, {flow / 'trace.json'}" in lines
+    assert "<html" in (flow / "flow.html").read_text()[:200].lower()
+    events = json.loads((flow / "trace.json").read_text())["traceEvents"]
+    assert {e.get("args", {}).get("name") for e in events if e.get("ph") == "M"} >= {"h0", "h2", "hub"}
     # the file is a scenario `sim simulate` runs, and its check fails on the same rule
     code, stdout, _ = run(capsys, "simulate", str(out), "--check")
     assert code == 1 and "violation(s) of no_loss" in stdout
+
+
+def test_a_diagram_too_large_is_not_drawn_but_the_scenario_is_written(
+    failing: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sim.analysis.flow
+
+    def refuse(*args: object, **kwargs: object) -> list[Path]:
+        raise SimError("arrows", 30000, "at most 20000 arrows")
+
+    monkeypatch.setattr(sim.analysis.flow, "write_views", refuse)
+    out = tmp_path / "min.toml"
+    code, stdout, _ = run(capsys, "shrink", str(failing), "--out", str(out), "--max-runs", "3")
+    assert code == 0 and Scenario.from_toml(out).faults
+    assert stdout.splitlines()[-1] == (
+        "flow diagram: not drawn (arrows = 30000: expected at most 20000 arrows); see sim trace --window"
+    )
+    assert not (tmp_path / "min_flow").exists()
 
 
 def test_the_shipped_demo_with_set(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
