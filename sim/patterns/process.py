@@ -50,6 +50,7 @@ per step, a mailbox); benchmarks/bench_process.py measures how much, and the bui
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import inspect
 from collections import deque
@@ -171,7 +172,7 @@ class NodeHandle:
         self._ctx = app.ctx
         self._service = node.service  # the node's service time, the default of compute()
         self._roles: list[tuple[ProcessFn, tuple[Any, ...]]] = []
-        self._procs: list[simpy.Process] = []
+        self._procs: dict[simpy.Process, None] = {}  # live processes, in the order they started
         self._generation = 0  # a crash ends the processes of the generation before it
         self._box: deque[Received] = deque()
         self._getters: list[tuple[simpy.Event, str | None, str | None]] = []
@@ -207,6 +208,16 @@ class NodeHandle:
         return self.node.up
 
     @property
+    def service(self) -> Distribution | None:
+        """The node's own service time (None if it has none): what :meth:`compute` takes by default."""
+        return self._service
+
+    @property
+    def servers(self) -> int:
+        """The node's workers (parallel computes)."""
+        return self.node.servers
+
+    @property
     def memory(self) -> dict[str, Any]:
         """The node's volatile state: lost at a crash."""
         memory: dict[str, Any] = self.node.volatile.setdefault("process", {})
@@ -219,8 +230,15 @@ class NodeHandle:
         if self.node.up:
             self._start(fn, args)
 
+    def fork(self, fn: ProcessFn, *args: Any) -> simpy.Process:
+        """Run ``fn(self, *args)`` as a one-off process on this node (a crash interrupts it; a recovery
+        does not start it again). Use it for work that runs alongside, such as one call of many."""
+        proc = self.env.process(self._drive(fn, args, self._generation))
+        self._procs[proc] = None
+        return proc
+
     def _start(self, fn: ProcessFn, args: tuple[Any, ...]) -> None:
-        self._procs.append(self.env.process(self._drive(fn, args, self._generation)))
+        self._procs[self.env.process(self._drive(fn, args, self._generation))] = None
 
     def _drive(
         self, fn: ProcessFn, args: tuple[Any, ...], generation: int
@@ -230,11 +248,14 @@ class NodeHandle:
         body = fn(self, *args)
         if not inspect.isgenerator(body):
             raise TypeError(f"{getattr(fn, '__qualname__', fn)!r} must be a generator function (use yield)")
+        me = self.env.active_process
         try:
             yield from body
         except simpy.Interrupt as exc:
             if exc.cause is not CRASH:
                 raise
+        finally:
+            self._procs.pop(me, None)  # type: ignore[arg-type]
 
     def _crashed(self) -> None:
         self._generation += 1
@@ -242,7 +263,7 @@ class NodeHandle:
         self._getters.clear()
         self._arrivals.clear()
         self._arrival_getter = None
-        procs, self._procs = self._procs, []
+        procs, self._procs = self._procs, {}
         for proc in procs:
             if proc.is_alive and not isinstance(proc.target, simpy.events.Initialize):
                 proc.interrupt(CRASH)
@@ -655,8 +676,10 @@ class App:
         self.counts[name] += amount
 
     def report(self) -> dict[str, float]:
-        """The raw figures of the pattern's measures."""
-        return dict(self.counts)
+        """The raw figures of the pattern's measures: its counts, then :meth:`ProcessPattern.figures`."""
+        figures = dict(self.counts)
+        figures.update(self.pattern.figures(self))
+        return figures
 
     def broker(self) -> Broker:
         """The scenario's broker (made on first use)."""
@@ -712,23 +735,37 @@ class ProcessPattern:
     """Base class of a pattern written as processes (it satisfies :class:`~sim.patterns.base.Pattern`).
 
     Subclasses set ``name`` and, if they like, ``operation`` and ``measures`` (``count`` measures), declare
-    their options with defaults in ``defaults`` (each becomes an attribute; :meth:`validate` checks the
-    values), and write generator methods ``producer(node)`` and ``consumer(node)``, which :meth:`start`
-    runs on the workload's producers and consumers, or override :meth:`start` to place processes
-    themselves (``app.spawn(node_id, fn, *args)``).
+    their options as annotated class attributes with defaults (``fanout: int = 3``, as in a dataclass: the
+    keys the pattern's table accepts; :meth:`validate` checks the values), and write generator methods
+    ``producer(node)`` and ``consumer(node)``, which :meth:`start` runs on the workload's producers and
+    consumers, or override :meth:`start` to place processes themselves (``app.spawn(node_id, fn, *args)``).
     """
 
     name: ClassVar[str] = ""
     measures: ClassVar[tuple[Measure, ...]] = ()
     operation: ClassVar[Operation] = Operation("a message delivered to its recipient")
-    defaults: ClassVar[Mapping[str, Any]] = {}
-    """Option name -> default value: the keys the pattern's table accepts."""
 
     def __init__(self, **options: Any) -> None:
-        check_keys(options, tuple(self.defaults))
-        self.options = {**self.defaults, **options}
+        defaults = self.option_defaults()
+        check_keys(options, tuple(defaults))
+        self.options = {**copy.deepcopy(defaults), **options}
         for key, value in self.options.items():
             setattr(self, key, value)
+
+    @classmethod
+    def option_defaults(cls) -> dict[str, Any]:
+        """The options the subclasses declare (annotated class attributes with a value, ``ClassVar`` ones
+        aside) and their defaults, base classes first."""
+        found: dict[str, Any] = {}
+        for klass in reversed(cls.__mro__):
+            if not issubclass(klass, ProcessPattern) or klass is ProcessPattern:
+                continue
+            own = vars(klass)
+            for key, note in own.get("__annotations__", {}).items():
+                text = note if isinstance(note, str) else repr(note)
+                if key in own and not text.replace("typing.", "").startswith("ClassVar"):
+                    found[key] = own[key]
+        return found
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> ProcessPattern:
@@ -758,6 +795,10 @@ class ProcessPattern:
         if consumer is not None:
             for node_id in app.consumers:
                 app.spawn(node_id, consumer)
+
+    def figures(self, app: App) -> Mapping[str, float]:
+        """Counts computed after the run (say, from the nodes' ``disk``), for declared ``count`` measures."""
+        return {}
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.options.items())

@@ -343,13 +343,23 @@ def test_point_to_point_as_processes_gives_the_built_in_ledger(monkeypatch: pyte
 def test_plug_in_mistakes_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     class Opts(ProcessPattern):
         name = "test_opts"
-        defaults: ClassVar[dict[str, Any]] = {"fanout": 3}
+        tag: ClassVar[str] = "not an option"
+        fanout: int = 3
 
         def validate(self) -> None:
-            if not isinstance(self.fanout, int) or self.fanout < 1:  # type: ignore[attr-defined]
-                raise SimError("fanout", self.fanout, "a whole number >= 1")  # type: ignore[attr-defined]
+            if not isinstance(self.fanout, int) or self.fanout < 1:
+                raise SimError("fanout", self.fanout, "a whole number >= 1")
 
-    assert Opts.from_options({}).fanout == 3  # type: ignore[attr-defined]
+    class More(Opts):
+        name = "test_more"
+        names: list[str] = []  # noqa: RUF012  # copied per instance
+
+    assert Opts.option_defaults() == {"fanout": 3}
+    assert Opts.from_options({}).fanout == 3 and Opts.from_options({"fanout": 5}).fanout == 5
+    more = More.from_options({"fanout": 2})
+    assert (more.fanout, more.names) == (2, []) and more.names is not More.names
+    with pytest.raises(SimError, match="tag"):
+        Opts.from_options({"tag": "x"})
     with pytest.raises(SimError, match="fanoot"):
         Opts.from_options({"fanoot": 2})
     with pytest.raises(SimError, match="fanout"):
