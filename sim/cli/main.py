@@ -112,17 +112,26 @@ def _print_violations(violations: list[Any], guarantee: str) -> None:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from sim.patterns import PATTERNS
+    from sim.patterns import registry
     from sim.run.build import topology_search_path
     from sim.run.metrics import METRIC_DOCS
     from sim.topology import available
 
     what = args.what
     if what in (None, "patterns"):
+        # built-ins, installed plug-ins (entry points) and the scenario's own, each with where it comes from
+        found = registry.available()
+        if args.scenario:
+            from sim.config.scenario import Scenario
+
+            ref = Scenario.from_toml(Path(args.scenario)).pattern
+            if registry.is_file_ref(ref):
+                cls = registry.pattern_class(ref)
+                found.append((cls.name, registry.source(ref), registry.describe(cls)))
         print("patterns:")
-        for name, cls in sorted(PATTERNS.items()):
-            doc = (cls.__doc__ or "").strip().splitlines()[0]
-            print(f"  {name:<16} {doc}")
+        width = max(len(where.origin) for _, where, _ in found)
+        for name, where, doc in found:
+            print(f"  {name:<16} {where.origin:<{width}}  {doc}")
     if what in (None, "topologies"):
         print("topologies:")
         for name in available(topology_search_path()):
@@ -312,12 +321,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_cmd_explore)
 
-    from sim.cli.trace import add_parser as add_trace
-
-    add_trace(sub)
-
     p = sub.add_parser("list", help="list patterns, topologies and metrics")
     p.add_argument("what", nargs="?", choices=["patterns", "topologies", "metrics"])
+    p.add_argument("--scenario", metavar="FILE", help="also the plug-in pattern this scenario file names")
     p.set_defaults(func=_cmd_list)
 
     p = sub.add_parser("topology", help="inspect topologies")
@@ -341,6 +347,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except SimError as exc:
         print(f"sim: error: {one_line(exc)}", file=sys.stderr)
+        for line in getattr(exc, "describe_frames", list)():  # a plug-in's failure: where in its code
+            print(line, file=sys.stderr)
         return 2
     except BrokenPipeError:
         return 0

@@ -7,6 +7,7 @@ Every plug-in here is written to ``tmp_path``: no file under ``sim/`` changes to
 from __future__ import annotations
 
 import math
+import sys
 import textwrap
 from pathlib import Path
 
@@ -157,6 +158,8 @@ def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str = "ech
     write(site, "echo_dist-1.2.dist-info/METADATA", "Metadata-Version: 2.1\nName: echo-dist\nVersion: 1.2\n")
     write(site, "echo_dist-1.2.dist-info/entry_points.txt", f"[sim.patterns]\necho = {value}\n")
     monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delitem(sys.modules, "echo_plugin", raising=False)  # another test's installation
+    monkeypatch.setattr(registry, "_ENTRY_CLASSES", {})
 
 
 def test_a_plugin_named_by_entry_point(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
