@@ -28,10 +28,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="record the hop-level trace and write flow.html and trace.json to --out",
     )
     p.add_argument("--out", type=Path, metavar="DIR", help="where --trace writes its views")
+    # the filters of `sim trace`, for a run too large for one diagram
+    p.add_argument("--window", metavar="START:END", help="with --trace: only what is under way then (s)")
+    p.add_argument("--nodes", metavar="A,B", help="with --trace: only transmissions from or to these nodes")
+    p.add_argument("--obligations", metavar="ROWS", help="with --trace: only these ledger rows")
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from sim.cli.main import _finite, _fmt, _warn
+    from sim.cli.trace import parse_nodes, parse_obligations, parse_window
     from sim.core.units import metric_unit
     from sim.run.metrics import PATTERN_METRICS
     from sim.sweep.replay import differences, replay, stored_run
@@ -42,6 +47,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 "--trace", "without --out", "--trace --out DIR (where flow.html and trace.json go)"
             )
         raise SimError("--out", str(args.out), "only with --trace")
+    for name in ("window", "nodes", "obligations"):
+        if getattr(args, name) is not None and not args.trace:
+            raise SimError(f"--{name}", getattr(args, name), "only with --trace --out DIR")
+    window, nodes = parse_window(args.window), parse_nodes(args.nodes)
+    obligations = parse_obligations(args.obligations)
     folder = Path(args.results)
     result = replay(folder, args.run_id, trace=args.trace)
     stored = stored_run(folder, args.run_id)
@@ -50,7 +60,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.trace:
         from sim.analysis.flow import write_views
 
-        views = write_views(result, args.out)
+        views = write_views(result, args.out, window=window, nodes=nodes, obligations=obligations)
     scenario = result.scenario
     if args.json:  # strict JSON, as `sim simulate --json`: nan and inf are written as null
         verdict: dict[str, Any] = {

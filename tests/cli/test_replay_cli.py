@@ -5,6 +5,7 @@ equal, 1 when a metric differs), ``--json`` as ``sim simulate --json`` plus the 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -132,3 +133,51 @@ def test_trace_and_out_go_together(
     out, frame = swept
     assert main(["replay", str(out), frame["run_id"].iloc[0], *extra]) == 2
     assert _error(capsys).startswith(said)
+
+
+def test_trace_writes_the_flow_views_of_the_replayed_run(
+    swept: tuple[Path, pd.DataFrame], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, frame = swept
+    row = _row(frame, "queue")
+    views = tmp_path / "views"
+    assert main(["replay", str(out), row["run_id"], "--trace", "--out", str(views)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[-3:] == [
+        f"wrote {views / 'flow.html'}",
+        f"wrote {views / 'trace.json'}",
+        "replay: equal to the stored row (every metric)",  # tracing changes no figure
+    ]
+    page = (views / "flow.html").read_text(encoding="utf-8")
+    lanes = re.search(r'id="flow" data-lanes="(\d+)" data-arrows="(\d+)"', page)
+    assert lanes and int(lanes[1]) == 3 and int(lanes[2]) >= row["transmissions"] > 0
+    assert json.loads((views / "trace.json").read_text())["traceEvents"]
+    # the filters of sim trace narrow the drawing, not the run
+    narrow = tmp_path / "narrow"
+    argv = [
+        "replay",
+        str(out),
+        row["run_id"],
+        "--trace",
+        "--out",
+        str(narrow),
+        "--obligations",
+        "0",
+        "--json",
+    ]
+    assert main(argv) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["replay"]["equal"] and data["replay"]["views"] == [
+        str(narrow / "flow.html"),
+        str(narrow / "trace.json"),
+    ]
+    arrows = re.search(r'data-arrows="(\d+)"', (narrow / "flow.html").read_text(encoding="utf-8"))
+    assert arrows and 0 < int(arrows[1]) < int(lanes[2])
+
+
+def test_view_filters_need_trace(
+    swept: tuple[Path, pd.DataFrame], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, frame = swept
+    assert main(["replay", str(out), frame["run_id"].iloc[0], "--nodes", "n0"]) == 2
+    assert _error(capsys) == "sim: error: --nodes = 'n0': expected only with --trace --out DIR"
