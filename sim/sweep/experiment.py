@@ -167,8 +167,9 @@ def topology_digest(name: str) -> str:
 
 
 def input_files(scenario: Scenario) -> dict[str, Path]:
-    """The files a run of ``scenario`` reads, by the setting that names them (``{"topology.name": path}``),
-    found as the run will find them; a builtin topology or a file that is missing reads nothing.
+    """The files a run of ``scenario`` reads, by the setting that names them (``{"topology.name": path}``,
+    ``{"pattern": path}`` for a plug-in file), found as the run will find them; a builtin topology or
+    pattern, an installed plug-in or a file that is missing reads nothing.
 
     Results folders store their content (:class:`sim.sweep.store.ResultStore`) so that ``sim replay``
     runs on the bytes the sweep read, whatever became of the files since.
@@ -183,6 +184,10 @@ def input_files(scenario: Scenario) -> dict[str, Path]:
         path = _find(name, topology_search_path())
         if path is not None:
             out["topology.name"] = path
+    from sim.patterns.registry import sources
+
+    for plugin in sources(scenario.pattern):  # a plug-in file: replayed as its stored text, at its path
+        out["pattern"] = Path(plugin)
     return out
 
 

@@ -127,6 +127,7 @@ def replay(folder: Path, run_id: str, *, trace: bool = False) -> RunResult:
     """
     import sim
     from sim.config.scenario import Scenario
+    from sim.patterns.registry import provided
     from sim.run.build import topology_search_path
     from sim.run.simulate import simulate
 
@@ -138,13 +139,16 @@ def replay(folder: Path, run_id: str, *, trace: bool = False) -> RunResult:
             sim.__version__,
             f"{record['sim']}, the version that ran {stored.run_id} (install it to replay this run)",
         )
-    scenario = Scenario.from_dict(record["scenario"])
-    if trace:
-        scenario = scenario.with_updates({"trace": True})
     store = ResultStore(Path(folder))
-    with tempfile.TemporaryDirectory(prefix="sim-replay-") as tmp:
+    files = dict(record["files"])
+    plugin = files.pop("pattern", None)  # a plug-in file runs as its stored text, under its own path
+    code = {plugin["path"]: store.input_file(plugin["sha256"]).decode("utf-8")} if plugin else {}
+    with tempfile.TemporaryDirectory(prefix="sim-replay-") as tmp, provided(code):
+        scenario = Scenario.from_dict(record["scenario"])
+        if trace:
+            scenario = scenario.with_updates({"trace": True})
         moved: dict[str, str] = {}
-        for i, (key, file) in enumerate(sorted(record["files"].items())):
+        for i, (key, file) in enumerate(sorted(files.items())):
             # the file keeps its name (a topology without a name of its own is named after its file)
             where = Path(tmp) / str(i) / Path(file["path"]).name
             where.parent.mkdir()

@@ -257,6 +257,25 @@ def test_an_edited_plugin_file_runs_as_edited(project: Path) -> None:
     assert simulate(scenario).summary["echo_marks_mean"] == 7.5
 
 
+def test_a_run_replays_on_the_plugin_text_it_ran(project: Path) -> None:
+    from sim.sweep.replay import differences, replay
+    from sim.sweep.runner import run_experiment
+
+    plugin = Scenario.from_toml(project / "echo.toml")
+    exp = Experiment("replayed", base=plugin, grid={"echo.fanout": [1, 2]})
+    folder = project / "results"
+    runs = run_experiment(exp, out=folder, engine="serial", quiet=True)
+    path = project / "patterns" / "echo.py"
+    path.write_text(path.read_text(encoding="utf-8").replace("2.0 * self.fanout", "9.0 * self.fanout"))
+    assert len(runs) == 2
+    for row in runs.to_dict("records"):
+        result = replay(folder, str(row["run_id"]))
+        assert result.summary["echo_marks_mean"] == row["echo_marks_mean"] == 1.5 * row["echo.fanout"]
+        assert differences(result.summary, row, ["echo.fanout"]) == []
+    path.unlink()  # the stored text is enough
+    assert replay(folder, str(runs["run_id"].iloc[0])).summary["echo_marks_mean"] == 1.5
+
+
 # -- errors --------------------------------------------------------------------------------------------------
 
 
