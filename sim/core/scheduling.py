@@ -33,7 +33,9 @@ The tricks, who uses them, and what each is worth (``benchmarks/README.md``, "Ea
    (:meth:`sim.core.context.SimContext.from_seed`), is SimPy's ``Environment`` whose ``step`` also stores the
    time in a plain ``now`` attribute, so that reading the clock (a dozen times per message) costs an
    attribute load instead of a property call. Code written against ``simpy.Environment`` reads ``env.now``
-   either way.
+   either way. SimPy binds its event classes (``timeout``, ``event``, ``process``, ...) to each environment
+   at creation, but only those its class itself defines: ``Scheduler`` binds its base class's too, or every
+   ``env.timeout`` would make a bound method.
 
 Everything else schedules through SimPy's public API.
 """
@@ -47,7 +49,7 @@ from itertools import count
 from typing import Any
 
 import simpy
-from simpy.core import EmptySchedule, Environment, StopSimulation
+from simpy.core import BoundClass, EmptySchedule, Environment, StopSimulation
 from simpy.events import NORMAL, EventPriority
 
 __all__ = [
@@ -88,6 +90,9 @@ class Scheduler(Environment):
     def __init__(self, initial_time: float = 0) -> None:
         super().__init__(initial_time)
         self.now = initial_time
+        for name, obj in Environment.__dict__.items():  # SimPy's early binding, for the base class's
+            if type(obj) is BoundClass:
+                setattr(self, name, obj.__get__(self, Scheduler))
 
     def step(self) -> None:
         try:

@@ -53,10 +53,12 @@ class CutThrough:
         "_hand_over",
         "_heap",
         "_hop",
+        "_max_hops",
         "_paths",
         "_receive",
         "_routing",
         "max_paths",
+        "remember",
     )
 
     def __init__(
@@ -78,7 +80,12 @@ class CutThrough:
         self._hand_over = hand_over
         self._heap, self._event_ids = heap(ctx.env)  # trick 2 of sim.core.scheduling
         self._paths: dict[tuple[str, str], tuple[Link, ...]] = {}
+        self._max_hops = routing.max_hops
         self.max_paths = max_paths
+        self.remember = True
+        """Keep each multi-link run's arrival times, so that :meth:`stop` can bring its message back to the
+        link it is on. ``build`` turns it off when no fault is planned: a change made from outside then lets a
+        message already on a multi-link run finish it, as if the run were one link."""
 
     def __len__(self) -> int:
         """Paths cached."""
@@ -120,41 +127,60 @@ class CutThrough:
         path = self._paths.get((here, dst))
         if path is None:
             path = self.path(here, dst)
-        if not path or msg.hops + len(path) > self._routing.max_hops:
+        n = len(path)
+        if not n or msg.hops + n > self._max_hops:
             self._hop(msg, here)
             return
         ctx = self._ctx
         trace = ctx.trace
         now = ctx.env.now
-        ahead = 0.0
-        taken = 0
-        ends: list[float] = []  # when the message reaches the end of each link, from now
-        for link in path:
-            taken += 1
+        if n == 1:  # the common run: one link, nothing to remember for ``stop``
+            link = path[0]
             link.transmissions += 1
+            msg.hops += 1
             if trace is not None:
-                trace.append((now + ahead, "hop", msg.id, link.u, link.v))
+                trace.append((now, "hop", msg.id, link.u, link.v))
             try:
-                delay = next(link.outcomes)
+                ahead = next(link.outcomes)
             except StopIteration:
-                delay = link.refill()
-            if delay < 0.0:
-                msg.hops += taken
-                ctx.drop(msg, "loss", link.u, now + ahead)
-                ctx.ledger.charge(msg.ob, msg.size, taken, msg.control)
+                ahead = link.refill()
+            if ahead < 0.0:
+                ctx.drop(msg, "loss", link.u, now)
+                ctx.ledger.charge(msg.ob, msg.size, 1, msg.control)
                 return
-            ahead += delay
-            ends.append(ahead)
-        msg.hops += taken
+            msg.run = None
+        else:
+            ahead = 0.0
+            taken = 0
+            # when the message reaches the end of each link, from now (for ``stop``, if it can happen)
+            ends: list[float] | None = [] if self.remember else None
+            for link in path:
+                taken += 1
+                link.transmissions += 1
+                if trace is not None:
+                    trace.append((now + ahead, "hop", msg.id, link.u, link.v))
+                try:
+                    delay = next(link.outcomes)
+                except StopIteration:
+                    delay = link.refill()
+                if delay < 0.0:
+                    msg.hops += taken
+                    ctx.drop(msg, "loss", link.u, now + ahead)
+                    ctx.ledger.charge(msg.ob, msg.size, taken, msg.control)
+                    return
+                ahead += delay
+                if ends is not None:
+                    ends.append(ahead)
+            msg.hops += taken
+            msg.run = None if ends is None else (path, now, ends)
         msg.link = link
-        msg.run = (path, now, ends) if taken > 1 else None
         # a run that ends at the destination hands the message straight to its endpoint on arrival; a trace
         # records the arrival through the network's checks (which nothing can fail before ``stop``)
         msg.callbacks = (
             self._receive.get(dst, self._arrive) if link.v == dst and trace is None else self._arrive
         )
         heappush(self._heap, (now + ahead, NORMAL, next(self._event_ids), msg))  # tricks 1 and 2 of the seam
-        ctx.ledger.charge(msg.ob, msg.size, taken, msg.control)
+        ctx.ledger.charge(msg.ob, msg.size, n, msg.control)
 
     def stop(self) -> None:
         """State can change from now on: forget the paths, and bring every message under way back to the

@@ -234,9 +234,9 @@ class Delivery:
     # -- sender side ---------------------------------------------------------------------------
     def send(self, node: Node, msg: Message) -> None:
         """Send the first attempt of ``msg`` from ``node``; retransmit until acknowledged if reliable."""
-        attempt = self.ctx.ledger.attempt
+        attempts = self.ctx.ledger.attempts  # Ledger.attempt inlined: this runs once per message
         for row in msg.obligations():
-            attempt(row)
+            attempts[row] += 1
         if not self.reliable:
             node.send(msg)
             return
@@ -432,21 +432,14 @@ class Outbox:
         ob: int | tuple[int, ...]
         if type(to) is tuple:
             ob = tuple(ledger.open(msg_id, kind, src, r, topic, created_at, size, op) for r in to)
-            recipients: tuple[str, ...] = to
         else:
             ob = ledger.open(msg_id, kind, src, to or dst, topic, created_at, size, op)  # type: ignore[arg-type]
-            recipients = ()
-        msg = Message(
-            msg_id,
-            kind,
-            src,
-            dst,
-            size,
-            created_at,
-            ob,
-            topic=topic if queue is None else queue,
-            reliable=reliable,
-            payload=payload,
-            recipients=recipients,
-        )
+        msg = Message(msg_id, kind, src, dst, size, created_at, ob, topic=topic if queue is None else queue)
+        # the rarer fields are set only when given: keywords cost on every message
+        if reliable:
+            msg.reliable = True
+        if payload is not None:
+            msg.payload = payload
+        if type(to) is tuple:
+            msg.recipients = to
         return self.send(msg)

@@ -222,6 +222,8 @@ def build(ctx: SimContext, scenario: Scenario, *, search: Sequence[Path] = ()) -
     world.faults = FaultInjector(ctx, network, world.node, schedule)
     world.faults.start()
     # runs of plain links take one event until the first change of a link's or node's state (a fault, or a
-    # crash made from outside); traced or not, so that a trace never changes a number
+    # crash made from outside); traced or not, so that a trace never changes a number. Without a planned
+    # change, nothing can stop it: its runs need not be remembered
+    network.fast.remember = bool(schedule)
     network.cut_through = True
     return world

@@ -327,3 +327,15 @@ def test_the_scheduler_runs_exactly_as_simpy_and_its_clock_is_a_plain_attribute(
     env = scheduling.Scheduler()
     assert _clock_trace(env, seed) == _clock_trace(simpy.Environment(), seed)
     assert "now" in vars(env) and env.now == simpy.Environment.now.fget(env)  # type: ignore[attr-defined]
+
+
+def test_the_scheduler_binds_simpys_event_classes_once_as_simpy_does_for_its_own_class() -> None:
+    # SimPy binds ``timeout``, ``event``, ``process``, ... to each Environment at creation; a subclass must
+    # do it for the base class's, or every ``env.timeout`` makes a new bound method
+    env = scheduling.Scheduler()
+    for name in ("timeout", "event", "process", "all_of", "any_of"):
+        assert getattr(env, name) is getattr(env, name), name
+    fired: list[float] = []
+    env.timeout(2.0).callbacks.append(lambda _: fired.append(env.now))
+    env.run()
+    assert fired == [2.0] and isinstance(env.event(), simpy.Event)

@@ -335,3 +335,22 @@ def test_a_fault_first_acting_at_t_leaves_what_settled_before_t_as_without_it(
     settled = ("msg_id", "kind", "src", "dst", "created_at", "delivered_at", "receiver", "size", "op")
     assert_same({k: a[k] for k in settled}, {k: b[k][:n] for k in settled}, before)  # ... the same way
     assert any(not np.array_equal(a[k], b[k]) for k in a if a[k].dtype != object)  # and the fault did act
+
+
+def test_a_planned_crash_stops_a_message_already_on_a_multi_link_run() -> None:
+    # n0 -> n4 over a line, 5 ms a link: message 10 leaves n0 at 0.4817 s, and is on the link n1 -> n2 when n2
+    # crashes at 0.49 s. With a fault planned, build has cut-through remember each run's arrival times, so the
+    # message goes back to the end of that link and is lost at n2, as hop by hop; not delivered at 0.5017 s
+    scenario = Scenario(
+        pattern="point_to_point",
+        duration="1s",
+        seed=1,
+        topology={"name": "line", "params": {"n": 5}},
+        links={"latency": "5ms", "loss": 0.0},
+        workload={"producers": 1, "consumers": 1, "rate": "20/s", "arrivals": "constant"},
+        delivery={"guarantee": "at_most_once"},
+        faults=[{"at": "0.49s", "for": "100ms", "action": "crash", "target": "n2"}],
+    )
+    ledger = simulate(scenario).ledger.set_index("msg_id")
+    assert ledger.loc[10, "created_at"] == pytest.approx(0.481714, abs=1e-6)
+    assert (ledger.loc[10, "outcome"], ledger.loc[10, "reason"]) == ("lost", "node_down")
