@@ -522,7 +522,7 @@ _PAGE = """<!DOCTYPE html>
 the acknowledgements answering them), Esc to clear. Wheel: zoom time; drag: pan; double click: whole span.</p>
 </header>
 <main id="flow" {counts}>
-<div id="lanes"></div><canvas id="canvas"></canvas><div id="tip" hidden></div>
+<div id="lanes"></div><canvas id="canvas"></canvas><canvas id="overlay"></canvas><div id="tip" hidden></div>
 </main>
 <section id="details"></section>
 <script type="application/json" id="flow-data">{payload}</script>
@@ -547,6 +547,7 @@ main{position:relative;height:calc(100vh - 150px);min-height:260px}
 .lane-label{position:absolute;left:6px;width:100px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;
  font-weight:600;transform:translateY(-50%)}
 canvas{position:absolute;left:110px;top:0;cursor:crosshair}
+#overlay{pointer-events:none}
 #tip{position:absolute;pointer-events:none;background:#fff;border:1px solid #999;padding:4px 6px;
  box-shadow:0 1px 4px rgba(0,0,0,.2);white-space:pre;font:12px ui-monospace,monospace;z-index:2}
 #details{padding:6px 12px;font:12px ui-monospace,monospace;white-space:pre}
@@ -559,6 +560,7 @@ _SCRIPT = r"""
   const main = document.getElementById("flow"), canvas = document.getElementById("canvas");
   const tip = document.getElementById("tip"), lanesDiv = document.getElementById("lanes");
   const details = document.getElementById("details"), ctx = canvas.getContext("2d");
+  const overlay = document.getElementById("overlay"), over = overlay.getContext("2d");
   const RETRY = 1, DUP = 2, LOST = 4, DROPPED = 8, OPEN = 16, PAD = 40, AXIS = 28;
   let view = [D.span[0], D.span[1] > D.span[0] ? D.span[1] : D.span[0] + 1e-3];
   let W = 0, H = 0, selected = null, hover = -1, drag = null;
@@ -570,9 +572,11 @@ _SCRIPT = r"""
     const r = main.getBoundingClientRect();
     W = Math.max(200, r.width - 110); H = Math.max(200, r.height);
     const dpr = window.devicePixelRatio || 1;
-    canvas.width = W * dpr; canvas.height = H * dpr;
-    canvas.style.width = W + "px"; canvas.style.height = H + "px";
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    for (const [c, g] of [[canvas, ctx], [overlay, over]]) {
+      c.width = W * dpr; c.height = H * dpr;
+      c.style.width = W + "px"; c.style.height = H + "px";
+      g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    }
     lanesDiv.textContent = "";
     D.lanes.forEach((name, k) => {
       const d = document.createElement("div");
@@ -618,49 +622,87 @@ _SCRIPT = r"""
       ctx.fillText(+(t * f).toPrecision(6) + "", x - 10, bottom + 15);
     }
     ctx.fillText("time (" + u + ")", W - 70, bottom + 26);
+    // arrows are batched into one path per style (kind, dash, highlighted or dimmed): one stroke each
+    const groups = new Map(), heads = new Map(), crosses = [], rings = [], labels = [];
+    const group = (m, key) => {  // a few hundred subpaths a path: huge ones stroke slowly
+      let g = m.get(key);
+      if (!g) { g = []; m.set(key, g); }
+      if (!g.length || g[g.length - 1].n >= 256) g.push(Object.assign(new Path2D(), { n: 0 }));
+      const last = g[g.length - 1]; last.n++; return last;
+    };
     let drawn = 0;
     for (let i = 0; i < D.arrows.length; i++) {
       const a = D.arrows[i];
       if (a[1] < view[0] || a[0] > view[1]) continue;
       drawn++;
-      const on = related(a), x0 = X(a[0]), x1 = X(a[1]), y0 = laneY(a[2]), y1 = laneY(a[3]);
-      const lost = a[5] & LOST, color = D.colors[D.kinds[a[4]]];
-      ctx.globalAlpha = on ? 1 : 0.12;
-      ctx.strokeStyle = color; ctx.fillStyle = color;
-      ctx.lineWidth = i === hover ? 3 : (selected && on ? 2 : 1.2);
-      ctx.setLineDash(D.kinds[a[4]] === "control" ? [5, 3] : (a[5] & RETRY ? [2, 2] : []));
+      const on = related(a) ? 1 : 0, x0 = X(a[0]), x1 = X(a[1]), y0 = laneY(a[2]), y1 = laneY(a[3]);
+      const lost = a[5] & LOST, dash = D.kinds[a[4]] === "control" ? 2 : (a[5] & RETRY ? 1 : 0);
       const xe = lost ? x0 + (x1 - x0) * 0.6 : x1, ye = lost ? y0 + (y1 - y0) * 0.6 : y1;
-      ctx.beginPath(); ctx.moveTo(x0, y0); ctx.lineTo(xe, ye); ctx.stroke();
-      ctx.setLineDash([]);
-      if (lost || a[5] & DROPPED) cross(xe, ye, a[12]);
-      else if (!(a[5] & OPEN)) head(x0, y0, x1, y1);
-      if (a[5] & DUP) {
-        ctx.strokeStyle = "#d62728"; ctx.beginPath(); ctx.arc(x1, y1, 5, 0, 7); ctx.stroke();
-      }
-      if (a[9] > 1 && (a[5] & RETRY)) { ctx.fillStyle = color; ctx.fillText("#" + a[9], x0 + 2, y0 - 3); }
+      const g = group(groups, a[4] + "," + dash + "," + on);
+      g.moveTo(x0, y0); g.lineTo(xe, ye);
+      if (lost || a[5] & DROPPED) crosses.push([xe, ye, a[12], on]);
+      else if (!(a[5] & OPEN)) head(group(heads, a[4] + "," + on), x0, y0, x1, y1);
+      if (a[5] & DUP) rings.push([x1, y1, on]);
+      if (a[9] > 1 && (a[5] & RETRY)) labels.push([x0, y0, a[4], a[9], on]);
     }
-    ctx.globalAlpha = 1;
+    const DASHES = [[], [2, 2], [5, 3]], few = drawn <= 400;
+    for (const [key, paths] of groups) {
+      const [k, dash, on] = key.split(",").map(Number);
+      ctx.globalAlpha = on ? 1 : 0.12; ctx.strokeStyle = D.colors[D.kinds[k]];
+      ctx.lineWidth = selected && on ? 2 : 1.2; ctx.setLineDash(DASHES[dash]);
+      for (const g of paths) ctx.stroke(g);
+    }
+    ctx.setLineDash([]);
+    for (const [key, paths] of heads) {
+      const [k, on] = key.split(",").map(Number);
+      ctx.globalAlpha = on ? 1 : 0.12; ctx.fillStyle = D.colors[D.kinds[k]];
+      for (const g of paths) ctx.fill(g);
+    }
+    for (const [x, y, on] of rings) {
+      ctx.globalAlpha = on ? 1 : 0.12; ctx.strokeStyle = "#d62728"; ctx.lineWidth = 1.2;
+      ctx.beginPath(); ctx.arc(x, y, 5, 0, 7); ctx.stroke();
+    }
+    if (few || selected) {
+      for (const [x, y, k, n, on] of labels) {
+        if (!on) continue;
+        ctx.globalAlpha = 1; ctx.fillStyle = D.colors[D.kinds[k]]; ctx.fillText("#" + n, x + 2, y - 3);
+      }
+    }
+    for (const [x, y, reason, on] of crosses) {
+      ctx.globalAlpha = on ? 1 : 0.12; cross(x, y, few || (selected && on) ? reason : "");
+    }
     for (const [t, k, reason, msg] of D.drops) {
       if (t < view[0] || t > view[1]) continue;
-      ctx.globalAlpha = !selected || selected.msg === msg ? 1 : 0.12;
-      cross(X(t), laneY(k), reason);
+      const on = !selected || selected.msg === msg;
+      ctx.globalAlpha = on ? 1 : 0.12;
+      cross(X(t), laneY(k), few || (selected && on) ? reason : "");
     }
     ctx.globalAlpha = 1;
     main.dataset.drawn = String(drawn);
     main.dataset.view = view[0] + ":" + view[1];
+    emphasize();
   }
-  function head(x0, y0, x1, y1) {
+  function emphasize() {  // the hovered arrow, on the overlay (no redraw of the diagram)
+    over.clearRect(0, 0, W, H);
+    if (hover < 0) return;
+    const a = D.arrows[hover], x0 = X(a[0]), y0 = laneY(a[2]);
+    let x1 = X(a[1]), y1 = laneY(a[3]);
+    if (a[5] & LOST) { x1 = x0 + (x1 - x0) * 0.6; y1 = y0 + (y1 - y0) * 0.6; }
+    over.strokeStyle = "#000"; over.lineWidth = 3;
+    over.beginPath(); over.moveTo(x0, y0); over.lineTo(x1, y1); over.stroke();
+  }
+  function head(path, x0, y0, x1, y1) {
     const ang = Math.atan2(y1 - y0, x1 - x0), s = 7;
-    ctx.beginPath(); ctx.moveTo(x1, y1);
-    ctx.lineTo(x1 - s * Math.cos(ang - 0.4), y1 - s * Math.sin(ang - 0.4));
-    ctx.lineTo(x1 - s * Math.cos(ang + 0.4), y1 - s * Math.sin(ang + 0.4));
-    ctx.closePath(); ctx.fill();
+    path.moveTo(x1, y1);
+    path.lineTo(x1 - s * Math.cos(ang - 0.4), y1 - s * Math.sin(ang - 0.4));
+    path.lineTo(x1 - s * Math.cos(ang + 0.4), y1 - s * Math.sin(ang + 0.4));
+    path.closePath();
   }
   function cross(x, y, reason) {
     ctx.strokeStyle = "#d62728"; ctx.lineWidth = 2; ctx.setLineDash([]);
     ctx.beginPath(); ctx.moveTo(x - 4, y - 4); ctx.lineTo(x + 4, y + 4);
     ctx.moveTo(x + 4, y - 4); ctx.lineTo(x - 4, y + 4); ctx.stroke();
-    ctx.fillStyle = "#d62728"; ctx.fillText(reason, x + 5, y + 12);
+    if (reason) { ctx.fillStyle = "#d62728"; ctx.fillText(reason, x + 5, y + 12); }
   }
   function nearest(mx, my) {
     let best = -1, bd = 36;
@@ -698,12 +740,12 @@ _SCRIPT = r"""
       view = [drag.view[0] + dt, drag.view[1] + dt]; draw(); return;
     }
     const i = nearest(mx, my);
-    if (i !== hover) { hover = i; draw(); }
+    if (i !== hover) { hover = i; emphasize(); }
     if (i < 0) { tip.hidden = true; return; }
     tip.textContent = describe(D.arrows[i]); tip.hidden = false;
     tip.style.left = (mx + 125) + "px"; tip.style.top = (my + 12) + "px";
   });
-  canvas.addEventListener("mouseleave", () => { tip.hidden = true; hover = -1; drag = null; draw(); });
+  canvas.addEventListener("mouseleave", () => { tip.hidden = true; hover = -1; drag = null; emphasize(); });
   canvas.addEventListener("mousedown", (e) => {
     drag = { x: e.clientX - canvas.getBoundingClientRect().left, view: view.slice() };
   });
