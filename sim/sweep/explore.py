@@ -40,7 +40,8 @@ from sim.core.context import SimContext
 from sim.core.errors import SimError
 from sim.model.faults.injector import FaultAction, validate
 from sim.model.faults.kinds import NETWORK, kind
-from sim.patterns import GUARANTEES, PATTERNS
+from sim.patterns import GUARANTEES
+from sim.patterns.registry import pattern_class
 from sim.run.build import build
 from sim.run.checks import RULES, Violation
 from sim.run.fault_plan import resolve_nodes
@@ -137,6 +138,13 @@ class Plan:
     most: int
     actions: tuple[str, ...]
     placements: tuple[tuple[Fault, ...], ...]
+    names: dict[str, str] = field(default_factory=dict)
+    """Each cell's pattern by its name, when that differs from the scenario's ``pattern`` (a plug-in's
+    ``file.py:Class``)."""
+
+    def name(self, pattern: str) -> str:
+        """A pattern's short name: a plug-in's own ``name``, a built-in's as is."""
+        return self.names.get(pattern, pattern)
 
     @property
     def runs(self) -> int:
@@ -144,7 +152,7 @@ class Plan:
 
     def describe(self) -> str:
         """One line: how many placements of what, times how many cells."""
-        cells = ", ".join(f"{p}/{g}" for p, g in self.cells)
+        cells = ", ".join(f"{self.name(p)}/{g}" for p, g in self.cells)
         return (
             f"{len(self.placements):,} placements of up to {self.most} fault(s) ({', '.join(self.actions)} "
             f"of {', '.join(self.targets)}; {len(self.instants)} instant(s) {self.step:g} s apart, each "
@@ -193,10 +201,6 @@ def plan(
     for a in actions:
         if a not in ACTIONS:
             raise SimError("actions", a, "one of " + ", ".join(ACTIONS))
-    pats = tuple(dict.fromkeys(patterns or (scenario.pattern,)))
-    for p in pats:
-        if p not in PATTERNS:
-            raise SimError("--patterns", p, "one of " + ", ".join(sorted(PATTERNS)))
     gars = tuple(dict.fromkeys(guarantees or GUARANTEES))
     for g in gars:
         if g not in GUARANTEES:
@@ -207,13 +211,25 @@ def plan(
     if not 0 < span < math.inf:
         raise SimError("--length", length, "a duration > 0")
     instants = tuple(i * step for i in range(grid))
+    pats = tuple(dict.fromkeys(_pattern(base, p) for p in patterns or (scenario.pattern,)))
     cells = tuple(itertools.product(pats, gars))
     for p, g in cells:  # a cell the scenario cannot take is refused now, not in every run
         base.with_updates({"pattern": p, "delivery.guarantee": g})
+    names = {p: pattern_class(p).name for p in pats if pattern_class(p).name != p}
     nodes = _targets(base, targets, search)
     faults = [Fault(t, a, n, span) for t in instants for a in actions for n in nodes]
     chosen = placements(faults, most, base.duration)
-    return Plan(base, cells, nodes, instants, span, most, tuple(actions), tuple(chosen))
+    return Plan(base, cells, nodes, instants, span, most, tuple(actions), tuple(chosen), names)
+
+
+def _pattern(scenario: Scenario, given: str) -> str:
+    """The pattern as the scenario holds it (a plug-in's path made absolute); SimError naming --patterns."""
+    try:
+        return scenario.with_updates({"pattern": given}).pattern
+    except SimError as exc:
+        if exc.field != "pattern":
+            raise
+        raise SimError("--patterns", given, exc.allowed) from None
 
 
 def _targets(scenario: Scenario, targets: Sequence[str] | None, search: Sequence[Path]) -> tuple[str, ...]:
@@ -317,12 +333,13 @@ def explore(
     for cell, record in zip(p.cells, cells, strict=True):
         if not record["broken"]:
             continue
-        stem = f"{cell[0]}-{cell[1]}"
+        stem = f"{record['pattern']}-{cell[1]}"
         scenario = p.scenario_for(cell, p.placements[record["placement"]])
         path = folder / f"{stem}.toml"
         head = (
-            f"# sim explore: the smallest fault schedule found under which {cell[0]} with {cell[1]} breaks "
-            f"{record['counterexample_rules']}.\n# Rerun it:  sim simulate {path.name} --check\n\n"
+            f"# sim explore: the smallest fault schedule found under which {record['pattern']} with "
+            f"{cell[1]} breaks {record['counterexample_rules']}.\n"
+            f"# Rerun it:  sim simulate {path.name} --check\n\n"
         )
         atomic_write(path, head + scenario_toml(scenario))
         record["scenario_file"] = path.name
@@ -365,13 +382,15 @@ def _runs_frame(
     p: Plan, runs: Sequence[tuple[tuple[str, str], int]], rows: dict[int, dict[str, Any]]
 ) -> pd.DataFrame:
     records = []
+    index = {cell: n for n, cell in enumerate(p.cells)}
     for n, (cell, i) in enumerate(runs):
         row = rows.get(n, {"status": "missing", "error": "no row came back"})
         broken = row.get("_violations") or {}
         placement = p.placements[i]
         records.append(
             {
-                "pattern": cell[0],
+                "cell": index[cell],
+                "pattern": p.name(cell[0]),
                 "guarantee": cell[1],
                 "placement": i,
                 "faults": len(placement),
@@ -389,15 +408,15 @@ def _runs_frame(
 def _cells(p: Plan, frame: pd.DataFrame) -> list[dict[str, Any]]:
     """One record per cell: its runs, what broke, and the first breaking placement with the fewest faults."""
     records: list[dict[str, Any]] = []
-    for pattern, guarantee in p.cells:
-        mine = frame[(frame["pattern"] == pattern) & (frame["guarantee"] == guarantee)]
+    for n, (pattern, guarantee) in enumerate(p.cells):
+        mine = frame[frame["cell"] == n]
         ok = mine[mine["status"] == "ok"]
         broken = ok[ok["violations"] > 0]
         first = broken.sort_values(["faults", "placement"], kind="stable").head(1)
         rules = [r for r in RULES if (broken[r] > 0).any()]
         records.append(
             {
-                "pattern": pattern,
+                "pattern": p.name(pattern),
                 "guarantee": guarantee,
                 "runs": len(mine),
                 "broken": len(broken),
@@ -421,7 +440,8 @@ def _cells(p: Plan, frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def _markdown(p: Plan, cells: Sequence[dict[str, Any]]) -> str:
     lines = [
-        f"# Exploration of {p.scenario.pattern} on {p.scenario.topology.name}, seed {p.scenario.seed}",
+        f"# Exploration of {p.name(p.scenario.pattern)} on {p.scenario.topology.name}, "
+        f"seed {p.scenario.seed}",
         "",
         p.describe() + ".",
         "",

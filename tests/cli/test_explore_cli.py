@@ -127,7 +127,7 @@ def test_set_patterns_and_guarantees_choose_the_cells(
             "sim: error: --max-runs = 20: expected at least 21 to run every placement (7 placements x 3 "
             "cell(s)); raise --max-runs, or lower --faults or --grid",
         ),
-        (["--patterns", "gossip"], "sim: error: --patterns = 'gossip': expected one of"),
+        (["--patterns", "gossip"], "sim: error: --patterns = 'gossip': expected a built-in pattern"),
         (["--targets", "h9"], "sim: error: --targets = 'h9': expected a node id, broker, producers"),
         (["--length", "soon"], "sim: error: --length = 'soon': expected a duration"),
     ],
