@@ -19,7 +19,8 @@ The rest is derived here, one message id at a time, in time order:
   fanned out to subscribers, the row of the subscriber it reached (``-1`` for the publish itself, which
   carries every row, and for a copy lost before it reached anyone);
 - ``attempt`` counts the transmissions of one message from one origin for one obligation: the sender's
-  retries, or the broker's redeliveries; ``retry_of`` is the first attempt's ``tx``;
+  retries, or a broker's deliveries (redeliveries, and deliveries of a publish it took more than once);
+  ``retry_of`` is the first attempt's ``tx``;
 - a transmission that brings a message to a node it had reached before is a duplicate (``duplicate_of``: the
   earlier ``tx``); a link that duplicates a message makes a second arrival from one hop (same ``tx``);
 - control messages (acks, confirms, registrations, flow control) have negative ids and ``kind`` ``control``;

@@ -143,6 +143,37 @@ def test_a_broker_delivery_is_a_new_transmission_and_a_fan_out_copy_takes_its_su
     assert transit["tx"].tolist() == [copies[1].tx]  # the copy for n3 goes on from n2
 
 
+def test_a_publish_retry_under_way_while_the_broker_delivers_is_not_the_delivery_going_on() -> None:
+    # 10 ms links, publisher confirms time out after 5 ms: each publish retry is still on its link when the
+    # broker (no service time) hands the previous copy on to the consumer
+    run = simulate(
+        Scenario(
+            pattern="queue",
+            duration="0.1s",
+            warmup=0,
+            trace=True,
+            topology={"name": "line", "params": {"n": 3}},
+            links={"latency": "10ms"},
+            broker={"node": "n1"},
+            workload={"producers": ["n0"], "consumers": ["n2"], "rate": "10/s", "arrivals": "constant"},
+            delivery={"guarantee": "at_least_once", "ack_timeout": "5ms", "backoff": 1},
+        )
+    )
+    frame = run.trace_frame()
+    data = frame[(frame["event"] == "hop") & (frame["kind"] == "data")]
+    publishes, deliveries = data[data["node"] == "n0"], data[data["node"] == "n1"]
+    tries = int(run.columns["attempts"][0])
+    assert len(publishes) == len(deliveries) == tries == 5
+    assert (publishes["end"] == "arrive").all() and (deliveries["end"] == "arrive").all()
+    assert (deliveries["origin"] == "n1").all() and publishes["attempt"].tolist() == [1, 2, 3, 4, 5]
+    # the broker delivers each copy it took: its 2nd to 5th deliveries count as its attempts, duplicates at n2
+    first = deliveries["tx"].iloc[0]
+    assert deliveries["retry_of"].tolist() == deliveries["duplicate_of"].tolist() == [-1] + [first] * 4
+    # each publisher confirm answers its own publish, each consumer ack its own delivery
+    acks = frame[(frame["kind"] == "control") & (frame["event"] == "hop") & (frame["answers"] >= 0)]
+    assert sorted(acks["answers"]) == sorted([*publishes["tx"], *deliveries["tx"]])
+
+
 def test_trace_frame_needs_a_traced_run() -> None:
     plain = simulate(Scenario(**{**TINY, "trace": False}))
     with pytest.raises(SimError, match=r"trace = False: expected true .*--set trace=true"):
@@ -158,6 +189,10 @@ def test_filters(tiny: RunResult) -> None:
     # a window: what is under way in it (the retry's first hop only)
     early = flow_view(tiny, window=(t0 + 0.0095, t0 + 0.0105))
     assert [a[6] for a in early.arrows] == [2] and early.window == (t0 + 0.0095, t0 + 0.0105)
+    # sent before the window and arriving in it or after: under way in it
+    assert [(a[6], a[2], a[3]) for a in flow_view(tiny, window=(t0 + 0.0103, t0 + 0.0106)).arrows] == [
+        (2, 0, 1)
+    ]
     # nodes: from or to n0; n1 gets a lane as the other end
     near = flow_view(tiny, nodes=["n0"])
     assert near.lanes == ["n0", "n1"] and len(near.arrows) == 3 and near.drops == []
