@@ -29,7 +29,8 @@ Semantics, in the words of :mod:`sim.model.node`:
   :meth:`NodeHandle.receive`. Arrivals and computes share the node's workers, first come first served; an
   arrival takes no time of its own (a node without a service time gets zero-cost workers).
 - **crash**: the node's processes are interrupted (``simpy.Interrupt`` with cause :data:`CRASH`, which a
-  process may catch to run ``finally`` blocks, but a down node sends nothing), its mailbox, the arrivals
+  process may catch to run ``finally`` blocks; one that goes on anyway gets no more messages, arrivals or
+  workers, and a down node sends nothing), its mailbox, the arrivals
   waiting for it and its volatile :attr:`NodeHandle.memory` are lost; computes in service are lost with the
   node's work in service (traced as a drop of message 0). Requests it was waiting for and operations it had
   begun fail with ``crash_lost``. :attr:`NodeHandle.disk` survives.
@@ -173,6 +174,7 @@ class NodeHandle:
         self._service = node.service  # the node's service time, the default of compute()
         self._roles: list[tuple[ProcessFn, tuple[Any, ...]]] = []
         self._procs: dict[simpy.Process, None] = {}  # live processes, in the order they started
+        self._dead: set[simpy.Process] = set()  # processes a crash interrupted (they may catch it)
         self._generation = 0  # a crash ends the processes of the generation before it
         self._box: deque[Received] = deque()
         self._getters: list[tuple[simpy.Event, str | None, str | None]] = []
@@ -267,6 +269,7 @@ class NodeHandle:
         for proc in procs:
             if proc.is_alive and not isinstance(proc.target, simpy.events.Initialize):
                 proc.interrupt(CRASH)
+                self._dead.add(proc)
         ctx = self._ctx
         calls, self._calls = self._calls, {}
         for call in calls.values():
@@ -283,6 +286,12 @@ class NodeHandle:
             self._start(fn, args)
 
     # -- waiting ---------------------------------------------------------------------------------
+    def _ghost(self) -> bool:
+        """Whether the calling process is one a crash interrupted and that caught the interrupt: it must
+        not take messages, arrivals or workers from the processes of the recovered node (the events it
+        gets never fire)."""
+        return self.env.active_process in self._dead
+
     def sleep(self, delay: float) -> simpy.Event:
         """An event ``delay`` seconds from now."""
         return self.env.timeout(delay)
@@ -301,6 +310,8 @@ class NodeHandle:
         if seconds < 0:
             raise ValueError(f"compute({seconds!r}): a duration >= 0")
         done = self.env.event()
+        if self._ghost():
+            return done
         job = Message(_COMPUTE, "event", self.id, self.id, 0.0, self.env.now, payload=(done, float(seconds)))
         self.node.receive(job)
         return done
@@ -311,6 +322,8 @@ class NodeHandle:
         last message it never fires."""
         self.app._start_workload()
         event = self.env.event()
+        if self._ghost():
+            return event
         if self._arrivals:
             event.succeed(self._arrivals.popleft())
         else:
@@ -330,6 +343,8 @@ class NodeHandle:
         ``request``; any by default) and, from a broker, of queue or topic ``topic``. Replies go to the
         :meth:`request` that waits for them, never here."""
         event = self.env.event()
+        if self._ghost():
+            return event
         box = self._box
         for i, got in enumerate(box):
             if (kind is None or got.kind == kind) and (topic is None or got.topic == topic):

@@ -149,6 +149,33 @@ def test_crash_interrupts_processes_and_recovery_restarts_them(monkeypatch: pyte
     assert result.check() == []  # nothing delivered while n1 was down
 
 
+def test_a_process_that_swallows_the_crash_takes_nothing_after_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Stubborn(ProcessPattern):
+        name = "test_stubborn"
+        got: ClassVar[list[tuple[int, Any]]] = []
+
+        def start(self, app: App) -> None:
+            app.spawn("n1", self.service)
+            app.spawn("n0", self.pinger)
+
+        def service(self, node: NodeHandle) -> Proc:
+            boot = node.disk["boots"] = node.disk.get("boots", 0) + 1
+            while True:
+                try:
+                    msg = yield node.receive()
+                    self.got.append((boot, msg.payload))
+                except simpy.Interrupt:
+                    continue  # a ghost: the node's next life must still get every message
+
+        def pinger(self, node: NodeHandle) -> Proc:
+            for i in range(4):
+                node.send("n1", i, size=10)
+                yield node.sleep(0.1)
+
+    run(monkeypatch, Stubborn, faults=[{"at": "0.15s", "for": "0.1s", "action": "crash", "target": "n1"}])
+    assert Stubborn.got == [(1, 0), (1, 1), (2, 3)]  # 2 arrived while n1 was down
+
+
 def test_a_crash_while_computing_loses_the_compute(monkeypatch: pytest.MonkeyPatch) -> None:
     class Slow(ProcessPattern):
         name = "test_slow"
