@@ -334,11 +334,14 @@ def _answers(txs: list[_Tx], trace: Sequence[TraceRecord], kinds: dict[int, str]
 
 
 def frame(trace: Sequence[TraceRecord], columns: dict[str, np.ndarray]) -> pd.DataFrame:
-    """:func:`trace_table` as a DataFrame (``event``, ``kind``, ``node``, ``peer``, ``end``, ``reason`` and
-    ``origin`` as categories)."""
+    """:func:`trace_table` as a DataFrame (``event``, ``kind``, ``end``, ``reason`` as categories; ``node``,
+    ``peer`` and ``origin`` as categories of the same node names)."""
     import pandas as pd
 
     table = pd.DataFrame(trace_table(trace, columns), columns=list(COLUMNS))
-    for name in ("event", "kind", "node", "peer", "end", "reason", "origin"):
+    for name in ("event", "kind", "end", "reason"):
         table[name] = table[name].astype("category")
+    places = pd.CategoricalDtype(sorted(set(table["node"]) | set(table["peer"]) | set(table["origin"])))
+    for name in ("node", "peer", "origin"):  # one set of categories: the columns compare with each other
+        table[name] = table[name].astype(places)
     return table

@@ -303,3 +303,38 @@ def test_parse_window_takes_units() -> None:
     assert trace_cli.parse_window("200ms:0.3") == (0.2, 0.3)
     assert trace_cli.parse_window(None) is None
     assert math.isclose(trace_cli.parse_window("1s:2s")[1], 2.0)  # type: ignore[index]
+
+
+@pytest.mark.parametrize("name", ["point_to_point", "queue", "pubsub", "request_reply", "event_driven"])
+def test_every_pattern_chains_its_hops_into_transmissions_the_ledger_agrees_with(name: str) -> None:
+    root = Path(__file__).resolve().parents[2]
+    scenario = Scenario.from_toml(root / "experiments" / "scenarios" / f"{name}.toml").with_updates(
+        {
+            "trace": True,
+            "duration": "0.3s",
+            "warmup": 0,
+            "links.loss": 0.03,
+            "delivery.guarantee": "at_least_once",
+        }
+    )
+    run = simulate(scenario)
+    frame = run.trace_frame()
+    hops = frame[frame["event"] == "hop"]
+    # every data transmission over a link is one arrow, and the ledger counted each
+    assert int((hops["kind"] != "control").sum()) == int(run.columns["transmissions"].sum()) > 0
+    # a transmission starts where it was sent (a hop, or the drop of a send that never left), not on arrival
+    starts = frame[frame["tx"] >= 0].groupby("tx").head(1)
+    assert set(starts["event"]) <= {"hop", "drop"} and (starts["node"] == starts["origin"]).all()
+    # a hop that went on is followed, in its transmission, by a hop from its far node when it arrived there
+    following = set(zip(hops["tx"], hops["node"], hops["time"], strict=True))
+    went_on = hops[hops["end"] == "forward"]
+    assert all(
+        (tx, peer, end) in following
+        for tx, peer, end in zip(went_on["tx"], went_on["peer"], went_on["end_time"], strict=True)
+    )
+    # data arrivals each end a hop of their transmission at that node (or are a duplicating link's twin)
+    arrivals = frame[(frame["event"] == "arrive") & (frame["kind"] != "control")]
+    ended = hops[(hops["end"] == "arrive") & (hops["kind"] != "control")]
+    assert set(zip(arrivals["tx"], arrivals["node"], strict=True)) == set(
+        zip(ended["tx"], ended["peer"], strict=True)
+    )
