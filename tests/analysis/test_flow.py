@@ -328,6 +328,7 @@ def test_every_pattern_chains_its_hops_into_transmissions_the_ledger_agrees_with
     # a hop that went on is followed, in its transmission, by a hop from its far node when it arrived there
     following = set(zip(hops["tx"], hops["node"], hops["time"], strict=True))
     went_on = hops[hops["end"] == "forward"]
+    assert len(went_on) > 0  # every one of these topologies has paths of several links
     assert all(
         (tx, peer, end) in following
         for tx, peer, end in zip(went_on["tx"], went_on["peer"], went_on["end_time"], strict=True)
@@ -338,3 +339,7 @@ def test_every_pattern_chains_its_hops_into_transmissions_the_ledger_agrees_with
     assert set(zip(arrivals["tx"], arrivals["node"], strict=True)) == set(
         zip(ended["tx"], ended["peer"], strict=True)
     )
+    if name == "point_to_point":  # each data transmission goes from its row's sender to its row's recipient
+        rows = arrivals["row"].to_numpy()
+        assert (arrivals["origin"].astype(str).to_numpy() == run.columns["src"][rows]).all()
+        assert (arrivals["node"].astype(str).to_numpy() == run.columns["dst"][rows]).all()
