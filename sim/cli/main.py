@@ -204,6 +204,7 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def _cmd_explore(args: argparse.Namespace) -> int:
+    from sim.analysis.flow import write_views
     from sim.config.scenario import Scenario
     from sim.core.units import parse_duration
     from sim.run.build import topology_search_path
@@ -225,10 +226,6 @@ def _cmd_explore(args: argparse.Namespace) -> int:
         search=search,
     )
     print(f"explore: {todo.describe()}", flush=True)
-    try:
-        from sim.analysis.flow import write_views  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:  # the flow views are not part of this build
-        write_views = None
     found = explore(
         todo,
         args.out,
