@@ -79,6 +79,10 @@ def test_explore_prints_the_placements_then_each_cell(
     assert lines[-1] == f"written: {out_dir / 'explore.md'}"
     table = pd.read_parquet(out_dir / "explore.parquet")
     assert table["held"].tolist() == [True, False, False]
+    # each counterexample's flow diagram, from a traced rerun that broke the same rule
+    assert table["rerun_rules"].tolist() == ["", "no_loss", "no_loss"]
+    for name in ("flow.html", "trace.json"):
+        assert (out_dir / "pubsub-at_least_once_flow" / name).is_file()
     # the counterexample is a scenario file `sim simulate --check` reruns, and it breaks the same rule
     again = out_dir / "pubsub-at_least_once.toml"
     assert {v.rule for v in simulate(Scenario.from_toml(again)).check()} == {"no_loss"}
