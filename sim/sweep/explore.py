@@ -24,6 +24,7 @@ results folder holds
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import math
@@ -329,6 +330,7 @@ def explore(
     frame = _runs_frame(p, runs, rows)
     cells = _cells(p, frame)
     files = [folder / "explore_runs.parquet", folder / "explore.parquet"]
+    _forget(folder)
     write_parquet(frame, files[0])
     for cell, record in zip(p.cells, cells, strict=True):
         if not record["broken"]:
@@ -358,6 +360,28 @@ def explore(
     atomic_write(markdown, _markdown(p, cells))
     files.append(markdown)
     return Exploration(p, table, frame, files)
+
+
+def _forget(folder: Path) -> None:
+    """Remove the counterexamples an earlier exploration wrote into ``folder`` (as its table lists them), so
+    that none outlives a cell that now holds; nothing else is touched."""
+    table = folder / "explore.parquet"
+    if not table.is_file():
+        return
+    try:
+        old = pd.read_parquet(table, columns=["scenario_file", "flow"])
+    except Exception:  # not a table this module wrote: leave everything as it is
+        return
+    for name in old["scenario_file"]:
+        if name and Path(name).name == name:
+            (folder / name).unlink(missing_ok=True)
+    for name in old["flow"]:
+        where = folder / name
+        if name and Path(name).name == name and where.is_dir():
+            for view in ("flow.html", "trace.json"):
+                (where / view).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # something else is in it: it stays
+                where.rmdir()
 
 
 def _draw(

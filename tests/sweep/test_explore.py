@@ -225,3 +225,24 @@ def test_a_run_too_big_to_draw_is_drawn_for_its_broken_obligations(tmp_path: Pat
         f"- `pubsub-at_least_once_flow/flow.html`: {cell['flow_shows']}"
         in (tmp_path / "explore.md").read_text()
     )
+
+
+def test_a_new_exploration_in_the_same_folder_drops_the_old_counterexamples(tmp_path: Path) -> None:
+    def views(result: RunResult, out: Path, *, obligations: Collection[int] | None = None) -> list[Path]:
+        out.mkdir(exist_ok=True)
+        (out / "flow.html").write_text("<html></html>")
+        return [out / "flow.html"]
+
+    broken = plan(TINY, most=1, grid=2, targets=["h1"], guarantees=["at_least_once"])
+    explore(broken, tmp_path, engine="serial", quiet=True, views=views)
+    (tmp_path / "notes.txt").write_text("mine")
+    assert (tmp_path / "pubsub-at_least_once.toml").is_file()
+    safe = plan(TINY, most=1, grid=2, targets=["h1"], guarantees=["at_most_once"])
+    found = explore(safe, tmp_path, engine="serial", quiet=True, views=views)
+    assert found.held
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "explore.md",
+        "explore.parquet",
+        "explore_runs.parquet",
+        "notes.txt",
+    ]
