@@ -226,17 +226,21 @@ def _cmd_explore(args: argparse.Namespace) -> int:
         search=search,
     )
     print(f"explore: {todo.describe()}", flush=True)
-    found = explore(
-        todo,
-        args.out,
-        engine=args.engine,
-        workers=args.workers,
-        scheduler=args.scheduler,
-        max_runs=args.max_runs,
-        quiet=args.quiet,
-        views=write_views,
-        search=search,
-    )
+    try:
+        found = explore(
+            todo,
+            args.out,
+            engine=args.engine,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            max_runs=args.max_runs,
+            quiet=args.quiet,
+            views=write_views,
+            search=search,
+        )
+    except KeyboardInterrupt:
+        print("sim: interrupted; nothing written (the tables come when every run is done)", file=sys.stderr)
+        return 130
     for r in found.table.to_dict("records"):
         verdict = "every promise held" if r["held"] else f"broken ({r['rules'] or 'failed runs'})"
         shown = r["counterexample"] or "no fault"
