@@ -153,3 +153,20 @@ def test_the_required_options_are_named(capsys: pytest.CaptureFixture[str], scen
         main(["explore", str(scenario_file), "--grid", "2", "--out", "x"])
     assert exit_.value.code == 2
     assert "--faults" in capsys.readouterr().err
+
+
+def test_an_interrupted_exploration_says_so_and_writes_nothing(
+    capsys: pytest.CaptureFixture[str], scenario_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sim.sweep.explore
+
+    def stop(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sim.sweep.explore, "run_all", stop)
+    argv = ["explore", str(scenario_file), "--faults", "1", "--grid", "2", "--out", str(tmp_path / "out")]
+    code, out, err = run(capsys, *argv, "--engine", "serial", "--quiet")
+    assert code == 130
+    assert out.startswith("explore: 7 placements")
+    assert err == "sim: interrupted; nothing written (the tables come when every run is done)\n"
+    assert not (tmp_path / "out").exists()
