@@ -10,7 +10,8 @@ which obligation breaks it may change):
    others exactly. The schedule is compared with the original one: the run is the same.
 2. **The fault schedule.** ddmin over the ``[[faults]]`` entries; a fault given as two entries (a crash
    and the recover that ends it, a partition and its heal) is removed as one. The result is 1-minimal:
-   removing any one fault left makes the rule hold.
+   removing any one fault left makes the rule hold. Then each fault left with a duration (``for``) is
+   tried shorter, once, at 1/8, 1/4, 1/2 and 3/4 of it.
 3. **The workload and the duration.** Producers and consumers (ddmin over a list of node ids, or a
    smaller count), then the rate and the duration, each tried at 1/8, 1/4, 1/2 and 3/4 of its value
    (the smallest that still fails is kept; a duration never ends before a fault starts).
@@ -109,6 +110,7 @@ class _Search:
         self.runs = 0
         self.seen: dict[str, tuple[Scenario, RunResult, list[Violation]] | None] = {}
         self.steps: list[Step] = []
+        self.shortened: set[str] = set()  # faults whose duration has been tried shorter
         self.best: tuple[Scenario, RunResult, list[Violation]] | None = None
 
     def breaks(self, data: dict[str, Any]) -> bool:
@@ -200,6 +202,7 @@ def shrink(
         changed = True
         while changed:  # each phase starts from the smallest failing scenario so far
             changed = _faults(s)
+            changed = _windows(s) or changed
             changed = _workload(s) or changed
             changed = _duration(s) or changed
     except _Bounded:
@@ -278,6 +281,28 @@ def _faults(s: _Search) -> bool:
         f"{len(left)} of {len(faults)} fault entries kept; removed: " + "; ".join(removed),
     )
     return True
+
+
+def _windows(s: _Search) -> bool:
+    """Each fault with a duration (``for``) as short as it still fails: 1/8, 1/4, 1/2 or 3/4 of it. Once
+    per fault: a crash of any length can lose what its node held, and would shrink towards nothing."""
+    changed = False
+    for i in range(len(s.data()["faults"])):
+        data = s.data()
+        faults: list[dict[str, Any]] = data["faults"]
+        key = json.dumps([faults[i]["at"], faults[i]["action"], faults[i].get("target")])
+        length = faults[i].get("for")
+        if length is None or key in s.shortened:
+            continue
+        s.shortened.add(key)
+        for fraction in _FRACTIONS:
+            shorter = _smaller(length, fraction)
+            entry = {**faults[i], "for": shorter}
+            if 0 < shorter < length and s.breaks({**data, "faults": [*faults[:i], entry, *faults[i + 1 :]]}):
+                s.accept("faults", f"{_describe(faults[i])} -> for {shorter:g} s")
+                changed = True
+                break
+    return changed
 
 
 def _units(faults: Sequence[dict[str, Any]]) -> list[list[int]]:

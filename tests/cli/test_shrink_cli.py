@@ -58,7 +58,7 @@ def test_shrink_writes_the_minimal_scenario(
     code, stdout, stderr = run(capsys, "shrink", str(failing), "--out", str(out))
     assert code == 0
     minimal = Scenario.from_toml(out)
-    assert [(f.at, f.action, f.target, f.for_) for f in minimal.faults] == [(0.18, "crash", "h2", 0.04)]
+    assert [(f.at, f.action, f.target, f.for_) for f in minimal.faults] == [(0.18, "crash", "h2", 0.005)]
     assert minimal.workload.consumers == ["h2"]
     lines = stdout.splitlines()
     assert lines[0].startswith("shrunk in ") and "(at most 200)" in lines[0]
