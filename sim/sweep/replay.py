@@ -97,7 +97,8 @@ def stored_run(folder: Path, wanted: str) -> StoredRun:
         raise SimError(
             "results folder",
             str(folder),
-            f"runs stored for replay ({whose} predates them: run the sweep again with --fresh)",
+            f"runs stored for replay ({whose} predates them: run the same sweep again, which stores "
+            "what they need without running them, or with --fresh)",
         )
     swept = _meta(folder).get("swept")
     if not isinstance(swept, list):  # no meta.json yet (a sweep under way or killed): settings by name

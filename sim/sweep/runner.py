@@ -93,6 +93,11 @@ def run_experiment(
     # that a sweep refused before it starts (an unreachable scheduler) or interrupted at once loses nothing
     done = set() if fresh else store.done()
     todo = [s for s in specs if s.config_hash not in done]
+    if done:  # runs stored before runs had replay records get theirs: same config hash, same inputs
+        have = store.replays()
+        older = [s for s in specs if s.config_hash in done and s.config_hash not in have]
+        if older:
+            store.add_replays(*_replay_records(older))
     stale = fresh
     search = [str(p) for p in topology_search_path()]
     payloads = [

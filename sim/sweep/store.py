@@ -201,6 +201,15 @@ class ResultStore:
         text = json.dumps(_json_safe(row), sort_keys=True, default=_json_default)
         atomic_write(self.journal / f"{row['config_hash']}.json", text)
 
+    def add_replays(self, records: Mapping[str, Mapping[str, Any]], inputs: Mapping[str, bytes]) -> None:
+        """Store the replay records (by config hash) of runs stored before runs had them, and the files
+        they name (content by SHA-256), files first; ``replay.parquet`` keeps the records it had."""
+        for digest, data in inputs.items():
+            path = self.inputs / digest
+            if not path.is_file():
+                atomic_write(path, data)
+        self._write_replays(records)
+
     def input_file(self, digest: str) -> bytes:
         """The stored content of a file a run read (by its SHA-256); SimError if it is missing or altered."""
         path = self.inputs / digest

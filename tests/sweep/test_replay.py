@@ -198,8 +198,10 @@ def test_an_unknown_folder_is_refused(tmp_path: Path) -> None:
         replay(tmp_path / "empty", "0-0-00000000")
 
 
-def test_a_folder_that_predates_stored_runs_is_refused(copy: tuple[Path, Path, pd.DataFrame]) -> None:
-    out, _, frame = copy
+def test_a_folder_that_predates_stored_runs_is_refused_until_the_sweep_runs_again(
+    copy: tuple[Path, Path, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out, topology, frame = copy
     (out / "replay.parquet").unlink()
     one = next((out / "runs").glob("*.json"))
     row = json.loads(one.read_text())
@@ -207,14 +209,23 @@ def test_a_folder_that_predates_stored_runs_is_refused(copy: tuple[Path, Path, p
     del row[REPLAY]
     one.write_text(json.dumps(row))
     # the other runs still have their records in the journal
-    with pytest.raises(
-        SimError, match=f"run {row['run_id']} predates them: run the sweep again with --fresh"
-    ):
+    with pytest.raises(SimError, match=f"run {row['run_id']} predates them: run the same sweep again"):
         replay(out, row["run_id"])
     for path in (out / "runs").glob("*.json"):
         path.unlink()
+    shutil.rmtree(out / "inputs")
     with pytest.raises(SimError, match="this folder predates them"):
         replay(out, frame.iloc[0]["run_id"])  # runs.parquet alone, as an older sim wrote it
+    # the same sweep again runs nothing (every run is stored) but stores what replay needs
+    monkeypatch.setattr(
+        sim.sweep.runner,
+        "run_all",
+        lambda payloads, *a, **k: pytest.fail(str(payloads)) if payloads else None,
+    )
+    again = run_experiment(_experiment(topology), quick=True, out=out, engine="serial", quiet=True)
+    pd.testing.assert_frame_equal(again, frame)
+    for _, stored in frame.iterrows():
+        _assert_same(replay(out, stored["run_id"]).summary, stored)
 
 
 def test_an_interrupted_sweep_resumes_with_every_run_replayable(tmp_path: Path) -> None:
