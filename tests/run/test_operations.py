@@ -261,6 +261,7 @@ def test_unfinished_operations_show_when_the_drain_is_too_short() -> None:
 
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "experiments" / "scenarios").glob("*.toml"))
+FAILING_BY_DESIGN = {"saga"}  # a compensated saga is a failed operation: test_plugin_examples.py
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
@@ -268,7 +269,7 @@ def test_every_example_scenario_passes_its_check(path: Path) -> None:
     result = simulate(Scenario.from_toml(path))
     assert result.check() == []
     s = result.summary
-    assert s["op_offered"] > 0 and s["op_failed"] == 0
+    assert s["op_offered"] > 0 and (s["op_failed"] == 0 or path.stem in FAILING_BY_DESIGN)
     assert s["op_completed"] + s["op_failed"] + s["op_unfinished"] == s["op_offered"]
 
 
