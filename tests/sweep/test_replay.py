@@ -304,3 +304,13 @@ def test_a_runs_table_without_run_ids_gets_them_in_reports(copy: tuple[Path, Pat
     assert list(loaded["run_id"]) == list(frame["run_id"])
     table = run_ids(loaded, ["crash"])
     assert list(table["run ids"]) == [" ".join(frame[frame["crash"] == c]["run_id"]) for c in ("off", "on")]
+
+
+def test_a_shorthand_that_names_two_runs_is_refused(copy: tuple[Path, Path, pd.DataFrame]) -> None:
+    out, _, frame = copy
+    row = json.loads((out / "runs" / f"{frame.iloc[0]['config_hash']}.json").read_text())
+    row.update(config_hash="0" * 16, run_id="0-0-00000000")  # an older run at the same point and replication
+    (out / "runs" / f"{'0' * 16}.json").write_text(json.dumps(row))
+    with pytest.raises(SimError, match="run id = '0-0': expected one run; it names 2, give a config hash: "):
+        replay(out, "0-0")
+    assert stored_run(out, frame.iloc[0]["run_id"]).row["config_hash"] == frame.iloc[0]["config_hash"]
