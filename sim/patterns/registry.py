@@ -248,8 +248,17 @@ def _execute(path: str, data: bytes, digest: str, ref: str) -> types.ModuleType:
     return module
 
 
+_SCANNED: dict[tuple[str, ...], list[metadata.EntryPoint]] = {}
+
+
 def _entry_points() -> list[metadata.EntryPoint]:
-    return list(metadata.entry_points(group=ENTRY_POINT_GROUP))
+    """The ``sim.patterns`` entry points of the installed distributions, scanned once per import path (a
+    scan reads every distribution's metadata: some 20 ms, too long to repeat for each scenario)."""
+    where = tuple(sys.path)
+    found = _SCANNED.get(where)
+    if found is None:
+        found = _SCANNED[where] = list(metadata.entry_points(group=ENTRY_POINT_GROUP))
+    return found
 
 
 def _distribution(ep: metadata.EntryPoint) -> str:

@@ -97,7 +97,8 @@ def _with_plugins(payloads: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     read: dict[str, dict[str, str]] = {}
     out = []
     for p in payloads:
-        pattern = p["scenario"].get("pattern", "")
+        scenario = p.get("scenario")
+        pattern = scenario.get("pattern", "") if isinstance(scenario, dict) else ""
         files = read.get(pattern)
         if files is None:
             try:
