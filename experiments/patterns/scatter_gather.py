@@ -40,7 +40,7 @@ class ScatterGather(ProcessPattern):
     measures = (
         Measure("calls", "count", "calls", "calls started (whole run)"),
         Measure("gathered", "count", "calls", "calls that got k replies in time"),
-        Measure("late_replies", "count", "replies", "replies that came after their call ended"),
+        Measure("spare_replies", "count", "replies", "replies that came after their call had ended"),
     )
     # options: the keys of the scenario's [scatter_gather] table, with their defaults
     n: int = 0  # workers asked per call (0: every consumer)
@@ -108,7 +108,7 @@ class ScatterGather(ProcessPattern):
 
     def _late(self, event: simpy.Event) -> None:
         if event.value is not TIMEOUT:
-            self.app.count("late_replies")
+            self.app.count("spare_replies")
 
     def worker(self, node: NodeHandle) -> Process:
         while True:

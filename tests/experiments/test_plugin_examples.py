@@ -92,7 +92,7 @@ def test_scatter_gather_supersedes_what_it_did_not_need_and_k5_breaks_it() -> No
     assert s["op_success_ratio"] == 1.0
     assert s["gathered"] == s["calls"] == len(ops["id"])
     assert set(ops["rows"].tolist()) <= set(range(5, 11))  # 5 requests and up to 5 replies per call
-    assert s["late_replies"] > 0  # the replies after the third one go to nobody
+    assert s["spare_replies"] > 0  # the replies after the third one go to nobody
     every = run("scatter_gather", **{"scatter_gather.k": 5})
     found = rules(every)
     assert set(found) == {("no_loss", "node_down")}
