@@ -334,6 +334,50 @@ def test_broker_queue_with_manual_acks_and_a_topic(monkeypatch: pytest.MonkeyPat
     assert result.check() == [] and result.summary["redeliveries"] == 0  # the manual ack reached the broker
 
 
+def test_publish_waits_while_the_broker_blocks_its_publisher(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Flood(ProcessPattern):
+        name = "test_flood"
+        log: ClassVar[list[tuple[str, Any, float, bool]]] = []
+
+        def start(self, app: App) -> None:
+            app.spawn("n0", self.publisher)
+            app.spawn("n2", self.slow)
+
+        def publisher(self, node: NodeHandle) -> Proc:
+            for i in range(5):
+                wait = node.publish("work", i, size=10)
+                self.log.append(("publish", i, node.now, wait.triggered))
+                yield wait
+                yield node.sleep(0.005)
+
+        def slow(self, node: NodeHandle) -> Proc:
+            yield node.sleep(0.05)
+            while True:
+                msg = yield node.consume("work")
+                self.log.append(("got", msg.payload, node.now, True))
+                yield node.compute(0.02)
+
+    result = run(
+        monkeypatch,
+        Flood,
+        broker={"node": "n1", "capacity": 2, "overflow": "block", "prefetch": 1},
+        delivery={"guarantee": "at_least_once"},
+    )
+    log = [(what, i, round(t, 9), ready) for what, i, t, ready in Flood.log]
+    # the third message fills the queue (capacity 2, no consumer yet): the broker's `block` reaches n0 at
+    # 12 ms, so the publish at 15 ms waits; the consumer takes message 0 at 52 ms and acknowledges it, the
+    # broker hands it message 1 and says `unblock`, which reaches n0 at 54 ms: the next publish is at 59 ms
+    assert log[:6] == [
+        ("publish", 0, 0.0, True),
+        ("publish", 1, 0.005, True),
+        ("publish", 2, 0.01, True),
+        ("publish", 3, 0.015, False),
+        ("got", 0, 0.052, True),
+        ("publish", 4, 0.059, True),
+    ]
+    assert result.summary["delivered"] == 5 and result.check() == []
+
+
 def test_point_to_point_as_processes_gives_the_built_in_ledger(monkeypatch: pytest.MonkeyPatch) -> None:
     class P2P(ProcessPattern):
         name = "test_p2p"
