@@ -542,7 +542,7 @@ h1{font-size:16px;margin:0 0 4px}
 .legend i.drop{border:none;color:#d62728;font-style:normal;width:auto}
 .legend i.fault{height:10px;border:none;background:rgba(214,39,40,.15)}
 .help{color:#666;margin:4px 0 0}
-main{position:relative;height:calc(100vh - 150px);min-height:260px}
+main{position:relative}
 #lanes{position:absolute;left:0;top:0;bottom:0;width:110px}
 .lane-label{position:absolute;left:6px;width:100px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;
  font-weight:600;transform:translateY(-50%)}
@@ -569,6 +569,7 @@ _SCRIPT = r"""
   const T = (x) => view[0] + (x - PAD / 2) / (W - PAD) * (view[1] - view[0]);
   const unit = () => (view[1] - view[0] < 2 ? ["ms", 1e3] : ["s", 1]);
   function layout() {
+    main.style.height = Math.max(window.innerHeight - 150, 260, D.lanes.length * 18 + 60) + "px";
     const r = main.getBoundingClientRect();
     W = Math.max(200, r.width - 110); H = Math.max(200, r.height);
     const dpr = window.devicePixelRatio || 1;
