@@ -339,6 +339,10 @@ def frame(trace: Sequence[TraceRecord], columns: dict[str, np.ndarray]) -> pd.Da
     import pandas as pd
 
     table = pd.DataFrame(trace_table(trace, columns), columns=list(COLUMNS))
+    numbers = ("msg_id", "tx", "row", "op", "attempt", "retry_of", "duplicate_of", "answers")
+    table = table.astype(
+        {"time": "float64", "end_time": "float64", "detail": object, **dict.fromkeys(numbers, "int64")}
+    )
     for name in ("event", "kind", "end", "reason"):
         table[name] = table[name].astype("category")
     places = pd.CategoricalDtype(sorted(set(table["node"]) | set(table["peer"]) | set(table["origin"])))

@@ -174,6 +174,15 @@ def test_a_publish_retry_under_way_while_the_broker_delivers_is_not_the_delivery
     assert sorted(acks["answers"]) == sorted([*publishes["tx"], *deliveries["tx"]])
 
 
+def test_a_run_without_messages_gives_an_empty_frame_of_the_same_columns(tmp_path: Path) -> None:
+    quiet = simulate(Scenario(duration="0.01s", trace=True, workload={"rate": "1/s", "arrivals": "constant"}))
+    frame = quiet.trace_frame()
+    assert len(frame) == 0 and list(frame.columns) == list(trace_frame(quiet).columns)
+    assert frame["tx"].dtype == "int64" and frame["time"].dtype == "float64"
+    assert flow_view(quiet).counts() == {"lanes": 0, "arrows": 0, "drops": 0, "faults": 0}
+    assert all(p.exists() for p in write_views(quiet, tmp_path))
+
+
 def test_trace_frame_needs_a_traced_run() -> None:
     plain = simulate(Scenario(**{**TINY, "trace": False}))
     with pytest.raises(SimError, match=r"trace = False: expected true .*--set trace=true"):
