@@ -115,8 +115,9 @@ class Scenario(_Model):
             if not isinstance(options, Mapping):
                 raise SimError("options", options, "a table of pattern tables, e.g. {queue = {...}}")
             options = dict(options)
-            data["pattern"] = absolute(data.get("pattern", "point_to_point"))
-            for name in _table_names(data["pattern"]):
+            if "pattern" in data:  # a plug-in file's path, made absolute (the working directory's)
+                data["pattern"] = absolute(data["pattern"])
+            for name in _table_names(data.get("pattern", "point_to_point")):
                 if name in data:
                     options[name] = data.pop(name)
             data["options"] = options
@@ -188,7 +189,8 @@ class Scenario(_Model):
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise SimError("scenario file", str(path), f"valid TOML ({exc})") from None
-        data["pattern"] = absolute(data.get("pattern", "point_to_point"), path.absolute().parent)
+        if "pattern" in data:  # a plug-in file's path is relative to the scenario file
+            data["pattern"] = absolute(data["pattern"], path.absolute().parent)
         return cls.from_dict(data)
 
     def to_dict(self) -> dict[str, Any]:
