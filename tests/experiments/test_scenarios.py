@@ -25,7 +25,7 @@ SCENARIO_DIR = ROOT / "experiments" / "scenarios"
 FILES = sorted(SCENARIO_DIR.glob("*.toml"))
 SHORT = {"duration": "1s", "warmup": 0}
 PLUGINS = [p for p in FILES if ".py:" in tomllib.loads(p.read_text()).get("pattern", "")]
-"""Examples of plug-in patterns: run whole, with these checks, by tests/experiments/test_plugin_examples.py."""
+"""Plug-in examples: tests/experiments/test_plugin_examples.py runs them whole, with these checks."""
 
 ALWAYS = ("delivery_ratio", "latency_mean", "latency_p50", "latency_p99", "throughput", "msgs_per_delivery")
 """Figures every run that delivers something must report."""
