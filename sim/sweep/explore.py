@@ -54,6 +54,7 @@ from sim.sweep.store import atomic_write, write_parquet
 
 __all__ = [
     "ACTIONS",
+    "COUNTED",
     "FOCUS",
     "MAX_RUNS",
     "Exploration",
@@ -72,6 +73,9 @@ ACTIONS = ("crash", "pause", "partition")
 """The faults placed, in the order they are enumerated at each instant."""
 MAX_RUNS = 2000
 """The most runs an exploration makes unless told it may make more (``--max-runs``)."""
+COUNTED = 100_000
+"""The most placements counted one by one: beyond, a plan is refused with an upper bound (enumerating every
+set of, say, 5 of 180 faults would take longer than any run)."""
 
 FOCUS = 20
 """The most broken obligations a counterexample's diagram shows when the whole run is too big to draw."""
@@ -112,9 +116,12 @@ class Fault:
         return f"{self.action} {self.target} at {self.at:g} s for {self.length:g} s"
 
 
-def placements(faults: Sequence[Fault], most: int, duration: float) -> list[tuple[Fault, ...]]:
+def placements(
+    faults: Sequence[Fault], most: int, duration: float, *, limit: int | None = None
+) -> list[tuple[Fault, ...]]:
     """Every set of up to ``most`` of ``faults`` that the fault-kind registry accepts, by increasing size
-    (then in the order of ``faults``); the empty placement (no fault) comes first."""
+    (then in the order of ``faults``); the empty placement (no fault) comes first. With ``limit``, the
+    enumeration stops at ``limit + 1`` placements (enough to tell that there are more)."""
     out: list[tuple[Fault, ...]] = []
     for size in range(most + 1):
         for chosen in itertools.combinations(faults, size):
@@ -123,6 +130,8 @@ def placements(faults: Sequence[Fault], most: int, duration: float) -> list[tupl
             except SimError:  # a clash: the registry refuses this schedule
                 continue
             out.append(chosen)
+            if limit is not None and len(out) > limit:
+                return out
     return out
 
 
@@ -219,7 +228,16 @@ def plan(
     names = {p: pattern_class(p).name for p in pats if pattern_class(p).name != p}
     nodes = _targets(base, targets, search)
     faults = [Fault(t, a, n, span) for t in instants for a in actions for n in nodes]
-    chosen = placements(faults, most, base.duration)
+    chosen = placements(faults, most, base.duration, limit=COUNTED)
+    if len(chosen) > COUNTED:
+        bound = sum(math.comb(len(faults), k) for k in range(most + 1))
+        raise SimError(
+            "--faults",
+            most,
+            f"fewer placements than {bound:,} sets of up to {most} of {len(faults)} faults "
+            f"(more than {COUNTED:,} even without the clashing ones); lower --faults or --grid, or name "
+            f"fewer --targets",
+        )
     return Plan(base, cells, nodes, instants, span, most, tuple(actions), tuple(chosen), names)
 
 

@@ -196,6 +196,18 @@ def test_more_runs_than_allowed_are_refused_before_any_runs(tmp_path: Path) -> N
     assert not (tmp_path / "out").exists()
 
 
+def test_too_many_placements_to_count_are_refused_with_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sim.sweep.explore
+
+    monkeypatch.setattr(sim.sweep.explore, "COUNTED", 19)  # the plan below has 20 placements
+    with pytest.raises(SimError) as err:
+        plan(TINY, most=2, grid=2, targets=["h1"])
+    assert err.value.field == "--faults"
+    assert "22 sets of up to 2 of 6 faults (more than 19 even without the clashing ones)" in str(err.value)
+    monkeypatch.setattr(sim.sweep.explore, "COUNTED", 20)
+    assert len(plan(TINY, most=2, grid=2, targets=["h1"]).placements) == 20
+
+
 def test_serial_and_processes_give_the_same_tables(tmp_path: Path) -> None:
     plan_ = plan(TINY, most=1, grid=2, targets=["h1"])
     serial = explore(plan_, tmp_path / "serial", engine="serial", quiet=True)
