@@ -322,6 +322,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_cmd_explore)
 
+    from sim.cli.trace import add_parser as add_trace
+
+    add_trace(sub)
+
     p = sub.add_parser("list", help="list patterns, topologies and metrics")
     p.add_argument("what", nargs="?", choices=["patterns", "topologies", "metrics"])
     p.add_argument("--scenario", metavar="FILE", help="also the plug-in pattern this scenario file names")

@@ -46,6 +46,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from heapq import heapify, heappop, heappush
 from itertools import count
+from types import MethodType
 from typing import Any
 
 import simpy
@@ -92,7 +93,7 @@ class Scheduler(Environment):
         self.now = initial_time
         for name, obj in Environment.__dict__.items():  # SimPy's early binding, for the base class's
             if type(obj) is BoundClass:
-                setattr(self, name, obj.__get__(self, Scheduler))
+                setattr(self, name, MethodType(obj.cls, self))
 
     def step(self) -> None:
         try:
