@@ -44,10 +44,10 @@ def execute(payload: dict[str, Any]) -> Row:
         with provided(payload.get("plugins", {})):  # a plug-in runs as the bytes the sweep hashed
             scenario = Scenario.from_dict(payload["scenario"])
             result = simulate(scenario, search=[Path(p) for p in payload.get("search", [])])
+            if payload.get("check"):  # how many times the run broke each promise (with the plug-in lent)
+                row["_violations"] = dict(Counter(v.rule for v in result.check()))
         row.update(result.summary)
         row["_series"] = {name: [list(x), list(y)] for name, (x, y) in result.series.items()}
-        if payload.get("check"):  # sim explore: how many times the run broke each promise
-            row["_violations"] = dict(Counter(v.rule for v in result.check()))
         if payload.get("ledger_path"):
             from sim.sweep.store import write_parquet
 

@@ -230,9 +230,10 @@ def test_a_worker_runs_the_plugin_text_the_sweep_sent(project: Path) -> None:
     text = (project / "patterns" / "echo.py").read_text(encoding="utf-8")
     payload = {"scenario": data, "params": {}, "point": 0, "replication": 0, "seed": 0, "config_hash": "x"}
     assert execute(payload)["status"] == "failed"
-    row = execute({**payload, "plugins": {str(gone): text}})
+    row = execute({**payload, "plugins": {str(gone): text}, "check": True})
     assert row["status"] == "ok", row["error"]
     assert row["echo_marks_mean"] == 4.5
+    assert row["_violations"] == {}  # the check (sim explore's) ran with the plug-in lent too
     with pytest.raises(SimError, match="does not exist"):  # the text was lent for that run only
         pattern_class(f"{gone}:Echo")
 
