@@ -53,8 +53,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     window, nodes = parse_window(args.window), parse_nodes(args.nodes)
     obligations = parse_obligations(args.obligations)
     folder = Path(args.results)
-    result = replay(folder, args.run_id, trace=args.trace)
-    stored = stored_run(folder, args.run_id)
+    stored = stored_run(folder, args.run_id)  # the folder's tables, read once
+    result = replay(folder, args.run_id, trace=args.trace, stored=stored)
     diffs = differences(result.summary, stored.row, stored.swept)
     views: list[Path] = []
     if args.trace:

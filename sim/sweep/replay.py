@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sim.core.errors import SimError
-from sim.sweep.store import BOOKKEEPING, ResultStore, run_id
+from sim.sweep.store import BOOKKEEPING, REPLAY, ResultStore, run_id
 
 if TYPE_CHECKING:
     from sim.run.simulate import RunResult
@@ -90,19 +90,23 @@ def stored_run(folder: Path, wanted: str) -> StoredRun:
         names = ", ".join(str(r["config_hash"]) for r in found[:_SHOWN])
         raise SimError("run id", wanted, f"one run; it names {len(found)}, give a config hash: {names}")
     row = found[0]
-    replays = store.replays()
-    record = replays.get(str(row["config_hash"]))
-    if record is None:
-        whose = "this folder" if not replays else f"run {_id(row)}"
-        raise SimError(
-            "results folder",
-            str(folder),
-            f"runs stored for replay ({whose} predates them: run the same sweep again, which stores "
-            "what they need without running them, or with --fresh)",
-        )
+    record = row.get(REPLAY)  # a journal entry carries its record: replay.parquet is not read
+    if not isinstance(record, dict):
+        replays = store.replays()
+        record = replays.get(str(row["config_hash"]))
+        if record is None:
+            whose = "this folder" if not replays else f"run {_id(row)}"
+            raise SimError(
+                "results folder",
+                str(folder),
+                f"runs stored for replay ({whose} predates them: run the same sweep again, which stores "
+                "what they need without running them, or with --fresh)",
+            )
+    # meta.json names the parameters of the latest sweep only (its factors, which may be labels); a run of
+    # an earlier grid, still in the journal, has its own settings as columns: those are parameters too
     swept = _meta(folder).get("swept")
-    if not isinstance(swept, list):  # no meta.json yet (a sweep under way or killed): settings by name
-        swept = [k for k in row if k.split(".")[0] in record["scenario"] and k not in BOOKKEEPING]
+    named = [k for k in row if k.split(".")[0] in record["scenario"] and k not in BOOKKEEPING]
+    swept = list(dict.fromkeys([*(swept if isinstance(swept, list) else []), *named]))
     return StoredRun({k: v for k, v in row.items() if not k.startswith("_")}, record, tuple(swept))
 
 
@@ -114,12 +118,13 @@ def _meta(folder: Path) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
-def replay(folder: Path, run_id: str, *, trace: bool = False) -> RunResult:
+def replay(folder: Path, run_id: str, *, trace: bool = False, stored: StoredRun | None = None) -> RunResult:
     """Run the run ``run_id`` of the results folder ``folder`` again, from what the folder stores.
 
     The scenario is the one the sweep ran (overrides applied, its seed), and every file it read (the
     topology) is the stored content, written to a temporary folder for the run. ``trace`` records the
     hop-level trace (which changes no figure). The result's ``scenario`` is the stored one (with ``trace``).
+    ``stored``: the run as :func:`stored_run` gave it already (the folder's tables are then not read again).
 
     Raises
     ------
@@ -132,7 +137,8 @@ def replay(folder: Path, run_id: str, *, trace: bool = False) -> RunResult:
     from sim.run.build import topology_search_path
     from sim.run.simulate import simulate
 
-    stored = stored_run(folder, run_id)
+    if stored is None:
+        stored = stored_run(folder, run_id)
     record = stored.record
     if record["sim"] != sim.__version__:
         raise SimError(

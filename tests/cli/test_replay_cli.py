@@ -181,3 +181,37 @@ def test_view_filters_need_trace(
     out, frame = swept
     assert main(["replay", str(out), frame["run_id"].iloc[0], "--nodes", "n0"]) == 2
     assert _error(capsys) == "sim: error: --nodes = 'n0': expected only with --trace --out DIR"
+
+
+def test_replay_reads_the_results_folder_once(
+    swept: tuple[Path, pd.DataFrame], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runs table and journal are read once; the journal entry's own replay record is used, so the
+    table of records is not read at all."""
+    out, frame = swept
+    calls: list[str] = []
+    for name in ("rows", "replays"):
+        real = getattr(ResultStore, name)
+        monkeypatch.setattr(ResultStore, name, lambda self, _r=real, _n=name: calls.append(_n) or _r(self))
+    assert main(["replay", str(out), _row(frame, "queue")["run_id"]]) == 0
+    assert calls == ["rows"]
+    assert capsys.readouterr().out.splitlines()[-1] == "replay: equal to the stored row (every metric)"
+
+
+def test_a_run_of_an_earlier_grid_in_the_same_folder_replays_equal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "results"
+    base = BASE.with_updates({"duration": "0.5s", "drain": "0.5s"})
+    first = run_experiment(
+        Experiment("grids", base=base, grid={"links.loss": [0.0, 0.1]}), out=out, engine="serial", quiet=True
+    )
+    run_experiment(
+        Experiment("grids", base=base, grid={"links.latency": ["1ms", "4ms"]}),
+        out=out,
+        engine="serial",
+        quiet=True,
+    )
+    old = first[first["links.loss"] == 0.1].iloc[0]
+    assert main(["replay", str(out), old["run_id"]]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "replay: equal to the stored row (every metric)"

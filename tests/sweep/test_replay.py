@@ -314,3 +314,24 @@ def test_a_shorthand_that_names_two_runs_is_refused(copy: tuple[Path, Path, pd.D
     with pytest.raises(SimError, match="run id = '0-0': expected one run; it names 2, give a config hash: "):
         replay(out, "0-0")
     assert stored_run(out, frame.iloc[0]["run_id"]).row["config_hash"] == frame.iloc[0]["config_hash"]
+
+
+def test_a_run_of_an_earlier_grid_in_the_same_folder_replays_equal(tmp_path: Path) -> None:
+    """meta.json names the latest sweep's parameters only: an older run's own columns are settings too."""
+    topology = _topology(tmp_path / "three.json")
+    base = _experiment(topology).base.with_updates({"duration": "0.5s", "drain": "0.5s"})
+    out = tmp_path / "results"
+    first = run_experiment(
+        Experiment("e", base=base, grid={"links.loss": [0.0, 0.05]}), out=out, engine="serial", quiet=True
+    )
+    run_experiment(
+        Experiment("e", base=base, grid={"links.latency": ["1ms", "3ms"]}),
+        out=out,
+        engine="serial",
+        quiet=True,
+    )
+    assert json.loads((out / "meta.json").read_text())["swept"] == ["links.latency"]
+    old = first[first["links.loss"] == 0.05].iloc[0]
+    stored = stored_run(out, old["config_hash"])
+    assert "links.loss" in stored.swept
+    assert differences(replay(out, old["config_hash"]).summary, stored.row, stored.swept) == []
