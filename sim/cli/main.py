@@ -80,16 +80,26 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     )
     from sim.run.metrics import PATTERN_METRICS
 
+    own = _measure_units(scenario.pattern)  # shown under its own names, even where a built-in has them too
     others = {m for name, names in PATTERN_METRICS.items() if name != scenario.pattern for m in names}
+    others -= set(own)
     width = max(len(k) for k in result.summary)
     for key, value in result.summary.items():
         if (key.startswith(("lost_", "op_failed_")) and value == 0) or key in others:
             continue
-        print(f"  {key:<{width}}  {_fmt(value):>12}  {metric_unit(key)}")
+        print(f"  {key:<{width}}  {_fmt(value):>12}  {metric_unit(key, own)}")
     _warn(result.summary, scenario, result.end_time)
     if args.check:
         _print_violations(violations, scenario.delivery.guarantee)
     return 1 if violations else 0
+
+
+def _measure_units(ref: str) -> dict[str, str]:
+    """The summary names of the measures the pattern ``ref`` declares, each with its declared unit."""
+    from sim.patterns.registry import pattern_class
+    from sim.run.metrics import measure_docs
+
+    return {name: m.unit for m in pattern_class(ref).measures for name in measure_docs(m)}
 
 
 def _warn(summary: dict[str, float], scenario: Any, end: float) -> None:
@@ -112,22 +122,23 @@ def _print_violations(violations: list[Any], guarantee: str) -> None:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from sim.patterns import registry
+    from sim.patterns import PATTERNS, registry
     from sim.run.build import topology_search_path
     from sim.run.metrics import METRIC_DOCS
     from sim.topology import available
 
     what = args.what
+    ref = None  # the pattern the scenario file names
+    if args.scenario:
+        from sim.config.scenario import Scenario
+
+        ref = Scenario.from_toml(Path(args.scenario)).pattern
     if what in (None, "patterns"):
         # built-ins, installed plug-ins (entry points) and the scenario's own, each with where it comes from
         found = registry.available()
-        if args.scenario:
-            from sim.config.scenario import Scenario
-
-            ref = Scenario.from_toml(Path(args.scenario)).pattern
-            if registry.is_file_ref(ref):
-                cls = registry.pattern_class(ref)
-                found.append((cls.name, registry.source(ref), registry.describe(cls)))
+        if ref is not None and registry.is_file_ref(ref):
+            cls = registry.pattern_class(ref)
+            found.append((cls.name, registry.source(ref), registry.describe(cls)))
         print("patterns:")
         width = max(len(where.origin) for _, where, _ in found)
         for name, where, doc in found:
@@ -140,6 +151,15 @@ def _cmd_list(args: argparse.Namespace) -> int:
         print("metrics:")
         for name, doc in METRIC_DOCS.items():
             print(f"  {name:<22} {doc}")
+        if ref is not None and ref not in PATTERNS:  # a plug-in's own figures, with their units
+            from sim.run.metrics import measure_docs
+
+            cls = registry.pattern_class(ref)
+            print(f"metrics of {cls.name} ({registry.source(ref).origin}):")
+            for measure in cls.measures:  # a count's unit after its meaning, as samples' docs have it
+                unit = "" if measure.kind == "samples" else f", {measure.unit}"
+                for name, doc in measure_docs(measure).items():
+                    print(f"  {name:<22} {doc}{unit}")
     return 0
 
 
@@ -328,7 +348,11 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("list", help="list patterns, topologies and metrics")
     p.add_argument("what", nargs="?", choices=["patterns", "topologies", "metrics"])
-    p.add_argument("--scenario", metavar="FILE", help="also the plug-in pattern this scenario file names")
+    p.add_argument(
+        "--scenario",
+        metavar="FILE",
+        help="also the plug-in pattern this scenario file names, and its metrics",
+    )
     p.set_defaults(func=_cmd_list)
 
     p = sub.add_parser("topology", help="inspect topologies")

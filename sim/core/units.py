@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 
 from sim.core.errors import SimError
 
@@ -229,18 +230,32 @@ _METRIC_UNIT_RULES: tuple[tuple[str, str, str], ...] = (
     ("chains_", "", "chains"),
 )
 _REQUESTS = ("requests", "answered", "timeouts", "late_replies", "outstanding_max")
+"""request_reply's counts, for a caller that does not pass the run's pattern's units (``declared``)."""
 
 
-def metric_unit(name: str) -> str:
+def metric_unit(name: str, declared: Mapping[str, str] | None = None) -> str:
     """The unit of a summary figure, for labels: ``s``, ``msg/s``, ``ratio``, ``bytes/delivery``, ...
 
     Counts name what they count (``obligations``, ``ops``, ``transmissions``, ``copies``).
+
+    Parameters
+    ----------
+    name : str
+        A summary name.
+    declared : mapping of str to str, optional
+        The units the run's pattern declares for its own figures (``Measure.unit`` by summary name, a
+        plug-in's included); they come first, so a pattern's ``calls`` is in calls even where a
+        built-in figure of the same name is counted in something else.
 
     >>> metric_unit("latency_p99"), metric_unit("throughput"), metric_unit("delivery_ratio")
     ('s', 'msg/s', 'ratio')
     >>> metric_unit("lost_timeout"), metric_unit("op_latency_p50"), metric_unit("bytes_per_delivery")
     ('obligations', 's', 'bytes/delivery')
+    >>> metric_unit("requests"), metric_unit("requests", {"requests": "quotes"}), metric_unit("sagas")
+    ('requests', 'quotes', 'obligations')
     """
+    if declared and name in declared:
+        return declared[name]
     if name in _METRIC_UNITS:
         return _METRIC_UNITS[name]
     for prefix, suffix, unit in _METRIC_UNIT_RULES:
