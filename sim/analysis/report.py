@@ -220,8 +220,11 @@ def _fmt(metric: str, mean: float, half: float) -> str:
     return text
 
 
-def _label(metric: str) -> str:
-    return f"{metric} ({unit(metric)})" if unit(metric) else metric
+def _label(metric: str, units: Mapping[str, str] | None = None) -> str:
+    """A metric's column title, with the unit it is shown in; a plug-in's measure with its declared unit
+    (``units``, from meta.json) unless the name already says it."""
+    shown = unit(metric) or (units or {}).get(metric, "")
+    return f"{metric} ({shown})" if shown and shown != metric else metric
 
 
 def _not_applicable(meta: Mapping[str, Any], swept: Sequence[str]) -> list[dict[str, Any]]:
@@ -236,23 +239,25 @@ def headline_table(
     metrics: Sequence[str],
     flags: Mapping[tuple[Any, ...], tuple[str, ...]] | None = None,
     not_applicable: Sequence[Mapping[str, Any]] = (),
+    units: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """One row per parameter point, one column per headline metric: ``mean ± CI`` as text; a ``flags``
-    column when a point is flagged, and ``n/a`` rows for the points that were not applicable."""
+    column when a point is flagged, and ``n/a`` rows for the points that were not applicable; ``units``:
+    the declared units of plug-in measures, for the column titles."""
     wanted = set(metrics)
     wide: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in agg.to_dict("records"):  # every point gets a row, even if a metric has no value there
         key = point_key([row[c] for c in swept])
         cells = wide.setdefault(key, dict(zip(swept, key, strict=True)))
         if row["metric"] in wanted:
-            cells[_label(row["metric"])] = _fmt(row["metric"], row["mean"], row["ci95"])
+            cells[_label(row["metric"], units)] = _fmt(row["metric"], row["mean"], row["ci95"])
     order: dict[tuple[Any, ...], float] = {key: i for i, key in enumerate(wide)}
     for entry in not_applicable:  # placed after the point they stand beside in the grid's order
         key = point_key([entry["point"][c] for c in swept])
         control = point_key([entry["control"].get(c, entry["point"][c]) for c in swept])
-        wide[key] = {**dict(zip(swept, key, strict=True)), **{_label(m): NA for m in metrics}}
+        wide[key] = {**dict(zip(swept, key, strict=True)), **{_label(m, units): NA for m in metrics}}
         order[key] = order.get(control, len(order)) + 0.5
-    labels = [_label(m) for m in metrics]
+    labels = [_label(m, units) for m in metrics]
     table: list[dict[str, Any]] = [
         {**{c: row[c] for c in swept}, **{m: row.get(m, "–") for m in labels}}
         for row in (wide[k] for k in sorted(wide, key=lambda k: order[k]))
@@ -378,7 +383,7 @@ def write_report(
     na = _not_applicable(meta, swept)
     flags = point_flags(frame, swept)
     agg = aggregate(frame, swept, all_metrics)
-    headline = headline_table(agg, swept, metrics, flags, na)
+    headline = headline_table(agg, swept, metrics, flags, na, meta.get("units"))
     diffs = paired_differences(frame, swept, list(metrics), reference, na) if reference else pd.DataFrame()
     diff_table = _diff_table(diffs, reference, metrics, flags, swept, na)
     paths: list[Path] = []

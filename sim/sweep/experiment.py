@@ -30,6 +30,8 @@ __all__ = [
     "Experiment",
     "RunSpec",
     "Sample",
+    "check_figures",
+    "check_metrics",
     "config_hash",
     "input_files",
     "replication_seeds",
@@ -211,6 +213,24 @@ def _keys(table: Any, field: str, allowed: str) -> None:
             raise SimError(field, key, f"{allowed} whose keys are setting names (strings)")
 
 
+def check_metrics() -> tuple[str, ...]:
+    """The figures an experiment with ``check=True`` stores per run: ``violations`` (every rule), then
+    ``violations_<rule>`` for each rule of :data:`sim.run.checks.RULES`."""
+    from sim.run.checks import RULES
+
+    return ("violations", *(f"violations_{rule}" for rule in RULES))
+
+
+def check_figures(broken: Mapping[str, int]) -> dict[str, float]:
+    """A checked run's figures (:func:`check_metrics`) from its violations counted by rule."""
+    from sim.run.checks import RULES
+
+    return {
+        "violations": float(sum(broken.values())),
+        **{f"violations_{r}": float(broken.get(r, 0)) for r in RULES},
+    }
+
+
 def _check_types(exp: Experiment) -> None:
     """Every argument of the right type, so that a script's mistake is one line naming it, not a traceback."""
     if not isinstance(exp.name, str):
@@ -248,6 +268,8 @@ def _check_types(exp: Experiment) -> None:
             raise error.at("experiment.quick") from None
     if not isinstance(exp.description, str):
         raise SimError("experiment.description", exp.description, "a string")
+    if not isinstance(exp.check, bool):
+        raise SimError("experiment.check", exp.check, "True or False")
 
 
 @dataclass
@@ -288,10 +310,15 @@ class Experiment:
         :class:`Scenario` returning True. Such points are not run (they would repeat the factor's first
         value, its control, which must apply); reports show them as n/a.
     headline : list of str, optional
-        The report's headline metrics (names of :data:`sim.run.metrics.METRICS`); default: the
-        operation-level set of :data:`sim.analysis.report.DEFAULT_HEADLINE`.
+        The report's headline metrics (names of :data:`sim.run.metrics.METRICS`, or of the measures of
+        a plug-in pattern the experiment runs); default: the operation-level set of
+        :data:`sim.analysis.report.DEFAULT_HEADLINE`.
     fail_on : tuple of str
         ``"unstable"`` and/or ``"unfinished"``: ``sim run`` exits 1 when a point is flagged so.
+    check : bool
+        Check every run against its delivery guarantee and ordering (as ``sim simulate --check``) and
+        store its broken promises: ``violations`` (all rules) and ``violations_<rule>`` per rule of
+        :data:`sim.run.checks.RULES`, numbers that the headline may name.
     """
 
     name: str
@@ -308,6 +335,7 @@ class Experiment:
     not_applicable: Mapping[str, Mapping[Any, Condition]] = field(default_factory=dict)
     headline: Sequence[str] | None = None
     fail_on: Sequence[str] = ()
+    check: bool = False
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -371,9 +399,42 @@ class Experiment:
 
         if isinstance(self.headline, str) or not self.headline:
             raise SimError("experiment.headline", self.headline, "a non-empty list of metric names")
+        own: dict[str, str] | None = None  # the plug-ins' figures, found if a name is not a built-in's
         for name in self.headline:
-            if name not in METRICS:
-                raise SimError("experiment.headline", name, "a metric name (sim list metrics)")
+            if name in METRICS or (self.check and name in check_metrics()):
+                continue
+            if own is None:
+                own = self.plugin_units()
+            if name not in own:
+                raise SimError(
+                    "experiment.headline",
+                    name,
+                    "a metric name (sim list metrics; a plug-in's: sim list metrics --scenario FILE; "
+                    "with check=True, violations or violations_<rule>)",
+                )
+
+    def plugin_units(self) -> dict[str, str]:
+        """The summary names of the measures of every plug-in pattern the experiment runs, each with its
+        declared unit: the base's pattern, and those the grid, its labelled variants, the quick grid and the
+        explicit points set (``{}`` when every pattern is a built-in)."""
+        from sim.patterns import PATTERNS
+        from sim.patterns.registry import pattern_class
+        from sim.run.metrics import measure_docs
+
+        refs = {self.base.pattern}
+        for key, values in (*self.grid.items(), *(self.quick_grid or {}).items()):
+            if isinstance(values, Mapping):
+                refs.update(
+                    v["pattern"] for v in values.values() if isinstance(v, Mapping) and "pattern" in v
+                )
+            elif key == "pattern":
+                refs.update(values)
+        refs.update(p["pattern"] for p in self.points or () if isinstance(p, Mapping) and "pattern" in p)
+        units: dict[str, str] = {}
+        for ref in refs:
+            if isinstance(ref, str) and ref not in PATTERNS:
+                units.update((n, m.unit) for m in pattern_class(ref).measures for n in measure_docs(m))
+        return units
 
     def parameter_points(self, *, quick: bool = False) -> list[dict[str, Any]]:
         """Every parameter point: grid × points × sample (each factor optional)."""
@@ -427,7 +488,8 @@ class Experiment:
         return out
 
     def report_meta(self, *, quick: bool = False) -> dict[str, Any]:
-        """What the report needs from the script: headline, fail_on and the points that do not apply."""
+        """What the report needs from the script: headline, fail_on, the points that do not apply, the
+        scheduled fault windows and the units of the plug-ins' measures."""
         base = self.base.with_updates(self.quick_overrides()) if quick else self.base
         skipped, windows = [], {}
         for i, point in enumerate(self.parameter_points(quick=quick)):
@@ -447,6 +509,7 @@ class Experiment:
             "fail_on": [self.fail_on] if isinstance(self.fail_on, str) else list(self.fail_on),
             "not_applicable": skipped,
             "fault_windows": windows,
+            "units": self.plugin_units(),  # the report titles a plug-in's measures with their units
         }
 
     def swept(self) -> list[str]:

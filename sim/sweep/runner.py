@@ -21,7 +21,7 @@ import pandas as pd
 from sim.core.errors import SimError, failure
 from sim.run.build import topology_search_path
 from sim.sweep.engines import ENGINES, run_all
-from sim.sweep.experiment import Experiment, RunSpec, input_files
+from sim.sweep.experiment import Experiment, RunSpec, check_figures, input_files
 from sim.sweep.progress import Progress
 from sim.sweep.store import REPLAY, ResultStore
 
@@ -110,6 +110,7 @@ def run_experiment(
             "config_hash": s.config_hash,
             "search": search,
             "ledger_path": str(folder / "ledgers" / f"{s.config_hash}.parquet") if save_ledgers else "",
+            **({"check": True} if exp.check else {}),  # Experiment(check=True): violations per run
         }
         for s in todo
     ]
@@ -133,6 +134,8 @@ def run_experiment(
         replay = replays[row["config_hash"]]
         row["run_id"] = replay["run_id"]
         row[REPLAY] = replay
+        if "_violations" in row:  # Experiment(check=True): the run's broken promises, as numbers
+            row.update(check_figures(row.pop("_violations")))
         store.record(row, {f["sha256"]: contents[f["sha256"]] for f in replay["files"].values()})
         progress.update(row["status"] == "ok")
         if row["status"] != "ok":
