@@ -216,6 +216,13 @@ def flow_view(
         name: table[name].to_numpy()
         for name in ("tx", "msg_id", "row", "attempt", "retry_of", "duplicate_of", "answers", "op")
     }
+    # a drop that ends a drawn arrow (a hop dropped at its far node, or lost on its link) is that arrow's
+    # cross, not a drop of its own: the same transmission at the same time
+    crossed = {
+        (int(cols["tx"][i]), float(t_end[i]) if ends[i] == "drop" else float(t[i]))
+        for i in keep_idx.tolist()
+        if is_hop[i] and (ends[i] == "drop" or lost[i])
+    }
     arrows: list[list[Any]] = []
     drops: list[list[Any]] = []
     for i in keep_idx.tolist():
@@ -246,7 +253,7 @@ def flow_view(
                     int(cols["op"][i]),
                 ]
             )
-        elif events[i] == "drop" and reason[i] != "loss":  # a loss is drawn at the end of its arrow
+        elif events[i] == "drop" and (int(cols["tx"][i]), float(t[i])) not in crossed:
             drops.append(
                 [
                     round(float(t[i]), 12),

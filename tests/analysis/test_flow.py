@@ -352,3 +352,31 @@ def test_every_pattern_chains_its_hops_into_transmissions_the_ledger_agrees_with
         rows = arrivals["row"].to_numpy()
         assert (arrivals["origin"].astype(str).to_numpy() == run.columns["src"][rows]).all()
         assert (arrivals["node"].astype(str).to_numpy() == run.columns["dst"][rows]).all()
+
+
+def test_a_drop_that_ends_an_arrow_is_counted_and_drawn_once(tmp_path: Path) -> None:
+    # n2 down from 50 to 70 ms: most sends are refused at n0 (drops of no hop), but a hop already on its way
+    # to n2 when it crashes is dropped there, at the end of its arrow
+    run = simulate(
+        Scenario(
+            **{
+                **TINY,
+                "workload": {"rate": "1000/s"},
+                "delivery": {"guarantee": "at_most_once"},
+                "faults": [{"at": "50ms", "action": "crash", "target": "n2", "for": "20ms"}],
+            }
+        )
+    )
+    frame = run.trace_frame()
+    view = flow_view(run)
+    ended = [a for a in view.arrows if a[5] & 8]  # dropped at its far node
+    assert ended and all(a[12] == "node_down" for a in ended)
+    n_drops = int((frame["event"] == "drop").sum())
+    assert view.counts()["drops"] == n_drops == len(view.drops) + len(ended)
+    assert not {(d[4], d[0]) for d in view.drops} & {(a[6], a[1]) for a in ended}
+    # trace.json: each drop once, as an instant event or as the "dropped" of its transmission's send
+    _, trace = write_views(run, tmp_path)
+    events = _trace_json(trace)["traceEvents"]
+    instants = [e for e in events if e["ph"] == "i"]
+    sends = [e for e in events if e["name"].startswith("send ") and "dropped" in e.get("args", {})]
+    assert len(instants) + len(sends) == n_drops
