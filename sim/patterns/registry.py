@@ -54,6 +54,7 @@ __all__ = [
     "pattern_class",
     "plugin_code",
     "plugin_failure",
+    "plugin_file",
     "provided",
     "source",
     "sources",
@@ -162,13 +163,13 @@ _ENTRY_CLASSES: dict[tuple[str, str], type[Pattern]] = {}
 
 
 @contextlib.contextmanager
-def provided(files: Mapping[str, str]) -> Iterator[None]:
-    """While the block runs, plug-in files at these absolute paths read as the given text, not from disk.
+def provided(files: Mapping[str, bytes]) -> Iterator[None]:
+    """While the block runs, plug-in files at these absolute paths read as the given bytes, not from disk.
 
     An engine's worker runs the bytes the sweep hashed (:func:`sources`), wherever it runs.
     """
     before = dict(_PROVIDED)
-    _PROVIDED.update({path: text.encode("utf-8") for path, text in files.items()})
+    _PROVIDED.update(files)
     try:
         yield
     finally:
@@ -384,14 +385,21 @@ def digest(ref: str) -> str:
     return where.origin
 
 
-def sources(ref: str) -> dict[str, str]:
-    """The text of a plug-in file by its absolute path (``{}`` for a built-in or an entry point, which
-    the workers import from their own installation): what an engine ships to its workers, and what a
-    results folder keeps to replay a run."""
+def plugin_file(ref: str) -> str:
+    """The absolute path of the plug-in file ``ref`` names (``""`` for a built-in or an entry point); the
+    file is not read."""
     if not isinstance(ref, str) or not is_file_ref(ref):
-        return {}
-    path = absolute(ref).rpartition(":")[0]
-    return {path: _read(path, ref).decode("utf-8")}
+        return ""
+    return str(absolute(ref).rpartition(":")[0])
+
+
+def sources(ref: str) -> dict[str, bytes]:
+    """The bytes of a plug-in file by its absolute path (``{}`` for a built-in or an entry point, which
+    the workers import from their own installation): what an engine ships to its workers, and what a
+    results folder keeps to replay a run. Bytes, not text: a file in any encoding its coding line names
+    runs as it does in this process."""
+    path = plugin_file(ref)
+    return {path: _read(path, ref)} if path else {}
 
 
 def available() -> list[tuple[str, PatternSource, str]]:

@@ -90,11 +90,11 @@ def run_all(
 
 
 def _with_plugins(payloads: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each payload with the text of its plug-in pattern file (``plugins``), read once per file: a worker
+    """Each payload with the bytes of its plug-in pattern file (``plugins``), read once per file: a worker
     runs those bytes, not what it may find on its disk (a dask worker may have none)."""
     from sim.patterns.registry import sources
 
-    read: dict[str, dict[str, str]] = {}
+    read: dict[str, dict[str, bytes]] = {}
     out = []
     for p in payloads:
         scenario = p.get("scenario")

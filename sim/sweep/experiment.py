@@ -186,9 +186,10 @@ def input_files(scenario: Scenario) -> dict[str, Path]:
         path = _find(name, topology_search_path())
         if path is not None:
             out["topology.name"] = path
-    from sim.patterns.registry import sources
+    from sim.patterns.registry import plugin_file
 
-    for plugin in sources(scenario.pattern):  # a plug-in file: replayed as its stored text, at its path
+    plugin = plugin_file(scenario.pattern)  # its path only: the runner reads (and stores) its bytes
+    if plugin:  # a plug-in file: replayed as its stored bytes, at its path
         out["pattern"] = Path(plugin)
     return out
 

@@ -149,7 +149,7 @@ def replay(folder: Path, run_id: str, *, trace: bool = False, stored: StoredRun 
     store = ResultStore(Path(folder))
     files = dict(record["files"])
     plugin = files.pop("pattern", None)  # a plug-in file runs as its stored text, under its own path
-    code = {plugin["path"]: store.input_file(plugin["sha256"]).decode("utf-8")} if plugin else {}
+    code = {plugin["path"]: store.input_file(plugin["sha256"])} if plugin else {}
     with tempfile.TemporaryDirectory(prefix="sim-replay-") as tmp, provided(code):
         scenario = Scenario.from_dict(record["scenario"])
         if trace:

@@ -227,7 +227,7 @@ def test_a_worker_runs_the_plugin_text_the_sweep_sent(project: Path) -> None:
     data = Scenario.from_toml(project / "echo.toml").to_dict()
     gone = project / "moved" / "echo.py"
     data["pattern"] = f"{gone}:Echo"
-    text = (project / "patterns" / "echo.py").read_text(encoding="utf-8")
+    text = (project / "patterns" / "echo.py").read_bytes()
     payload = {"scenario": data, "params": {}, "point": 0, "replication": 0, "seed": 0, "config_hash": "x"}
     assert execute(payload)["status"] == "failed"
     row = execute({**payload, "plugins": {str(gone): text}, "check": True})
@@ -247,7 +247,7 @@ def test_editing_the_plugin_file_changes_the_config_hash(project: Path) -> None:
     assert config_hash(scenario) != before
     assert registry.digest("queue") == ""  # built-ins add nothing: their hashes are unchanged
     assert registry.sources("queue") == {}
-    assert registry.sources(scenario.pattern) == {str(path): path.read_text(encoding="utf-8")}
+    assert registry.sources(scenario.pattern) == {str(path): path.read_bytes()}
 
 
 def test_an_edited_plugin_file_runs_as_edited(project: Path) -> None:
@@ -275,6 +275,29 @@ def test_a_run_replays_on_the_plugin_text_it_ran(project: Path) -> None:
         assert differences(result.summary, row, ["echo.fanout"]) == []
     path.unlink()  # the stored text is enough
     assert replay(folder, str(runs["run_id"].iloc[0])).summary["echo_marks_mean"] == 1.5
+
+
+def test_a_plugin_file_in_latin_1_is_swept_and_replayed(project: Path) -> None:
+    """A plug-in is shipped and stored as its bytes: one that is not UTF-8 (a PEP 263 coding line, Latin-1
+    bytes) runs in a sweep on a worker and replays as it runs under ``sim simulate``."""
+    from sim.sweep.replay import differences, replay
+    from sim.sweep.runner import run_experiment
+
+    path = project / "patterns" / "echo.py"
+    text = "# -*- coding: latin-1 -*-\n# d\u00e9j\u00e0 vu\n" + textwrap.dedent(ECHO)
+    path.write_bytes(text.encode("latin-1"))
+    plugin = Scenario.from_toml(project / "echo.toml")
+    assert simulate(plugin).summary["echo_marks_mean"] == 4.5
+    assert registry.sources(plugin.pattern) == {str(path): path.read_bytes()}
+    exp = Experiment("latin", base=plugin, grid={"echo.fanout": [1, 2]})
+    folder = project / "results"
+    runs = run_experiment(exp, out=folder, engine="processes", workers=2, quiet=True)
+    assert list(runs["status"]) == ["ok", "ok"], list(runs["error"])
+    path.unlink()  # the stored bytes are enough
+    for row in runs.to_dict("records"):
+        result = replay(folder, str(row["run_id"]))
+        assert result.summary["echo_marks_mean"] == 1.5 * row["echo.fanout"]
+        assert differences(result.summary, row, ["echo.fanout"]) == []
 
 
 # -- errors --------------------------------------------------------------------------------------------------
