@@ -76,6 +76,8 @@ def run_all(
         raise SimError("--engine", engine, "one of " + ", ".join(ENGINES))
     if workers is not None and workers < 1:
         raise SimError("--workers", workers, "a whole number >= 1")
+    if scheduler is not None and engine != "dask":  # only a dask engine has a scheduler to reach
+        raise SimError("--scheduler", scheduler, "no scheduler unless --engine dask")
     if not payloads:
         return
     payloads = _with_plugins(payloads)

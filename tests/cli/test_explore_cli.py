@@ -134,6 +134,10 @@ def test_set_patterns_and_guarantees_choose_the_cells(
         (["--patterns", "gossip"], "sim: error: --patterns = 'gossip': expected a built-in pattern"),
         (["--targets", "h9"], "sim: error: --targets = 'h9': expected a node id, broker, producers"),
         (["--length", "soon"], "sim: error: --length = 'soon': expected a duration"),
+        (
+            ["--scheduler", "tcp://host:1"],
+            "sim: error: --scheduler = 'tcp://host:1': expected no scheduler unless --engine dask",
+        ),
     ],
 )
 def test_a_refusal_is_one_line_and_nothing_runs(
