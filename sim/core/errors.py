@@ -26,7 +26,11 @@ class SimError(ValueError):
         self.value = value
         self.allowed = allowed
         shown = value if isinstance(value, str) and field.endswith(("file", "path")) else repr(value)
-        super().__init__(f"{field} = {shown}: expected {allowed}")
+        self.message = f"{field} = {shown}: expected {allowed}"
+        super().__init__(field, value, allowed)  # args rebuild it: pickling, SimPy's re-raise in a process
+
+    def __str__(self) -> str:
+        return self.message
 
     def at(self, prefix: str) -> SimError:
         """Return the same error with ``prefix.`` put in front of its field name."""

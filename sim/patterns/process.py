@@ -249,7 +249,9 @@ class NodeHandle:
             return
         body = fn(self, *args)
         if not inspect.isgenerator(body):
-            raise TypeError(f"{getattr(fn, '__qualname__', fn)!r} must be a generator function (use yield)")
+            raise SimError(
+                "process", getattr(fn, "__qualname__", repr(fn)), "a generator function (a def with yield)"
+            )
         me = self.env.active_process
         try:
             yield from body

@@ -85,6 +85,7 @@ class PluginError(SimError):
     ) -> None:
         super().__init__(field, value, allowed)
         self.frames = list(frames or [])
+        self.args = (field, value, allowed, self.frames)  # a copy rebuilt from them keeps the frames
 
     def at(self, prefix: str) -> PluginError:
         out = PluginError(

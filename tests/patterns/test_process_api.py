@@ -445,7 +445,7 @@ def test_plug_in_mistakes_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         def oops(self, node: NodeHandle) -> None:
             node.send("n2")
 
-    with pytest.raises(TypeError, match="generator function"):
+    with pytest.raises(SimError, match="generator function"):
         run(monkeypatch, NoYield)
 
     class NoService(ProcessPattern):
