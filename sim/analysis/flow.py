@@ -737,7 +737,8 @@ _SCRIPT = r"""
       + ", flight " + ms(a[1] - a[0]));
     if (a[8] >= 0) lines.push("obligation row " + a[8] + ", operation " + a[14]);
     lines.push("attempt " + a[9] + (a[10] >= 0 ? ", retry of transmission " + a[10] : ""));
-    if (a[11] >= 0) lines.push("duplicate of transmission " + a[11]);
+    if (a[11] >= 0) lines.push(a[11] === a[6] ? "duplicated by its link (arrived twice)"
+      : "duplicate of transmission " + a[11]);
     if (a[13] >= 0) lines.push("answers transmission " + a[13] + " (inferred)");
     return lines.join("\n");
   }

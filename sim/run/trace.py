@@ -22,7 +22,8 @@ The rest is derived here, one message id at a time, in time order:
   retries, or a broker's deliveries (redeliveries, and deliveries of a publish it took more than once);
   ``retry_of`` is the first attempt's ``tx``;
 - a transmission that brings a message to a node it had reached before is a duplicate (``duplicate_of``: the
-  earlier ``tx``); a link that duplicates a message makes a second arrival from one hop (same ``tx``);
+  earlier ``tx``); a link that duplicates a message makes a second arrival from one hop (same ``tx``): that
+  arrival, and the hop that brought it, are marked a duplicate of their own transmission;
 - control messages (acks, confirms, registrations, flow control) have negative ids and ``kind`` ``control``;
   which data transmission one answers is inferred (``answers``: the latest data transmission that reached
   its origin from the node it goes to, not answered yet), and it takes that transmission's row and operation.
@@ -90,6 +91,7 @@ class _Tx:
     duplicate_of: int = -1
     answers: int = -1
     arrival: float = math.nan
+    at: set[str] = field(default_factory=set)  # the nodes it arrived at
 
 
 def trace_table(trace: Sequence[TraceRecord], columns: dict[str, np.ndarray]) -> dict[str, list[Any]]:
@@ -120,6 +122,7 @@ def trace_table(trace: Sequence[TraceRecord], columns: dict[str, np.ndarray]) ->
     end_time = [math.nan] * n
     end = [""] * n
     reason = [""] * n
+    twice = [-1] * n  # an arrival a duplicating link made, and its hop: its own tx
     txs: list[_Tx] = []
     heading: dict[tuple[int, str], deque[int]] = {}  # (message, node) -> hops under way to it, in send order
     # (message, node) -> (time, hop, how) of the last hop that ended there: a duplicating link's second copy
@@ -184,8 +187,14 @@ def trace_table(trace: Sequence[TraceRecord], columns: dict[str, np.ndarray]) ->
                 twin = last_end.get((msg, node))
                 same = twin is not None and twin[0] == t and twin[2] == "arrive"
                 tx = txs[tx_of[twin[1]]] if same else new_tx(msg, node, t)  # type: ignore[index]
+                h = twin[1] if same else -1  # type: ignore[index]
                 tx_of[i] = tx.id
                 tx.events.append(i)
+            if node in tx.at:  # a second arrival of one transmission: a link duplicated it
+                twice[i] = tx.id
+                if h >= 0:
+                    twice[h] = tx.id
+            tx.at.add(node)
             tx.last, tx.arrived = node, True
             tx.arrival = t if math.isnan(tx.arrival) else tx.arrival
             reached.setdefault((msg, node), set()).add(tx.origin)
@@ -237,7 +246,8 @@ def trace_table(trace: Sequence[TraceRecord], columns: dict[str, np.ndarray]) ->
         out["op"].append(ops[row] if row >= 0 else -1)
         out["attempt"].append(0 if of is None else of.attempt)
         out["retry_of"].append(-1 if of is None else of.retry_of)
-        out["duplicate_of"].append(-1 if of is None else of.duplicate_of)
+        duplicate_of = -1 if of is None else of.duplicate_of
+        out["duplicate_of"].append(duplicate_of if duplicate_of >= 0 else twice[i])
         out["answers"].append(-1 if of is None else of.answers)
     return out
 

@@ -380,3 +380,31 @@ def test_a_drop_that_ends_an_arrow_is_counted_and_drawn_once(tmp_path: Path) -> 
     instants = [e for e in events if e["ph"] == "i"]
     sends = [e for e in events if e["name"].startswith("send ") and "dropped" in e.get("args", {})]
     assert len(instants) + len(sends) == n_drops
+
+
+@pytest.mark.parametrize("link", ["n1-n2", "n0-n1"])
+def test_a_duplicating_link_s_second_arrival_is_a_duplicate_of_its_transmission(link: str) -> None:
+    run = simulate(
+        Scenario(
+            **{
+                **TINY,
+                "duration": "0.2s",
+                "workload": {"rate": "200/s"},
+                "delivery": {"guarantee": "at_most_once"},
+                "faults": [
+                    {"at": "50ms", "action": "duplicate", "target": link, "probability": 0.5, "for": "100ms"}
+                ],
+            }
+        )
+    )
+    broken = [v.obligation for v in run.check() if v.rule == "no_duplicates"]
+    assert broken  # the link duplicated some
+    frame = run.trace_frame()
+    arrivals = frame[(frame["event"] == "arrive") & (frame["kind"] == "data")]
+    flagged = arrivals[arrivals["duplicate_of"] >= 0]
+    # each broken obligation's second arrival is flagged, a duplicate of its own transmission; and only those
+    assert sorted(flagged["row"].tolist()) == sorted(broken)
+    assert (flagged["duplicate_of"] == flagged["tx"]).all()
+    # the diagram rings the arrow that brought each of them
+    rings = [a for a in flow_view(run).arrows if a[5] & 2]
+    assert sorted(a[8] for a in rings) == sorted(broken) and all(a[11] == a[6] for a in rings)
