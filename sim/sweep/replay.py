@@ -129,7 +129,8 @@ def replay(folder: Path, run_id: str, *, trace: bool = False, stored: StoredRun 
     Raises
     ------
     SimError
-        As :func:`stored_run`; and when the running ``sim`` is not the version that wrote the run.
+        As :func:`stored_run`; when the running ``sim`` is not the version that wrote the run; and, for a run
+        of an installed plug-in pattern (an entry point), when its code is not the code that ran.
     """
     import sim
     from sim.config.scenario import Scenario
@@ -146,6 +147,7 @@ def replay(folder: Path, run_id: str, *, trace: bool = False, stored: StoredRun 
             sim.__version__,
             f"{record['sim']}, the version that ran {stored.run_id} (install it to replay this run)",
         )
+    _same_plugin_code(stored)
     store = ResultStore(Path(folder))
     files = dict(record["files"])
     plugin = files.pop("pattern", None)  # a plug-in file runs as its stored text, under its own path
@@ -163,6 +165,38 @@ def replay(folder: Path, run_id: str, *, trace: bool = False, stored: StoredRun 
             moved[key] = str(where)
         result = simulate(scenario.with_updates(moved) if moved else scenario, search=topology_search_path())
     return dataclasses.replace(result, scenario=scenario)
+
+
+def _same_plugin_code(stored: StoredRun) -> None:
+    """Refuse to replay a run of an installed plug-in (an entry point) on other code than the one that ran:
+    a plug-in file is stored in the folder, an installed one only as the digest of its code."""
+    from sim.patterns import PATTERNS
+    from sim.patterns.registry import digest, is_file_ref
+
+    pattern = stored.record["scenario"].get("pattern", "")
+    if not isinstance(pattern, str) or pattern in PATTERNS or is_file_ref(pattern):
+        return
+    then = stored.record.get("pattern_code")
+    if not then:
+        raise SimError(
+            "pattern",
+            pattern,
+            f"a record of the plug-in code that ran {stored.run_id} (the folder predates them: "
+            "run the sweep again with --fresh)",
+        )
+    now = digest(pattern)
+    if now != then:
+        raise SimError(
+            "pattern",
+            pattern,
+            f"the plug-in code that ran {stored.run_id} ({_short(then)}; installed now: {_short(now)}): "
+            "install the version that ran it to replay this run",
+        )
+
+
+def _short(code: str) -> str:
+    """A code digest as shown: a SHA-256 by its first 12 digits, a distribution's version as it is."""
+    return f"sha256 {code[:12]}" if len(code) == 64 else code
 
 
 def differences(

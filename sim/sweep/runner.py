@@ -187,10 +187,14 @@ def _replay_records(specs: list[RunSpec]) -> tuple[dict[str, dict[str, Any]], di
     """Each run's replay record (by config hash) and the content of the files they read (by SHA-256),
     read now, before the runs: each file once, however many runs read it."""
     import sim
+    from sim.patterns import PATTERNS
+    from sim.patterns.registry import digest as code_digest
+    from sim.patterns.registry import is_file_ref
 
     records: dict[str, dict[str, Any]] = {}
     contents: dict[str, bytes] = {}
     digests: dict[Path, str] = {}
+    codes: dict[str, str] = {}  # an installed plug-in's code digest, by pattern (replay refuses other code)
     for spec in specs:
         files = {}
         for key, path in input_files(spec.scenario).items():
@@ -210,6 +214,11 @@ def _replay_records(specs: list[RunSpec]) -> tuple[dict[str, dict[str, Any]], di
             "scenario": spec.scenario.to_dict(),
             "files": files,
         }
+        pattern = spec.scenario.pattern
+        if pattern not in PATTERNS and not is_file_ref(pattern):  # a file plug-in is stored in files
+            if pattern not in codes:
+                codes[pattern] = code_digest(pattern)
+            records[spec.config_hash]["pattern_code"] = codes[pattern]
     return records, contents
 
 

@@ -127,6 +127,7 @@ def _replay_from_table(record: Mapping[Any, Any]) -> dict[str, Any]:
         "seed": int(record["seed"]),
         "scenario": json.loads(record["scenario"]),
         "files": json.loads(record["files"]),
+        **({"pattern_code": code} if isinstance(code := record.get("pattern_code"), str) and code else {}),
     }
 
 
@@ -320,6 +321,7 @@ class ResultStore:
                     "seed": int(r["seed"]),
                     "scenario": json.dumps(r["scenario"], sort_keys=True),
                     "files": json.dumps(r.get("files", {}), sort_keys=True),
+                    "pattern_code": str(r.get("pattern_code", "")),  # an installed plug-in's code digest
                 }
                 for config, r in replays.items()
             ]

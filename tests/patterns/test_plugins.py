@@ -7,6 +7,7 @@ Every plug-in here is written to ``tmp_path``: no file under ``sim/`` changes to
 from __future__ import annotations
 
 import math
+import shutil
 import sys
 import textwrap
 from pathlib import Path
@@ -186,6 +187,41 @@ def test_an_entry_point_that_does_not_load_is_listed_with_why(
     assert listed["echo"].startswith("cannot be used: an entry point that loads (echo_plugin:Missing")
     error = load_error(lambda: Scenario(pattern="echo"))
     assert str(error).startswith("pattern = 'echo': expected an entry point that loads (echo_plugin:Missing")
+
+
+def test_a_run_of_an_entry_point_replays_only_on_the_code_that_ran(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The replay record keeps the digest of an installed plug-in's code; replay refuses other code."""
+    from sim.sweep.replay import replay
+    from sim.sweep.runner import run_experiment
+    from sim.sweep.store import ResultStore, read_parquet, write_parquet
+
+    installed(tmp_path, monkeypatch)
+    exp = Experiment("ep", base=Scenario(pattern="echo", duration="1s"), grid={"echo.fanout": [1, 2]})
+    folder = tmp_path / "results"
+    runs = run_experiment(exp, out=folder, engine="serial", quiet=True)
+    records = ResultStore(folder).replays()
+    assert {r["pattern_code"] for r in records.values()} == {registry.digest("echo")}
+    first = str(runs["run_id"].iloc[0])
+    assert replay(folder, first).summary["echo_marks_mean"] == 1.5 * runs["echo.fanout"].iloc[0]
+    module = tmp_path / "site" / "echo_plugin.py"
+    module.write_text(module.read_text(encoding="utf-8") + "\n# another release\n", encoding="utf-8")
+    error = load_error(lambda: replay(folder, first))
+    assert error.field == "pattern" and error.value == "echo"
+    then = next(iter(records.values()))["pattern_code"]
+    assert str(error) == (
+        f"pattern = 'echo': expected the plug-in code that ran {first} (sha256 {then[:12]}; installed now: "
+        f"sha256 {registry.digest('echo')[:12]}): install the version that ran it to replay this run"
+    )
+    shutil.rmtree(folder / "runs")  # the records as replay.parquet keeps them: the digest is kept too
+    assert {r["pattern_code"] for r in ResultStore(folder).replays().values()} == set(
+        r["pattern_code"] for r in records.values()
+    )
+    assert load_error(lambda: replay(folder, first)).field == "pattern"
+    table = read_parquet(folder / "replay.parquet")  # as a sim that kept no digest wrote it
+    write_parquet(table.drop(columns="pattern_code"), folder / "replay.parquet")
+    assert "the folder predates them" in str(load_error(lambda: replay(folder, first)))
 
 
 # -- engines and results keys --------------------------------------------------------------------------------
