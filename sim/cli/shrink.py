@@ -31,11 +31,20 @@ def _cmd_shrink(args: argparse.Namespace) -> int:
     from sim.config.toml import scenario_toml
     from sim.run.build import topology_search_path
     from sim.run.shrink import Step, shrink
+    from sim.sweep.runner import check_out
     from sim.sweep.store import atomic_write
 
     out = Path(args.out)
     if out.suffix != ".toml":
         raise SimError("--out", str(out), "a .toml file for the minimal scenario")
+    if out.is_dir():
+        raise SimError("--out", str(out), "a .toml file for the minimal scenario, not a folder")
+    try:  # before any run: where the scenario and its flow diagram go
+        check_out(out.parent)
+        check_out(flow_folder(out))
+    except SimError as exc:
+        allowed = f"a .toml file whose folder and flow folder ({flow_folder(out).name}/) can be written"
+        raise SimError("--out", str(out), f"{allowed}; {exc.allowed}") from None
     if args.max_runs < 1:
         raise SimError("--max-runs", args.max_runs, "a whole number >= 1")
     scenario = Scenario.from_toml(Path(args.file))

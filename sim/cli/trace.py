@@ -64,9 +64,11 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     from sim.config.scenario import Scenario
     from sim.run.build import topology_search_path
     from sim.run.simulate import simulate
+    from sim.sweep.runner import check_out
 
     if not args.out:
         raise SimError("--out", args.out, "a folder for flow.html and trace.json")
+    check_out(args.out)  # before the run
     window, nodes = parse_window(args.window), parse_nodes(args.nodes)
     obligations = parse_obligations(args.obligations)
     if args.limit < 1:

@@ -156,3 +156,46 @@ def test_constants_kept_for_a_fast_help_match_the_library() -> None:
     assert command.RULES == checks.RULES
     assert command.MAX_RUNS == module.MAX_RUNS
     assert command.flow_folder(Path("out/min.toml")) == Path("out/min_flow")
+
+
+@pytest.mark.parametrize(
+    ("make", "out_name", "why"),
+    [
+        ("taken", "taken/min.toml", "{tmp}/taken is not a folder"),  # its folder is a file
+        ("min_flow", "min.toml", "{tmp}/min_flow is not a folder"),  # its flow folder is a file
+    ],
+)
+def test_an_out_that_cannot_be_written_is_refused_before_any_run(
+    make: str,
+    out_name: str,
+    why: str,
+    failing: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_run(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the scenario was run")
+
+    monkeypatch.setattr(module, "shrink", no_run)
+    (tmp_path / make).write_text("not a folder\n")
+    out = tmp_path / out_name
+    code, stdout, stderr = run(capsys, "shrink", str(failing), "--out", str(out))
+    assert (code, stdout) == (2, "")
+    assert stderr == (
+        f"sim: error: --out = '{out}': expected a .toml file whose folder and flow folder (min_flow/) can be "
+        f"written; a folder that can be created ({why.format(tmp=tmp_path)})\n"
+    )
+
+
+def test_an_out_that_is_a_folder_is_refused(
+    failing: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "min.toml"
+    out.mkdir()
+    code, _, stderr = run(capsys, "shrink", str(failing), "--out", str(out))
+    assert (
+        code == 2
+        and stderr
+        == f"sim: error: --out = '{out}': expected a .toml file for the minimal scenario, not a folder\n"
+    )
