@@ -112,25 +112,6 @@ def _natural(name: str) -> tuple[Any, ...]:
     return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name))
 
 
-def _fault_windows(result: RunResult) -> list[tuple[float, float, str, str]]:
-    """(start, end, action, target) of each fault of the run's log (as
-    :func:`sim.model.faults.injector.fault_windows`, which keeps no action nor target)."""
-    from sim.model.faults.kinds import KINDS
-
-    closing = {k.inverse: k.name for k in KINDS.values() if k.inverse is not None}
-    opened: dict[tuple[str, str], float] = {}
-    out: list[tuple[float, float, str, str]] = []
-    for t, action, target, _ in result.fault_log:
-        if action in closing:
-            start = opened.pop((closing[action], target), None)
-            if start is not None:
-                out.append((start, t, closing[action], target))
-        else:
-            opened.setdefault((action, target), t)
-    out += [(t, result.end_time, action, target) for (action, target), t in opened.items()]
-    return sorted(out)
-
-
 def flow_view(
     result: RunResult,
     *,
@@ -145,6 +126,8 @@ def flow_view(
     SimError
         If the run was not traced, or a filter is malformed (an empty window, an unknown node).
     """
+    from sim.model.faults.injector import fault_spans  # here: it imports the network model
+
     table = result.trace_frame()
     if window is not None:
         start, end = float(window[0]), float(window[1])
@@ -265,7 +248,7 @@ def flow_view(
             )
 
     faults: list[list[Any]] = []
-    for f_start, f_end, action, target in _fault_windows(result):
+    for f_start, f_end, action, target in fault_spans(result.fault_log, result.end_time):
         if window is not None and (f_end < start or f_start > end):
             continue
         hit = sorted({lane[n] for part in target.split(",") for n in part.split("->") if n in lane})

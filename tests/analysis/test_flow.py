@@ -15,6 +15,7 @@ from sim.cli import trace as trace_cli
 from sim.cli.main import main
 from sim.config.scenario import Scenario
 from sim.core.errors import SimError
+from sim.model.faults.injector import fault_spans, fault_windows
 from sim.run.simulate import RunResult, simulate
 
 # n0 - n1 - n2, 1 ms a link, one message n0 -> n2 at 63.428 ms, at-least-once with a 10 ms ack timeout.
@@ -408,3 +409,34 @@ def test_a_duplicating_link_s_second_arrival_is_a_duplicate_of_its_transmission(
     # the diagram rings the arrow that brought each of them
     rings = [a for a in flow_view(run).arrows if a[5] & 2]
     assert sorted(a[8] for a in rings) == sorted(broken) and all(a[11] == a[6] for a in rings)
+
+
+def test_fault_windows_come_from_the_injector_s_fault_spans() -> None:
+    log = [(0.1, "crash", "h0", ""), (0.2, "latency", "a->b", "add=0.1"), (0.3, "recover", "h0", "")]
+    log += [(0.4, "latency_end", "a->b", "add=0.1"), (0.5, "partition", "network", "")]
+    spans = fault_spans(log, 1.0)
+    assert spans == [
+        (0.1, 0.3, "crash", "h0"),
+        (0.2, 0.4, "latency", "a->b"),
+        (0.5, 1.0, "partition", "network"),
+    ]
+    assert fault_windows(log, 1.0) == [(s, e) for s, e, _, _ in spans]  # its projection
+    run = simulate(
+        Scenario(
+            **{
+                **TINY,
+                "faults": [
+                    {"at": "20ms", "action": "crash", "target": "n1", "for": "10ms"},
+                    {"at": "40ms", "action": "latency", "target": "n0-n1", "add": "1ms", "for": "10ms"},
+                    {"at": "90ms", "action": "pause", "target": "n2"},
+                ],
+            }
+        )
+    )
+    view = flow_view(run)
+    assert [f[:4] for f in view.faults] == [list(s) for s in fault_spans(run.fault_log, run.end_time)]
+    assert [f[:3] for f in view.faults] == [
+        [0.02, 0.03, "crash"],
+        [0.04, 0.05, "latency"],
+        [0.09, run.end_time, "pause"],
+    ]

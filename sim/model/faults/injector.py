@@ -34,6 +34,7 @@ __all__ = [
     "FaultRecord",
     "down_intervals",
     "expand",
+    "fault_spans",
     "fault_windows",
     "nemesis_schedule",
     "validate",
@@ -201,21 +202,27 @@ class FaultInjector:
             self.ctx.trace.append((self.ctx.env.now, "fault", 0, a.describe() or "network", a.action))
 
 
-def fault_windows(log: Sequence[FaultRecord], end: float) -> list[tuple[float, float]]:
-    """(start, end) of every fault in the log: a crash or pause until its target is back, a link down until
-    up, a partition until healed, a window until its end; faults still open end at ``end``."""
+def fault_spans(log: Sequence[FaultRecord], end: float) -> list[tuple[float, float, str, str]]:
+    """(start, end, action, target) of every fault in the log, sorted: a crash or pause until its target is
+    back, a link down until up, a partition until healed, a window until its end; faults still open end at
+    ``end``."""
     closing = {k.inverse: k.name for k in KINDS.values() if k.inverse is not None}
     opened: dict[tuple[str, str], float] = {}
-    out: list[tuple[float, float]] = []
+    out: list[tuple[float, float, str, str]] = []
     for t, action, target, _ in log:
         if action in closing:
             start = opened.pop((closing[action], target), None)
             if start is not None:
-                out.append((start, t))
+                out.append((start, t, closing[action], target))
         else:
             opened.setdefault((action, target), t)
-    out += [(t, end) for t in opened.values()]
+    out += [(t, end, action, target) for (action, target), t in opened.items()]
     return sorted(out)
+
+
+def fault_windows(log: Sequence[FaultRecord], end: float) -> list[tuple[float, float]]:
+    """(start, end) of every fault in the log (:func:`fault_spans` without action nor target)."""
+    return [(start, stop) for start, stop, _, _ in fault_spans(log, end)]
 
 
 def down_intervals(log: Sequence[FaultRecord], end: float) -> dict[str, list[tuple[float, float]]]:
