@@ -45,7 +45,7 @@ from sim.patterns import GUARANTEES
 from sim.patterns.registry import pattern_class
 from sim.run.build import build
 from sim.run.checks import RULES, Violation
-from sim.run.fault_plan import resolve_nodes
+from sim.run.fault_plan import as_faults, resolve_nodes
 from sim.run.simulate import RunResult, simulate
 from sim.sweep.engines import ENGINES, run_all
 from sim.sweep.progress import Progress
@@ -100,10 +100,10 @@ class Fault:
     length: float
 
     def table(self) -> dict[str, Any]:
-        """The fault as a ``[[faults]]`` table; a partition puts the target alone in a group."""
-        if kind(self.action).targets == NETWORK:
-            return {"at": self.at, "action": self.action, "groups": [[self.target]], "for": self.length}
-        return {"at": self.at, "action": self.action, "target": self.target, "for": self.length}
+        """The fault as a ``[[faults]]`` table: :meth:`scheduled` as a scenario writes it (one encoding of
+        the fault, :func:`sim.run.fault_plan.as_faults`); a partition puts the target alone in a group."""
+        (entry,) = as_faults([self.scheduled()])
+        return entry
 
     def scheduled(self) -> FaultAction:
         """The fault as the injector schedules it (for the registry's clash check)."""
@@ -366,9 +366,7 @@ def explore(
         files.append(path)
         if views is not None:  # rerun with a trace (which changes no number) for the diagram
             result = simulate(scenario.with_updates({"trace": True}), search=search)
-            violations = result.check()
-            record["rerun_rules"] = ",".join(sorted({v.rule for v in violations}))
-            drawn, record["flow_shows"] = _draw(views, result, folder / f"{stem}_flow", violations)
+            drawn, record["flow_shows"] = _draw(views, result, folder / f"{stem}_flow", result.check())
             if drawn:
                 files += drawn
                 record["flow"] = f"{stem}_flow"
@@ -472,7 +470,6 @@ def _cells(p: Plan, frame: pd.DataFrame) -> list[dict[str, Any]]:
                     ",".join(r for r in RULES if first[r].iloc[0] > 0) if len(first) else ""
                 ),
                 "scenario_file": "",
-                "rerun_rules": "",
                 "flow": "",
                 "flow_shows": "",
             }

@@ -102,7 +102,9 @@ def test_faults_sit_on_the_grid_and_replace_the_scenario_s_own() -> None:
     assert plan_.instants == (0.0, 0.25, 0.5, 0.75)
     assert plan_.scenario.faults == []
     one = plan_.placements[-1]
-    assert [f.table() for f in one] == [{"at": 0.75, "action": "partition", "groups": [["h2"]], "for": 0.05}]
+    assert [f.table() for f in one] == [
+        {"at": 0.75, "action": "partition", "for": 0.05, "groups": [["h2"]], "one_way": False}
+    ]
     scenario = plan_.scenario_for(("queue", "at_most_once"), one)
     assert (scenario.pattern, scenario.delivery.guarantee, len(scenario.faults)) == (
         "queue",
@@ -158,7 +160,8 @@ def test_a_broken_cell_has_a_minimal_counterexample_that_breaks_again_from_its_f
     assert [f.action for f in again.faults] == ["crash"]
     assert {v.rule for v in simulate(again).check()} == {"no_loss"}
     assert drawn == [(True, tmp_path / "pubsub-at_least_once_flow")]  # the diagram of a traced rerun
-    assert (broken["rerun_rules"], broken["flow"]) == ("no_loss", "pubsub-at_least_once_flow")
+    assert broken["flow"] == "pubsub-at_least_once_flow"
+    assert "rerun_rules" not in found.table  # the traced rerun is the counterexample: its rules are those
     assert broken["flow_shows"] == "the whole run"
     runs = pd.read_parquet(tmp_path / "explore_runs.parquet")
     assert len(runs) == 40 and set(runs["status"]) == {"ok"}
@@ -258,3 +261,32 @@ def test_a_new_exploration_in_the_same_folder_drops_the_old_counterexamples(tmp_
         "explore_runs.parquet",
         "notes.txt",
     ]
+
+
+def test_a_placement_s_scenario_schedules_exactly_the_faults_the_clash_check_saw() -> None:
+    """The ``[[faults]]`` tables a run gets and the schedule :func:`placements` validated are one encoding:
+    the run's resolved schedule is each fault's ``scheduled()``."""
+    from sim.core.context import SimContext
+    from sim.model.faults.injector import expand
+    from sim.run import fault_plan
+    from sim.run.build import build
+
+    plan_ = plan(TINY, most=2, grid=2, targets=["h1", "h2"])
+    placement = next(p for p in plan_.placements if {f.action for f in p} == {"crash", "partition"})
+    scenario = plan_.scenario_for(plan_.cells[0], placement)
+    ctx = SimContext.from_seed(scenario.seed)
+    world = build(ctx, scenario)
+    resolved = fault_plan.plan(
+        scenario,
+        world.graph,
+        ctx.rng,
+        broker=world.default_broker,
+        producers=world.workload.producers,
+        consumers=world.workload.consumers,
+    )
+
+    def plain(a: Any) -> tuple[Any, ...]:
+        return (a.at, a.action, a.targets, dict(a.params), a.duration)
+
+    assert len(resolved) == 4  # each fault and its end
+    assert [plain(a) for a in resolved] == [plain(a) for a in expand([f.scheduled() for f in placement])]
