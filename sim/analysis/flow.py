@@ -43,11 +43,9 @@ from sim.core.errors import SimError
 from sim.sweep.store import atomic_write
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from sim.run.simulate import RunResult
 
-__all__ = ["ARROW_LIMIT", "KIND_COLORS", "FlowView", "flow_view", "trace_frame", "write_view", "write_views"]
+__all__ = ["ARROW_LIMIT", "KIND_COLORS", "FlowView", "flow_view", "write_view", "write_views"]
 
 ARROW_LIMIT = 20_000
 """Most arrows :func:`write_views` draws; narrow a larger run with a window, nodes or obligations."""
@@ -61,12 +59,6 @@ KIND_COLORS = {
 }
 _KINDS = tuple(KIND_COLORS)
 _RETRY, _DUPLICATE, _LOST, _DROPPED, _OPEN = 1, 2, 4, 8, 16  # arrow flags
-
-
-def trace_frame(result: RunResult) -> pd.DataFrame:
-    """The run's trace as a DataFrame, one row per trace event: :meth:`sim.run.simulate.RunResult.trace_frame`
-    (columns: :func:`sim.run.trace.trace_table`)."""
-    return result.trace_frame()
 
 
 @dataclass

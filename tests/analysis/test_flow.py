@@ -10,13 +10,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sim.analysis.flow import ARROW_LIMIT, flow_view, trace_frame, write_views
+from sim.analysis.flow import ARROW_LIMIT, flow_view, write_views
 from sim.cli import trace as trace_cli
 from sim.cli.main import main
 from sim.config.scenario import Scenario
 from sim.core.errors import SimError
 from sim.model.faults.injector import fault_spans, fault_windows
 from sim.run.simulate import RunResult, simulate
+from sim.run.trace import COLUMNS
 
 # n0 - n1 - n2, 1 ms a link, one message n0 -> n2 at 63.428 ms, at-least-once with a 10 ms ack timeout.
 # n2 is cut off one way from 60 to 75 ms: the message reaches it, its ack cannot leave (dropped at n2:
@@ -41,7 +42,7 @@ def tiny() -> RunResult:
 
 
 def test_the_frame_of_a_tiny_run_checked_by_hand(tiny: RunResult) -> None:
-    frame = trace_frame(tiny)
+    frame = tiny.trace_frame()
     assert list(frame.columns) == [
         "time", "event", "msg_id", "node", "peer", "detail", "end_time", "end", "reason", "kind", "tx",
         "origin", "row", "op", "attempt", "retry_of", "duplicate_of", "answers",
@@ -178,7 +179,7 @@ def test_a_publish_retry_under_way_while_the_broker_delivers_is_not_the_delivery
 def test_a_run_without_messages_gives_an_empty_frame_of_the_same_columns(tmp_path: Path) -> None:
     quiet = simulate(Scenario(duration="0.01s", trace=True, workload={"rate": "1/s", "arrivals": "constant"}))
     frame = quiet.trace_frame()
-    assert len(frame) == 0 and list(frame.columns) == list(trace_frame(quiet).columns)
+    assert len(frame) == 0 and list(frame.columns) == list(COLUMNS)
     assert frame["tx"].dtype == "int64" and frame["time"].dtype == "float64"
     assert flow_view(quiet).counts() == {"lanes": 0, "arrows": 0, "drops": 0, "faults": 0}
     assert all(p.exists() for p in write_views(quiet, tmp_path))
