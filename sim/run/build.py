@@ -32,6 +32,7 @@ from sim.model.workload import (
 from sim.patterns import DeliveryConfig, Reporter
 from sim.patterns.registry import pattern_class
 from sim.run.fault_plan import plan
+from sim.run.metrics import refuse_reserved
 from sim.topology import PROJECT_TOPOLOGIES, build_topology
 
 __all__ = ["APPLICATION_ROLES", "AssembledWorld", "build", "topology_search_path"]
@@ -214,6 +215,7 @@ def build(ctx: SimContext, scenario: Scenario, *, search: Sequence[Path] = ()) -
         ctx, scenario, graph, network, workload, delivery, broker_config, b.reconnect_delay
     )
     cls = pattern_class(scenario.pattern)  # a built-in, or a plug-in (a file, an entry point)
+    refuse_reserved(cls, scenario.pattern)
     pattern = cls.from_options(scenario.options.get(cls.name, {}))
     pattern.install(world)
     schedule = plan(

@@ -25,9 +25,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["RULES", "Violation", "check"]
+__all__ = ["RULES", "Violation", "check", "check_metrics"]
 
 RULES = ("no_duplicates", "no_loss", "no_delivery_while_down", "fifo")
+
+
+def check_metrics() -> tuple[str, ...]:
+    """The figures an experiment with ``check=True`` stores per run: ``violations`` (every rule), then
+    ``violations_<rule>`` for each rule of :data:`RULES`."""
+    return ("violations", *(f"violations_{rule}" for rule in RULES))
 _DESIGNED_LOSS = ("dead_letter", "queue_full")
 
 

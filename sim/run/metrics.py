@@ -21,11 +21,13 @@ from typing import cast
 
 import numpy as np
 
+from sim.core.errors import SimError
 from sim.core.ledger import REASONS
 from sim.model.broker.queue import BrokerStatistics
 from sim.model.node import NodeStatistics
 from sim.patterns import PATTERNS
-from sim.patterns.base import Measure
+from sim.patterns.base import Measure, Pattern
+from sim.run.checks import check_metrics
 from sim.run.stability import STABILITY_DOCS
 
 __all__ = [
@@ -34,11 +36,13 @@ __all__ = [
     "METRIC_DOCS",
     "OP_FAILED_BY_REASON",
     "PATTERN_METRICS",
+    "RESERVED",
     "SAMPLE_STATISTICS",
     "measure_docs",
     "operations",
     "queue_wait_mean",
     "recovery_time",
+    "refuse_reserved",
     "summarize",
     "summarize_samples",
 ]
@@ -158,6 +162,20 @@ for _pattern in PATTERNS.values():
 _SAMPLES = {m.name for p in PATTERNS.values() for m in p.measures if m.kind == "samples"}
 METRIC_DOCS.update(STABILITY_DOCS)  # the measured window's figures (sim.run.stability)
 METRICS: tuple[str, ...] = tuple(METRIC_DOCS)
+RESERVED = frozenset(METRICS).difference(*PATTERN_METRICS.values()).union(check_metrics())
+"""Summary names ``sim`` reports itself (and a checked sweep adds): a plug-in's measure may not take one, or
+its figure would replace sim's silently. Names of the built-in patterns' own measures stay open."""
+
+
+def refuse_reserved(pattern: type[Pattern], ref: str) -> None:
+    """SimError if one of ``pattern``'s measures would report under a name in :data:`RESERVED`."""
+    taken = [n for m in pattern.measures for n in measure_docs(m) if n in RESERVED]
+    if taken:
+        raise SimError(
+            "pattern",
+            ref,
+            f"a class whose measures take no figure sim reports ({pattern.__name__}.measures: {taken[0]!r})",
+        )
 
 _PERCENTILES = {"latency_p50": 50, "latency_p95": 95, "latency_p99": 99, "latency_p999": 99.9}
 _EMPTY_INT = np.zeros(0, dtype=np.int64)

@@ -24,6 +24,7 @@ import numpy as np
 
 from sim.config.scenario import Scenario
 from sim.core.errors import SimError
+from sim.run.checks import check_metrics
 
 __all__ = [
     "FLAGS",
@@ -212,14 +213,6 @@ def _keys(table: Any, field: str, allowed: str) -> None:
     for key in table:
         if not isinstance(key, str) or not key:
             raise SimError(field, key, f"{allowed} whose keys are setting names (strings)")
-
-
-def check_metrics() -> tuple[str, ...]:
-    """The figures an experiment with ``check=True`` stores per run: ``violations`` (every rule), then
-    ``violations_<rule>`` for each rule of :data:`sim.run.checks.RULES`."""
-    from sim.run.checks import RULES
-
-    return ("violations", *(f"violations_{rule}" for rule in RULES))
 
 
 def check_figures(broken: Mapping[str, int]) -> dict[str, float]:

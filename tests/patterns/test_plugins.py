@@ -458,3 +458,24 @@ def test_a_failing_run_in_a_sweep_says_where_in_the_plugin(project: Path) -> Non
 def test_builtin_failures_are_not_blamed_on_a_plugin() -> None:
     assert registry.plugin_failure("queue", ValueError("x")) is None
     assert not math.isnan(simulate(Scenario(duration="1s")).summary["offered"])
+
+
+@pytest.mark.parametrize(
+    ("measure", "taken"),
+    [
+        ('Measure("retries", "count", "resends", "messages sent again")', "retries"),  # a core count
+        ('Measure("latency", "samples", "s", "end-to-end times")', "latency_mean"),  # its summary names
+        ('Measure("violations", "count", "rules", "broken")', "violations"),  # a checked sweep's column
+    ],
+)
+def test_a_plugin_measure_may_not_take_a_figure_sim_reports(project: Path, measure: str, taken: str) -> None:
+    # else the plug-in's number would silently replace sim's (the run's 'retries', say) in every report
+    text = textwrap.dedent(ECHO).replace(
+        'Measure("echo_marks", "samples", "s", "a mark the plug-in recorded")', measure
+    )
+    write(project, "patterns/echo.py", text)
+    scenario = Scenario.from_toml(project / "echo.toml")
+    error = load_error(lambda: simulate(scenario))
+    assert str(error).startswith(
+        "pattern = "
+    ) and f"measures take no figure sim reports (Echo.measures: '{taken}')" in str(error)
