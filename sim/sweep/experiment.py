@@ -133,6 +133,10 @@ def config_hash(scenario: Scenario) -> str:
     plugin = digest(scenario.pattern)  # a plug-in's code decides the run too; built-ins add nothing
     if plugin:
         key["pattern_file"] = plugin
+        # the digest names the code; the folder the file sits in does not (a moved checkout keeps its keys)
+        path, _, cls = scenario.pattern.rpartition(":")
+        if path:
+            key["scenario"]["pattern"] = f"{Path(path).name}:{cls}"
     text = json.dumps(key, sort_keys=True, default=_jsonable)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -286,6 +286,18 @@ def test_editing_the_plugin_file_changes_the_config_hash(project: Path) -> None:
     assert registry.sources(scenario.pattern) == {str(path): path.read_bytes()}
 
 
+def test_a_moved_project_keeps_its_plugin_runs_config_hashes(
+    project: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # the key holds the plug-in's code and file name, not the folder it sits in: a checkout elsewhere reuses
+    # its stored runs (a topology file is keyed the same way)
+    moved = tmp_path_factory.mktemp("moved") / "project"
+    shutil.copytree(project, moved)
+    here, there = Scenario.from_toml(project / "echo.toml"), Scenario.from_toml(moved / "echo.toml")
+    assert here.pattern != there.pattern
+    assert config_hash(here) == config_hash(there)
+
+
 def test_an_edited_plugin_file_runs_as_edited(project: Path) -> None:
     scenario = Scenario.from_toml(project / "echo.toml")
     assert simulate(scenario).summary["echo_marks_mean"] == 4.5
