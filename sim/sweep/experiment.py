@@ -125,8 +125,9 @@ def config_hash(scenario: Scenario) -> str:
     import sim
     from sim.patterns.registry import digest
 
-    key = {
-        "scenario": scenario.to_dict(),
+    settings = scenario.to_dict()
+    key: dict[str, Any] = {
+        "scenario": settings,
         "topology_file": topology_digest(scenario.topology.name),
         "sim": sim.__version__,
     }
@@ -136,7 +137,7 @@ def config_hash(scenario: Scenario) -> str:
         # the digest names the code; the folder the file sits in does not (a moved checkout keeps its keys)
         path, _, cls = scenario.pattern.rpartition(":")
         if path:
-            key["scenario"]["pattern"] = f"{Path(path).name}:{cls}"
+            settings["pattern"] = f"{Path(path).name}:{cls}"
     text = json.dumps(key, sort_keys=True, default=_jsonable)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
