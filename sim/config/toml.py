@@ -64,7 +64,7 @@ def _differences(data: dict[str, Any], default: Mapping[str, Any]) -> dict[str, 
     for key, value in data.items():
         if key not in default:  # a pattern table, written as given
             out[key] = value
-        elif isinstance(value, dict) and isinstance(default[key], dict) and key != "options":
+        elif isinstance(value, dict) and isinstance(default[key], dict):
             inner = {k: v for k, v in value.items() if k not in default[key] or not _same(v, default[key][k])}
             if inner:
                 out[key] = inner

@@ -222,6 +222,7 @@ def _explicit(s: _Search, scenario: Scenario, search: Sequence[Path]) -> None:
         return
     data = scenario.to_dict()
     world = build(SimContext.from_seed(scenario.seed), scenario, search=search)  # nothing runs
+    assert world.faults is not None  # build gives every world its injector
 
     def schedule(sc: Scenario, *, drawn: bool = False) -> list[FaultAction]:
         how = nemesis_draws if drawn else plan
@@ -235,11 +236,11 @@ def _explicit(s: _Search, scenario: Scenario, search: Sequence[Path]) -> None:
         )
 
     drawn = schedule(scenario, drawn=True)
-    before = _schedule(schedule(scenario))
+    before = _schedule(world.faults.actions)  # the schedule the run follows, in time order
     candidate = {**data, "faults": [*data["faults"], *as_faults(drawn)], "nemesis": []}
     try:
         explicit = Scenario.from_dict(candidate)
-        after = _schedule(schedule(explicit))
+        after = _schedule(sorted(schedule(explicit), key=lambda a: a.at))  # ordered as the injector does
     except SimError as exc:  # the draws clash with the scheduled faults (a crash of a node already down)
         s.accept("nemesis", f"kept the nemeses as they are: their draws are no valid schedule ({exc})")
         return

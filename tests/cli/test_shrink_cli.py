@@ -199,3 +199,25 @@ def test_an_out_that_is_a_folder_is_refused(
         and stderr
         == f"sim: error: --out = '{out}': expected a .toml file for the minimal scenario, not a folder\n"
     )
+
+
+def test_making_nemeses_explicit_plans_only_the_candidate(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the nemeses' schedule is the built world's (its injector's actions): only the explicit candidate is
+    # planned again, to compare
+    calls: list[Scenario] = []
+
+    def counted(scenario: Scenario, *args: object, **kwargs: object) -> object:
+        calls.append(scenario)
+        return real(scenario, *args, **kwargs)
+
+    real = module.plan
+    monkeypatch.setattr(module, "plan", counted)
+    scenario = FAILING.with_updates(
+        {
+            "faults": [],
+            "nemesis": [{"kind": "crash", "targets": "consumers", "mttf": "200ms", "mttr": "30ms"}],
+        }
+    )
+    found = module.shrink(scenario, max_runs=1)
+    assert found.steps[0].change.startswith("1 nemesis made explicit: ")
+    assert len(calls) == 1 and calls[0].nemesis == [] and calls[0].faults
