@@ -34,6 +34,8 @@ def check_metrics() -> tuple[str, ...]:
     """The figures an experiment with ``check=True`` stores per run: ``violations`` (every rule), then
     ``violations_<rule>`` for each rule of :data:`RULES`."""
     return ("violations", *(f"violations_{rule}" for rule in RULES))
+
+
 _DESIGNED_LOSS = ("dead_letter", "queue_full")
 
 

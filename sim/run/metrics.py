@@ -177,6 +177,7 @@ def refuse_reserved(pattern: type[Pattern], ref: str) -> None:
             f"a class whose measures take no figure sim reports ({pattern.__name__}.measures: {taken[0]!r})",
         )
 
+
 _PERCENTILES = {"latency_p50": 50, "latency_p95": 95, "latency_p99": 99, "latency_p999": 99.9}
 _EMPTY_INT = np.zeros(0, dtype=np.int64)
 

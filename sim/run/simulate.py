@@ -95,8 +95,8 @@ class RunResult:
         return frame
 
     def trace_frame(self) -> pd.DataFrame:
-        """The trace as a DataFrame, one row per record, with each hop's end, transmission, obligation, attempt,
-        retry and duplicate derived and joined from the ledger (:mod:`sim.run.trace`).
+        """The trace as a DataFrame, one row per record, with each hop's end, transmission, obligation,
+        attempt, retry and duplicate derived and joined from the ledger (:mod:`sim.run.trace`).
 
         Raises
         ------
