@@ -4,26 +4,16 @@ arrow drawn per transmission of the frame, hover details and a click that select
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
+from browser import headless_chromium, needs_browser
 
 from sim.analysis.flow import flow_view, write_views
 from sim.config.scenario import Scenario
 from sim.run.simulate import RunResult, simulate
 
-# found as tests/analysis/test_report_browser.py finds them
-CHROMIUM = next(
-    (p for p in ("/usr/bin/chromium", shutil.which("chromium") or "") if p and Path(p).exists()), ""
-)
-DRIVER = shutil.which("chromedriver") or ""
-
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM and DRIVER),
-    reason="no Chromium/ChromeDriver could be installed here "
-    "(.ci/run installs Debian's chromium and chromium-driver)",
-)
+pytestmark = needs_browser
 
 
 @pytest.fixture(scope="module")
@@ -51,25 +41,7 @@ def run() -> RunResult:
 
 @pytest.fixture(scope="module")
 def driver():  # type: ignore[no-untyped-def]
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1400,900",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    browser = webdriver.Chrome(service=Service(DRIVER), options=options)
+    browser = headless_chromium("--window-size=1400,900", console=True)
     yield browser
     browser.quit()
 

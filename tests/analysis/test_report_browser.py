@@ -5,22 +5,17 @@ everywhere."""
 from __future__ import annotations
 
 import base64
-import shutil
 import struct
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from browser import headless_chromium, needs_browser
 
 from sim.analysis.report import write_report
 from sim.config.scenario import Scenario
 from sim.sweep.experiment import Experiment
 from sim.sweep.runner import run_experiment
-
-CHROMIUM = next(
-    (p for p in ("/usr/bin/chromium", shutil.which("chromium") or "") if p and Path(p).exists()), ""
-)
-DRIVER = shutil.which("chromedriver") or ""
 
 
 @pytest.fixture(scope="module")
@@ -42,29 +37,9 @@ def report_html(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_report(folder, quiet=True).html
 
 
-@pytest.mark.skipif(
-    not (CHROMIUM and DRIVER),
-    reason="no Chromium/ChromeDriver could be installed here "
-    "(.ci/run installs Debian's chromium and chromium-driver)",
-)
+@needs_browser
 def test_report_renders_in_headless_chromium(report_html: Path) -> None:
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    driver = headless_chromium()
     try:
         driver.get(report_html.as_uri())
         images = driver.execute_script(
