@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -112,3 +113,26 @@ def mm_queue(consumers: int, rate: float, seed: int, duration: float = 4000.0, *
         delivery={"guarantee": "at_most_once"},
         broker={"node": "hub", "consumer_ack": "manual", "prefetch": 1, **broker},
     )
+
+
+def interrupt_after(k: int) -> Callable[..., None]:
+    """A run_all that stops like Ctrl-C once ``k`` runs have been stored."""
+    import sim.sweep.runner
+
+    real = sim.sweep.runner.run_all
+
+    def interrupted(
+        payloads: list[dict[str, Any]], on_row: Callable[[dict[str, Any]], None], **kw: Any
+    ) -> None:
+        stored = 0
+
+        def then_stop(row: dict[str, Any]) -> None:
+            nonlocal stored
+            on_row(row)
+            stored += 1
+            if stored == k:
+                raise KeyboardInterrupt
+
+        real(payloads, then_stop, **kw)
+
+    return interrupted

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+from conftest import interrupt_after
 
 import sim
 import sim.sweep.runner
@@ -230,7 +230,7 @@ def test_a_folder_that_predates_stored_runs_is_refused_until_the_sweep_runs_agai
 
 def test_an_interrupted_sweep_resumes_with_every_run_replayable(tmp_path: Path) -> None:
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(sim.sweep.runner, "run_all", _interrupt_after(3))
+        m.setattr(sim.sweep.runner, "run_all", interrupt_after(3))
         with pytest.raises(KeyboardInterrupt):
             _sweep(tmp_path)
     out = tmp_path / "results"
@@ -261,27 +261,6 @@ def test_differences_are_nan_aware_and_see_missing_metrics() -> None:
     assert differences({"a": 1.0, "b": 2.0}, {"a": 1.0}) == [("b", None, 2.0)]
     assert differences({"a": 1.0}, {"a": 1.0, "c": 3.0}) == [("c", 3.0, None)]
     assert differences({"a": 1.0}, {"a": 1.0, "c": nan, "links.loss": 0.1}, ["links.loss"]) == []
-
-
-def _interrupt_after(k: int) -> Callable[..., None]:
-    """A run_all that stops like Ctrl-C once ``k`` runs have been stored."""
-    real = sim.sweep.runner.run_all
-
-    def interrupted(
-        payloads: list[dict[str, Any]], on_row: Callable[[dict[str, Any]], None], **kw: Any
-    ) -> None:
-        stored = 0
-
-        def then_stop(row: dict[str, Any]) -> None:
-            nonlocal stored
-            on_row(row)
-            stored += 1
-            if stored == k:
-                raise KeyboardInterrupt
-
-        real(payloads, then_stop, **kw)
-
-    return interrupted
 
 
 def test_reports_list_each_points_run_ids(copy: tuple[Path, Path, pd.DataFrame]) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from conftest import interrupt_after
 
 import sim.sweep.runner
 from sim.config.scenario import Scenario
@@ -54,27 +55,6 @@ def executed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(sim.sweep.runner, "run_all", spy)
     return seen
-
-
-def _interrupt_after(k: int) -> Callable[..., None]:
-    """A run_all that stops like Ctrl-C once ``k`` runs have been stored."""
-    real = sim.sweep.runner.run_all
-
-    def interrupted(
-        payloads: list[dict[str, Any]], on_row: Callable[[dict[str, Any]], None], **kw: Any
-    ) -> None:
-        stored = 0
-
-        def then_stop(row: dict[str, Any]) -> None:
-            nonlocal stored
-            on_row(row)
-            stored += 1
-            if stored == k:
-                raise KeyboardInterrupt
-
-        real(payloads, then_stop, **kw)
-
-    return interrupted
 
 
 def _temporaries(folder: Path) -> list[Path]:
@@ -155,7 +135,7 @@ def test_an_interrupted_sweep_keeps_its_rows_and_resumes(
     exp = Experiment("kill", base=BASE, grid={"links.loss": [0.0, 0.05, 0.1]}, replications=2, seed=5)
     out = tmp_path / "r"
     with monkeypatch.context() as m:
-        m.setattr(sim.sweep.runner, "run_all", _interrupt_after(k))
+        m.setattr(sim.sweep.runner, "run_all", interrupt_after(k))
         with pytest.raises(KeyboardInterrupt):
             run(exp, out, engine=engine, workers=2)
     journal = sorted(p.stem for p in (out / "runs").glob("*.json"))
