@@ -144,6 +144,16 @@ class WorldView(Protocol):
         """The broker on ``node_id`` (default: the scenario's broker node)."""
         ...
 
+    def broker_host(self, node_id: str) -> Node:
+        """The node ``node_id`` with the ``[broker]`` table's processing (a cluster member of a pattern that
+        runs its own brokers, such as the log)."""
+        ...
+
+    def broker_nodes(self, wanted: int | Sequence[str], field: str) -> tuple[str, ...]:
+        """A cluster's node ids: ``wanted`` ids as given, or a count (the broker node first, then the
+        topology's other nodes with role ``broker``); ``field`` names the setting in errors."""
+        ...
+
 
 class Pattern(Protocol):
     """A messaging pattern: installs producers and consumers on a built world.

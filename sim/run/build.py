@@ -56,6 +56,8 @@ class AssembledWorld:
     nodes: dict[str, Node] = field(default_factory=dict)
     brokers: dict[str, Broker] = field(default_factory=dict)
     reporters: list[Reporter] = field(default_factory=list)
+    broker_hosts: set[str] = field(default_factory=set)
+    """Nodes made as brokers' hosts (:meth:`broker_host`)."""
     faults: FaultInjector | None = None
 
     def broker(self, node_id: str | None = None) -> Broker:
@@ -63,21 +65,56 @@ class AssembledWorld:
         node_id = node_id or self._default_broker()
         broker = self.brokers.get(node_id)
         if broker is None:
-            if node_id not in self.graph:
-                raise SimError("broker.node", node_id, "a node of the topology")
-            if node_id in self.nodes or node_id in (*self.workload.producers, *self.workload.consumers):
-                raise SimError("broker.node", node_id, "a node that runs no producer or consumer")
-            # the [broker] table governs the broker's processing; the [nodes] defaults (an application's
-            # service time) and the node's own topology attributes do not apply to it
-            b = self.scenario.broker
-            service = from_spec(b.service, "broker.service") if b.service is not None else None
-            node = self._make_node(node_id, servers=b.servers, service=broker_service(service, b.persist))
+            node = self.broker_host(node_id)
             broker = self.brokers[node_id] = Broker(self.ctx, node, self.broker_config, self.node)
             broker.measure_from = self.scenario.warmup
             broker.start()
             if len(self.brokers) == 1:
                 self.reporters.append(self._broker_figures)
         return broker
+
+    def broker_host(self, node_id: str) -> Node:
+        """The node ``node_id`` as a broker's host: its processing is the ``[broker]`` table's (``servers``,
+        ``service``, ``persist``), not the ``[nodes]`` defaults (an application's service time) nor the
+        node's own topology attributes. Created on first use; refused on a node that runs a producer or a
+        consumer."""
+        node = self.nodes.get(node_id)
+        if node is not None and node_id in self.broker_hosts:
+            return node
+        if node_id not in self.graph:
+            raise SimError("broker.node", node_id, "a node of the topology")
+        if node_id in self.nodes or node_id in (*self.workload.producers, *self.workload.consumers):
+            raise SimError("broker.node", node_id, "a node that runs no producer or consumer")
+        b = self.scenario.broker
+        service = from_spec(b.service, "broker.service") if b.service is not None else None
+        node = self._make_node(node_id, servers=b.servers, service=broker_service(service, b.persist))
+        self.broker_hosts.add(node_id)
+        return node
+
+    def broker_nodes(self, wanted: int | Sequence[str], field: str) -> tuple[str, ...]:
+        """The nodes of a cluster of brokers: ``wanted`` ids as given, or a count: the scenario's broker node
+        first (``broker.node``, or the first node with role ``broker``), then the topology's other nodes
+        with role ``broker`` in its order. ``field`` names the setting in errors."""
+        if not isinstance(wanted, int):
+            ids = tuple(wanted)
+            for node_id in ids:
+                if node_id not in self.graph:
+                    raise SimError(field, node_id, "a node of the topology")
+            if len(set(ids)) != len(ids) or not ids:
+                raise SimError(field, list(ids), "distinct node ids, at least one")
+            return ids
+        first = self._default_broker()
+        nodes = self.graph.nodes
+        others = [str(n) for n in nodes if nodes[n]["role"] == "broker" and n != first]
+        ids = (first, *others)
+        if not 1 <= wanted <= len(ids):
+            raise SimError(
+                field,
+                wanted,
+                f"from 1 to {len(ids)}: the topology has {len(ids)} broker node(s) ({', '.join(ids)}); "
+                "give node ids instead, or a topology with more nodes of role 'broker'",
+            )
+        return ids[:wanted]
 
     def default_broker(self) -> str:
         """The scenario's broker node (``broker.node``, or the node with role ``broker``)."""
