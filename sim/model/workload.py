@@ -1,9 +1,14 @@
 """The shared workload: when each producer sends, how big each message is, and to which consumer.
 
 Defined once and reused by every pattern. Each producer draws from its own streams
-(``workload:<node>`` for arrivals, ``workload:<node>:size``, ``workload:<node>:dst``), and draws are
-made whether or not a pattern uses them, so the same seed offers every pattern the same arrivals,
-sizes and destinations (common random numbers).
+(``workload:<node>`` for arrivals, ``workload:<node>:size``, ``workload:<node>:dst``), so the same seed
+offers every pattern the same arrivals, sizes and destinations (common random numbers). A pattern that sends
+every message to one place (a broker) draws no destinations: that stream is the producer's own, so leaving
+it alone shifts no other draw.
+
+A pattern either takes each message with an ``emit`` callback (:meth:`Workload.start`), or has the producers
+offer their messages straight through its outboxes (:meth:`Workload.offer_through`): one call from the
+producer's timer to the pattern's sender, the common case kept short.
 
 ``created_at`` is the *intended* send time: if a pattern makes the producer wait (backpressure), later
 messages go out late but keep their intended times, so latency is free of coordinated omission.
@@ -30,6 +35,7 @@ __all__ = [
     "Emit",
     "Fixed",
     "Hotspot",
+    "Offer",
     "OnOff",
     "Poisson",
     "UniformDestinations",
@@ -39,6 +45,15 @@ __all__ = [
 
 Emit = Callable[[str, float, float, int], "simpy.Event | None"]
 """``emit(producer, created_at, size, consumer_index)``; may return an event to wait on (backpressure)."""
+
+
+class Offer(Protocol):
+    """A node's offer path (:meth:`sim.patterns.base.Outbox.offer`), called positionally as
+    ``offer(kind, dst, topic, created_at, size, to)``; may return an event to wait on (backpressure)."""
+
+    def __call__(
+        self, kind: str, dst: str, topic: str, created_at: float, size: float, to: str | tuple[str, ...] = ""
+    ) -> simpy.Event | None: ...
 
 
 class Arrivals(Protocol):
@@ -199,6 +214,34 @@ class Workload:
         for producer in self._producers:
             producer.next()
 
+    def offer_through(
+        self,
+        offers: Callable[[str], Offer],
+        kind: str,
+        topic: str,
+        *,
+        dst: str | None = None,
+        to: str | tuple[str, ...] = "",
+    ) -> None:
+        """Start every producer, each offering its messages through ``offers(node)`` itself.
+
+        Each message is offered as ``offer(kind, dst, topic, created_at, size, to)``: to ``dst`` when given
+        (a broker; no destination is drawn), else to the consumer the destinations pick. Otherwise as
+        :meth:`start`.
+        """
+        self._producers = []
+        for i, node in enumerate(self.producers):
+            producer = _Producer(self, i, node, None)
+            producer.offer, producer.kind, producer.topic, producer.to = offers(node), kind, topic, to
+            if dst is not None:
+                producer.dst = dst
+                producer._send_cb = producer._offer_to
+            else:
+                producer._send_cb = producer._offer_picked
+            self._producers.append(producer)
+        for producer in self._producers:
+            producer.next()
+
 
 class _Producer:
     """One producer's streams and the callback that sends its next message."""
@@ -207,16 +250,27 @@ class _Producer:
         "_resume_cb",
         "_send_cb",
         "ctx",
+        "dst",
         "dsts",
         "emit",
         "index",
+        "kind",
         "node",
+        "offer",
         "sizes",
         "times",
+        "to",
+        "topic",
         "workload",
     )
+    # set by Workload.offer_through
+    offer: Offer
+    kind: str
+    topic: str
+    to: str | tuple[str, ...]
+    dst: str
 
-    def __init__(self, workload: Workload, index: int, node: str, emit: Emit) -> None:
+    def __init__(self, workload: Workload, index: int, node: str, emit: Emit | None) -> None:
         rng = workload.ctx.rng
         self.workload = workload
         self.ctx = workload.ctx
@@ -242,8 +296,29 @@ class _Producer:
         size = workload.size.sample(self.sizes)
         n_consumers = len(workload.consumers)
         consumer = workload.destinations.pick(self.dsts, self.index, n_consumers) if n_consumers else 0
-        wait = self.emit(self.node, event._value, size if size > 0.0 else 0.0, consumer)
+        wait = self.emit(self.node, event._value, size if size > 0.0 else 0.0, consumer)  # type: ignore[misc]
         if wait is not None and wait.callbacks is not None:  # backpressure: go on once it is released
+            wait.callbacks.append(self._resume_cb)
+        else:
+            self.next()
+
+    def _offer_to(self, event: Any) -> None:
+        """Offer the next message to the one destination (``offer_through`` with ``dst``)."""
+        size = self.workload.size.sample(self.sizes)
+        wait = self.offer(self.kind, self.dst, self.topic, event._value, size if size > 0.0 else 0.0, self.to)
+        if wait is not None and wait.callbacks is not None:
+            wait.callbacks.append(self._resume_cb)
+        else:
+            self.next()
+
+    def _offer_picked(self, event: Any) -> None:
+        """Offer the next message to the consumer the destinations pick (``offer_through``, no ``dst``)."""
+        workload = self.workload
+        size = workload.size.sample(self.sizes)
+        consumers = workload.consumers
+        dst = consumers[workload.destinations.pick(self.dsts, self.index, len(consumers))]
+        wait = self.offer(self.kind, dst, self.topic, event._value, size if size > 0.0 else 0.0, self.to)
+        if wait is not None and wait.callbacks is not None:
             wait.callbacks.append(self._resume_cb)
         else:
             self.next()

@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, ClassVar
 
-import simpy
-
 from sim.core.message import Message
 from sim.model.node import MessageHandler, Node
 from sim.patterns.base import Delivery, Measure, Operation, Outbox, WorldView, check_keys
@@ -40,17 +38,11 @@ class PointToPoint:
             world.node(consumer).on("data", _receiver(delivery, world.node(consumer)))
         for producer in dict.fromkeys(workload.producers):
             world.node(producer).on("ack", delivery.on_ack)
-        consumers = workload.consumers
         outboxes: dict[str, Outbox] = {}
         for producer in workload.producers:
             node = world.node(producer)
             outboxes[producer] = Outbox(ctx, node, partial(delivery.send, node))
-
-        def emit(producer: str, created_at: float, size: float, consumer: int) -> simpy.Event | None:
-            dst = consumers[consumer]
-            return outboxes[producer].offer("data", dst, "", created_at, size)
-
-        workload.start(emit)
+        workload.offer_through(lambda producer: outboxes[producer].offer, "data", "")
 
 
 def _receiver(delivery: Delivery, node: Node) -> MessageHandler:

@@ -6,8 +6,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import simpy
-
 from sim.core.errors import SimError
 from sim.patterns.base import Delivery, Measure, Operation, Outbox, WorldView, check_keys
 from sim.patterns.client import connect
@@ -57,9 +55,5 @@ class PubSub:
             clients[sub].on_message("data")
             clients[sub].subscribe(self.topic, durable=durable)
         outboxes = {p: Outbox(ctx, world.node(p), clients[p].publish) for p in workload.producers}
-        topic, broker_id = self.topic, broker.id
-
-        def emit(producer: str, created_at: float, size: float, consumer: int) -> simpy.Event | None:
-            return outboxes[producer].offer("data", broker_id, topic, created_at, size, to=subscribers)
-
-        workload.start(emit)
+        offers = workload.offer_through
+        offers(lambda producer: outboxes[producer].offer, "data", self.topic, dst=broker.id, to=subscribers)

@@ -6,8 +6,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import simpy
-
 from sim.core.errors import SimError
 from sim.patterns.base import Delivery, Measure, Operation, Outbox, WorldView, check_keys
 from sim.patterns.client import connect
@@ -46,9 +44,4 @@ class MessageQueue:
             clients[consumer].on_message("data")
             clients[consumer].consume(self.queue)
         outboxes = {p: Outbox(ctx, world.node(p), clients[p].publish) for p in workload.producers}
-        queue, broker_id = self.queue, broker.id
-
-        def emit(producer: str, created_at: float, size: float, consumer: int) -> simpy.Event | None:
-            return outboxes[producer].offer("data", broker_id, queue, created_at, size)
-
-        workload.start(emit)
+        workload.offer_through(lambda producer: outboxes[producer].offer, "data", self.queue, dst=broker.id)
