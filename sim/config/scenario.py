@@ -191,6 +191,9 @@ class Scenario(_Model):
             raise SimError("scenario file", str(path), f"valid TOML ({exc})") from None
         if "pattern" in data:  # a plug-in file's path is relative to the scenario file
             data["pattern"] = absolute(data["pattern"], path.absolute().parent)
+        broker = data.get("broker")
+        if isinstance(broker, dict) and isinstance(broker.get("profile"), str):  # relative to this file too
+            broker["profile"] = str(path.absolute().parent / Path(broker["profile"]).expanduser())
         return cls.from_dict(data)
 
     def to_dict(self) -> dict[str, Any]:

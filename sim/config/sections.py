@@ -206,7 +206,22 @@ class BrokerSettings(_Model):
     max_redeliveries: float = math.inf
     prefetch: int = 0
     session_timeout: float = 0.0
+    replicas: int | list[str] = 1
+    """Replicas of the broker's queues (a count: the broker node, then the topology's other nodes with role
+    ``broker``; or node ids, the first leads): 1 is a single broker; N > 1 replicates quorum-queue style."""
+    election_delay: float = 1.0
+    """Seconds from a replicated broker's leader crash to the new leader (failure detection + election)."""
     reconnect_delay: float = 0.1
+    profile: str | None = None
+    """A broker profile (``sim calibrate``, docs/calibrate.md): its ``service``, ``persist`` and ``servers``
+    where this table gives none."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile(cls, data: Any) -> Any:
+        from sim.config.profile import apply_profile
+
+        return apply_profile(data)
 
     _servers = field_validator("servers", mode="before")(lambda v: parse_count(v, "servers", minimum=1))
     _persist = _duration("persist")
@@ -220,6 +235,16 @@ class BrokerSettings(_Model):
         lambda v: parse_count(v, "max_redeliveries", minimum=0, allow_inf=True)
     )
     _prefetch = field_validator("prefetch", mode="before")(lambda v: parse_count(v, "prefetch", minimum=0))
+    _election = _duration("election_delay")
+
+    @field_validator("replicas", mode="before")
+    @classmethod
+    def _replicas(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            if not v or not all(isinstance(x, str) for x in v) or len(set(v)) != len(v):
+                raise SimError("replicas", v, "a count >= 1 or a list of distinct node ids")
+            return v
+        return parse_count(v, "replicas", minimum=1)
 
     _service = field_validator("service", mode="before")(lambda v: _optional_distribution(v, "service"))
     _durable = _bool("durable")
