@@ -4,6 +4,12 @@ Registrations (``consume`` a queue, ``subscribe`` to a topic) are control messag
 one every ``retry`` seconds until the broker answers ``consume_ok``, and registers everything again when
 its own node recovers or ``retry`` seconds after the broker's node recovers (a client's reconnect loop).
 ``block`` / ``unblock`` from the broker pause and resume publishing.
+
+With a replicated broker (:class:`~sim.model.broker.replication.ReplicatedBroker`) the client speaks to
+the current leader: told of a new one, it reconnects ``retry`` seconds later (the ``reconnect_delay``),
+sends its publishes not yet confirmed there (their retransmissions go to the new leader) and registers
+again; its ``publish`` sets each message's destination to the leader it knows. With one broker, ``publish``
+is the plain method: no work per message is added.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import simpy
 from sim.core.context import SimContext
 from sim.core.message import Message
 from sim.model.broker.broker import Broker
+from sim.model.broker.replication import ReplicatedBroker
 from sim.model.node import Node
 from sim.patterns.base import Delivery
 
@@ -37,6 +44,8 @@ class BrokerClient:
         self.registrations: dict[str, Any] = {}  # key -> payload of the consume message
         self.confirmed: set[str] = set()
         self.unblocked: simpy.Event | None = None
+        self.leader = broker.id
+        """The broker node this client speaks to (a replicated broker's leader, as the client knows it)."""
 
     def start(self) -> None:
         """Register the client's handlers and reconnect hooks."""
@@ -47,7 +56,11 @@ class BrokerClient:
         node.on("block", self._block)
         node.on("unblock", self._unblock)
         node.on_recover.append(self._reconnect)
-        self.broker.node.on_recover.append(self._broker_back)
+        if isinstance(self.broker, ReplicatedBroker):
+            self.broker.clients.append(self)
+            self.publish = self._publish_to_leader  # type: ignore[method-assign]
+        else:
+            self.broker.node.on_recover.append(self._broker_back)
 
     # -- consuming -----------------------------------------------------------------------------
     def consume(self, queue: str) -> None:
@@ -85,7 +98,7 @@ class BrokerClient:
                 ctx.next_control_id(),
                 "consume",
                 self.node.id,
-                self.broker.id,
+                self.leader,
                 self.broker.config.control_size,
                 ctx.env.now,
                 payload=self.registrations[key],
@@ -111,6 +124,21 @@ class BrokerClient:
         if self.unblocked is not None:  # the broker forgot who it blocked
             self._unblock(None)
 
+    def leader_changed(self, leader: str) -> None:
+        """A replicated broker elected ``leader``: reconnect to it after ``retry`` seconds."""
+        self.ctx.call_later(self.retry, self._to_leader, leader)
+
+    def _to_leader(self, event: Any) -> None:
+        leader = self.leader = event._value
+        members = self.broker.replicas  # type: ignore[attr-defined]
+        src = self.node.id
+        for msg in self.delivery.pending.values():  # retransmissions go to the new leader
+            if msg.src == src and msg.dst in members:
+                msg.dst = leader
+        self._reconnect()
+        if self.unblocked is not None:  # the new leader blocks no one yet
+            self._unblock(None)
+
     # -- publishing ----------------------------------------------------------------------------
     def publish(self, msg: Message) -> simpy.Event | None:
         """Send ``msg`` to the broker now, or once unblocked; returns the event to wait on if blocked."""
@@ -120,6 +148,10 @@ class BrokerClient:
         waiting = self.unblocked
         waiting.callbacks.append(lambda _: self.delivery.send(self.node, msg))
         return waiting
+
+    def _publish_to_leader(self, msg: Message) -> simpy.Event | None:
+        msg.dst = self.leader
+        return BrokerClient.publish(self, msg)
 
     def _block(self, msg: Message) -> None:
         if self.unblocked is None:

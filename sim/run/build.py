@@ -14,6 +14,7 @@ from sim.core.distributions import Distribution, from_spec
 from sim.core.errors import SimError
 from sim.core.units import parse_size
 from sim.model.broker.broker import Broker, BrokerConfig, broker_service
+from sim.model.broker.replication import ReplicatedBroker
 from sim.model.faults.injector import FaultInjector
 from sim.model.network import Network
 from sim.model.node import Node
@@ -64,6 +65,8 @@ class AssembledWorld:
         """The broker on ``node_id`` (default: ``broker.node`` of the scenario), created on first use."""
         node_id = node_id or self._default_broker()
         broker = self.brokers.get(node_id)
+        if broker is None and self.scenario.broker.replicas != 1 and node_id == self._default_broker():
+            broker = self._replicated_broker(node_id)  # None for a list of one node id
         if broker is None:
             node = self.broker_host(node_id)
             broker = self.brokers[node_id] = Broker(self.ctx, node, self.broker_config, self.node)
@@ -71,6 +74,26 @@ class AssembledWorld:
             broker.start()
             if len(self.brokers) == 1:
                 self.reporters.append(self._broker_figures)
+        return broker
+
+    def _replicated_broker(self, node_id: str) -> Broker | None:
+        """The default broker replicated on ``broker.replicas`` nodes (``node_id`` first, the leader)."""
+        b = self.scenario.broker
+        ids = self.broker_nodes(b.replicas, "broker.replicas")
+        if ids[0] != node_id:
+            raise SimError(
+                "broker.replicas", list(ids), f"node ids beginning with the broker node {node_id!r}"
+            )
+        if len(ids) == 1:
+            return None
+        nodes = [self.broker_host(i) for i in ids]
+        broker = self.brokers[node_id] = ReplicatedBroker(
+            self.ctx, nodes, self.broker_config, self.node, election_delay=b.election_delay
+        )
+        broker.measure_from = self.scenario.warmup
+        broker.start()
+        self.reporters.append(self._broker_figures)
+        self.reporters.append(broker.replication_figures)
         return broker
 
     def broker_host(self, node_id: str) -> Node:

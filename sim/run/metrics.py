@@ -160,6 +160,20 @@ for _pattern in PATTERNS.values():
     for _measure in _pattern.measures:
         METRIC_DOCS.update(measure_docs(_measure))
 _SAMPLES = {m.name for p in PATTERNS.values() for m in p.measures if m.kind == "samples"}
+REPLICATION_DOCS: dict[str, str] = {
+    "replication_messages": "messages between a replicated broker's replicas (replicate, replicated, settle, "
+    "catch_up; control traffic in the ledger)",
+    "replication_bytes": "bytes of those messages",
+    **{
+        f"commit_latency_{suffix}": f"{words} time from the leader's append of a publish to a majority's, s"
+        for suffix, (words, _) in SAMPLE_STATISTICS.items()
+    },
+    "elections": "leaders elected after a leader's crash",
+    "unavailable": "seconds without a leader (from a leader's crash to the next election)",
+}
+"""A replicated broker's figures (``broker.replicas`` > 1), in those runs' summaries only: not in
+:data:`METRICS`, so that no other run's summary changes."""
+_SAMPLES.add("commit_latency")
 METRIC_DOCS.update(STABILITY_DOCS)  # the measured window's figures (sim.run.stability)
 METRICS: tuple[str, ...] = tuple(METRIC_DOCS)
 RESERVED = frozenset(METRICS).difference(*PATTERN_METRICS.values()).union(check_metrics())

@@ -1,0 +1,151 @@
+"""A replicated broker, message by message: a publish's replication and commit, an election, a reconnect."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from sim import Scenario, SimError
+from sim.core.context import SimContext
+from sim.model.broker.replication import ReplicatedBroker
+from sim.run.build import AssembledWorld, build
+from sim.run.simulate import run_world
+
+MS = 0.001
+
+
+def scenario(**broker: Any) -> Scenario:
+    """Brokers n0 (leader), n1, n2; producer n3, consumer n4; every link 1 ms; appends cost 1 ms."""
+    settings = {"node": "n0", "replicas": ["n0", "n1", "n2"], "durable": True, "persist": "1ms"}
+    return Scenario(
+        pattern="queue",
+        duration=1.0,
+        warmup=0.0,
+        drain=5.0,
+        seed=1,
+        topology={"name": "full_mesh", "params": {"n": 5}},
+        links={"latency": "1ms"},
+        workload={"producers": ["n3"], "consumers": ["n4"], "rate": 1, "arrivals": "constant"},
+        delivery={"guarantee": "at_least_once", "ack_timeout": "50ms", "max_attempts": "inf"},
+        broker={**settings, **broker},
+    )
+
+
+def spy(world: AssembledWorld) -> list[tuple[float, str, str, str]]:
+    """Every message a node handles, as (time, node, kind, sender), in order."""
+    seen: list[tuple[float, str, str, str]] = []
+    for node in world.nodes.values():
+        for kind, handler in list(node.handlers.items()):
+
+            def wrapped(msg: Any, node: Any = node, handler: Any = handler) -> None:
+                seen.append((world.ctx.env.now, node.id, msg.kind, msg.src))
+                handler(msg)
+
+            node.handlers[kind] = wrapped
+    return seen
+
+
+def built(sc: Scenario) -> tuple[SimContext, AssembledWorld, ReplicatedBroker]:
+    ctx = SimContext.from_seed(sc.seed)
+    world = build(ctx, sc)
+    broker = world.broker()
+    assert isinstance(broker, ReplicatedBroker)
+    return ctx, world, broker
+
+
+def relative(seen: list[tuple[float, str, str, str]], t0: float) -> list[tuple[float, str, str, str]]:
+    return [(round((t - t0) / MS, 6), node, kind, src) for t, node, kind, src in seen if t >= t0]
+
+
+def test_a_publish_is_replicated_then_committed_at_the_majority_then_confirmed_and_delivered() -> None:
+    ctx, world, broker = built(scenario())
+    seen = spy(world)
+    run_world(ctx, world)
+    t0 = next(t for t, node, kind, _ in seen if kind == "data" and node == "n0") - 2 * MS  # sent 1 ms + 1 ms
+    trace = [r for r in relative(seen, t0) if r[0] < 10]
+    assert trace == [
+        (2.0, "n0", "data", "n3"),  # the leader appends after its 1 ms: replicate goes to both followers
+        (3.0, "n1", "replicate", "n0"),
+        (3.0, "n2", "replicate", "n0"),
+        (5.0, "n0", "replicated", "n1"),  # appended (1 ms) and answered (1 ms): the majority, committed
+        (5.0, "n0", "replicated", "n2"),  # the third copy changes nothing
+        (6.0, "n4", "data", "n0"),  # committed: delivered (enqueued, dispatched) ...
+        (6.0, "n3", "ack", "n0"),  # ... and confirmed to the publisher
+        (7.0, "n0", "ack", "n4"),  # the consumer's ack, replicated as a settle
+        (8.0, "n1", "settle", "n0"),
+        (8.0, "n2", "settle", "n0"),
+    ]
+    assert broker.commit_latency == [pytest.approx(3 * MS)] * len(broker.commit_latency)
+    assert broker.replication_messages == 6 * len(broker.commit_latency)  # 2 replicate, 2 replicated, 2 settle
+    assert not broker.pending and not broker.settling
+
+
+def test_no_commit_without_a_majority_and_the_confirm_waits_for_it() -> None:
+    sc = scenario(replicas=["n0", "n1", "n2"])
+    ctx, world, broker = built(sc)
+    world.node("n1").crash()
+    world.node("n2").crash()
+    ctx.env.run(until=1.5)
+    assert broker.pending and not broker.commit_latency  # appended by the leader alone
+    assert ctx.pending == 1  # the publisher still waits for its confirm
+    world.node("n1").recover()  # caught up by the leader, its copy makes the majority
+    ctx.env.run(until=1.6)
+    assert not broker.pending and len(broker.commit_latency) == 1
+    assert ctx.pending == 0
+
+
+def test_the_leader_crash_is_noticed_after_election_delay_and_the_first_in_sync_replica_leads() -> None:
+    sc = scenario(election_delay="200ms")
+    ctx, world, broker = built(sc)
+    ctx.env.run(until=0.5)
+    world.node("n0").crash()
+    ctx.env.run(until=0.5 + 0.2 - 1e-9)
+    assert broker.leader is None and broker.id == "n0"
+    ctx.env.run(until=0.5 + 0.2 + 1e-9)
+    assert broker.leader is not None and broker.id == "n1" and broker.elections == 1
+    assert broker.replication_figures()["unavailable"] == pytest.approx(0.2)
+
+
+def test_the_most_up_to_date_replica_wins_the_election() -> None:
+    sc = scenario(election_delay="200ms", replicas=["n0", "n1", "n2"])
+    ctx, world, broker = built(sc)
+    broker.replicas["n2"].last_seq = 5  # n2 has appended more than n1
+    world.node("n0").crash()
+    ctx.env.run(until=0.3)
+    assert broker.id == "n2"
+
+
+def test_clients_reconnect_to_the_new_leader_after_reconnect_delay_and_register_again() -> None:
+    sc = scenario(election_delay="200ms", reconnect_delay="100ms")
+    ctx, world, broker = built(sc)
+    seen = spy(world)
+    ctx.env.run(until=0.5)
+    world.node("n0").crash()
+    t0 = 0.5 + 0.2  # the election
+    ctx.env.run(until=t0 + 0.1 - 1e-9)
+    consumer = broker.clients[0] if broker.clients[0].node.id == "n4" else broker.clients[1]
+    assert consumer.leader == "n0"
+    ctx.env.run(until=t0 + 0.1 + 0.01)
+    assert {c.leader for c in broker.clients} == {"n1"}
+    registered = [(round(t - t0, 9), node) for t, node, kind, _ in seen if kind == "consume" and t > 0.5]
+    assert registered == [(round(0.1 + MS, 9), "n1")]  # sent at the reconnect, 1 ms on the way
+    assert broker.queues["work"].consumers == ["n4"]
+
+
+def test_a_publish_sent_to_the_old_leader_is_retried_at_the_new_one_and_delivered_once() -> None:
+    sc = scenario(election_delay="200ms", reconnect_delay="100ms")
+    ctx, world, broker = built(sc)
+    world.ctx.env.run(until=0.0001)
+    world.node("n0").crash()  # before the first publish: it and its retries go nowhere until the reconnect
+    run_world(ctx, world)
+    s = ctx.ledger.counts()
+    assert s["lost"] == 0 and s["in_flight"] == 0 and s["delivered"] == len(ctx.ledger)
+    assert int(sum(ctx.ledger.duplicates)) == 0
+
+
+def test_replicas_must_start_with_the_broker_node() -> None:
+    with pytest.raises(SimError, match="broker.replicas"):
+        built(scenario(replicas=["n1", "n0"]))
+    with pytest.raises(SimError, match="replicas"):
+        scenario(replicas=["n0", "n0"])
