@@ -77,7 +77,9 @@ def test_a_publish_is_replicated_then_committed_at_the_majority_then_confirmed_a
         (8.0, "n2", "settle", "n0"),
     ]
     assert broker.commit_latency == [pytest.approx(3 * MS)] * len(broker.commit_latency)
-    assert broker.replication_messages == 6 * len(broker.commit_latency)  # 2 replicate, 2 replicated, 2 settle
+    assert broker.replication_messages == 6 * len(
+        broker.commit_latency
+    )  # 2 replicate, 2 replicated, 2 settle
     assert not broker.pending and not broker.settling
 
 
@@ -142,10 +144,11 @@ def test_a_publish_sent_to_the_old_leader_is_retried_at_the_new_one_and_delivere
     s = ctx.ledger.counts()
     assert s["lost"] == 0 and s["in_flight"] == 0 and s["delivered"] == len(ctx.ledger)
     assert int(sum(ctx.ledger.duplicates)) == 0
+    assert broker.id == "n1" and broker.elections == 1
 
 
 def test_replicas_must_start_with_the_broker_node() -> None:
-    with pytest.raises(SimError, match="broker.replicas"):
+    with pytest.raises(SimError, match=r"broker\.replicas"):
         built(scenario(replicas=["n1", "n0"]))
     with pytest.raises(SimError, match="replicas"):
         scenario(replicas=["n0", "n0"])
