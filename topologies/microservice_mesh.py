@@ -47,6 +47,7 @@ def build(
     mesh_latency: str = "100us",
     client_latency: str = "5ms",
     bandwidth: str = "10Gbps",
+    brokers: int = 1,
 ) -> nx.Graph:
     """Build the mesh.
 
@@ -66,6 +67,9 @@ def build(
         Mean one-way latency inside the cluster and between clients and the gateway.
     bandwidth : str
         In-cluster link bandwidth.
+    brokers : int
+        Broker nodes (role ``broker``): ``broker``, then ``broker-1``, ``broker-2`` ... (a replicated
+        broker's or a log's cluster), each one hop from ``mesh``.
     """
     if replicas < 1:
         raise ValueError(f"replicas must be >= 1, not {replicas}")
@@ -85,8 +89,12 @@ def build(
                 node, role="service", app=name, servers=servers, service={"dist": "exponential", "mean": mean}
             )
             g.add_edge("mesh", node, **inside)
-    g.add_node(
-        "broker", role="broker", servers=broker_servers, service={"dist": "exponential", "mean": "0.1ms"}
-    )
-    g.add_edge("mesh", "broker", **inside)
+    if brokers < 1:
+        raise ValueError(f"brokers must be >= 1, not {brokers}")
+    for b in range(brokers):
+        name = f"broker-{b}" if b else "broker"
+        g.add_node(
+            name, role="broker", servers=broker_servers, service={"dist": "exponential", "mean": "0.1ms"}
+        )
+        g.add_edge("mesh", name, **inside)
     return g
