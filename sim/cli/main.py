@@ -346,6 +346,10 @@ def _parser() -> argparse.ArgumentParser:
 
     add_trace(sub)
 
+    from sim.cli.real import add_parsers as add_real
+
+    add_real(sub)
+
     p = sub.add_parser("list", help="list patterns, topologies and metrics")
     p.add_argument("what", nargs="?", choices=["patterns", "topologies", "metrics"])
     p.add_argument(
