@@ -213,6 +213,10 @@ _METRIC_UNITS: dict[str, str] = {
     "backlog_max": "msgs",
     "backlog_mean": "msgs",
     "faults": "fault windows",
+    "replication_messages": "messages",
+    "replication_bytes": "bytes",
+    "elections": "elections",
+    "unavailable": "s",
 }
 _METRIC_UNIT_RULES: tuple[tuple[str, str, str], ...] = (
     # (prefix, suffix, unit): the first rule whose prefix and suffix both match
@@ -224,6 +228,7 @@ _METRIC_UNIT_RULES: tuple[tuple[str, str, str], ...] = (
     ("op_latency_", "", "s"),
     ("chain_latency_", "", "s"),
     ("rtt_", "", "s"),
+    ("commit_latency_", "", "s"),
     ("op_", "msgs_per_op", "transmissions/op"),
     ("", "transmissions", "transmissions"),
     ("op_", "", "ops"),
