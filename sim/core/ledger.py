@@ -55,6 +55,12 @@ REASONS = (
     "dead_letter",
     "ttl",
     "no_handler",
+    # the partitioned log's (sim.model.log, sim.patterns.log)
+    "unclean_election",
+    "unreplicated",
+    "committed_unprocessed",
+    "retention",
+    "skipped",
 )
 IN_FLIGHT, DELIVERED, LOST, SUPERSEDED = 0, 1, 2, 3
 OP_COMPLETED, OP_FAILED = 1, 2

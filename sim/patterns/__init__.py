@@ -17,6 +17,7 @@ from sim.patterns.base import (
     WorldView,
 )
 from sim.patterns.event_driven import EventDriven
+from sim.patterns.log import Log
 from sim.patterns.point_to_point import PointToPoint
 from sim.patterns.pubsub import PubSub
 from sim.patterns.queue import MessageQueue
@@ -29,6 +30,7 @@ __all__ = [
     "Delivery",
     "DeliveryConfig",
     "EventDriven",
+    "Log",
     "Measure",
     "MessageQueue",
     "Operation",
@@ -47,4 +49,5 @@ PATTERNS: dict[str, type[Pattern]] = {
     PubSub.name: PubSub,
     RequestReply.name: RequestReply,
     EventDriven.name: EventDriven,
+    Log.name: Log,
 }

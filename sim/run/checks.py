@@ -10,8 +10,10 @@ Rules, by delivery guarantee:
 - ``no_loss`` (at-least-once, effectively-once): no obligation is lost while its sender and receiver were
   up when the run ended — except as designed: after every allowed attempt (``max_attempts``, counted on
   the row or by the application for its operation, e.g. a call's requests), into a dead-letter queue, or
-  refused outright by a full queue (``queue_full``, the producer is told). ``superseded`` rows (a dropped
-  reply whose call a retry answered) are not lost.
+  refused outright by a full queue (``queue_full``, the producer is told), or, in the log, removed by its
+  retention before the group read it (``retention``: the topic keeps records only so long, a setting) or
+  before the group's start offset (``skipped``: the group asked not to read them). ``superseded`` rows (a
+  dropped reply whose call a retry answered) are not lost.
 - ``no_delivery_while_down`` (always): nothing is delivered to a node while it is crashed.
 - ``fifo`` (when ``delivery.ordering = "per_key"``): per (src, dst, topic), obligations are delivered in the
   order they were created.
@@ -36,7 +38,7 @@ def check_metrics() -> tuple[str, ...]:
     return ("violations", *(f"violations_{rule}" for rule in RULES))
 
 
-_DESIGNED_LOSS = ("dead_letter", "queue_full")
+_DESIGNED_LOSS = ("dead_letter", "queue_full", "retention", "skipped")
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,13 +56,14 @@ def test_list_patterns_says_where_each_comes_from(
     doc = "Point-to-point under another name, recording how many messages it was asked to copy."
     rows = listed(out)
     assert rows[0] == ("event_driven", "built-in", rows[0][2])
-    assert [r[:2] for r in rows[:5]] == [(name, "built-in") for name in sorted(PATTERNS)]
-    assert rows[5:] == [
+    n = len(PATTERNS)
+    assert [r[:2] for r in rows[:n]] == [(name, "built-in") for name in sorted(PATTERNS)]
+    assert rows[n:] == [
         ("echo", "entry point of echo-dist 1.2", doc),
         ("echo", f"file {tmp_path / 'patterns' / 'echo.py'}", doc),
     ]
     code, out, _ = run(capsys, "list", "patterns")  # without a scenario: no file plug-in to show
-    assert [r[1] for r in listed(out)] == ["built-in"] * 5 + ["entry point of echo-dist 1.2"]
+    assert [r[1] for r in listed(out)] == ["built-in"] * n + ["entry point of echo-dist 1.2"]
 
 
 def test_a_plugin_scenario_runs_from_the_command_line(

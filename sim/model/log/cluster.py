@@ -1,0 +1,583 @@
+"""The log cluster: one topic's partitions, replicated over broker nodes (Kafka's model).
+
+- **Placement.** Partition ``p``'s ``replication_factor`` replicas sit on brokers ``p, p+1, ...`` (mod the
+  broker count), the first one its preferred leader (Kafka's round-robin assignment).
+- **Produce.** A producer's batch (:class:`Batch`) is a ``data`` message to the partition's leader: the
+  broker's workers append it (the broker node's service time, its ``servers``). ``acks = 0`` gets no answer,
+  ``acks = 1`` an answer on the leader's append, ``acks = "all"`` one when the high watermark passes the
+  batch; with ``acks = "all"`` a leader whose in-sync set is smaller than ``min_insync_replicas`` refuses the
+  batch (``not_enough_replicas``), and answers that error too when the set shrank below it before the
+  batch was committed. An idempotent producer's batches carry sequence numbers: the leader acknowledges a
+  batch it already holds without appending it again and refuses one that leaves a gap (``out_of_order``).
+- **Replication.** Every ``fetch_interval`` each follower asks its leader for the records after its log end
+  (``replica_fetch``, control traffic); the answer (``replica_data``) carries them and the high watermark.
+  A follower is caught up when it fetched up to the leader's log end, or up to where the end was at its
+  previous fetch (Kafka's rule); one not caught up for ``replica_lag_max`` leaves the in-sync set (ISR),
+  and it joins again once its fetch reaches the high watermark. The high watermark is the smallest log end
+  in the ISR: consumers read only below it.
+- **Elections.** ``election_delay`` after a leader's crash, the first live replica in the ISR leads (clean);
+  with none, and ``unclean_leader_election``, the first live replica (its ISR is itself); else the partition
+  is offline until an eligible replica recovers (elected at once). Every replica truncates to the new
+  leader's log end; the records cut are handed to :attr:`Cluster.on_cut` with the reason
+  ``unclean_election`` or ``unreplicated``. A leader back before its election keeps leading.
+- **Retention.** Each replica drops records older than ``retention`` (by their creation time, as Kafka's
+  default timestamps) or beyond ``retention_bytes``; what the leader drops goes to :attr:`Cluster.on_cut`
+  with the reason ``retention``.
+- **Consumer fetch.** ``log_fetch`` to the leader returns up to ``max_fetch_records`` records below the high
+  watermark (``log_records``), or ``out_of_range`` with the log start for an offset retention removed.
+
+Logs live on the brokers' disks: a crash loses a broker's inbox and work in service, not its log. Clients
+learn a new leader as soon as it is elected (metadata propagation is instant).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from sim.core.context import SimContext
+from sim.core.message import Message
+from sim.model.node import Node
+
+__all__ = [
+    "ACKS_ALL",
+    "NOT_ENOUGH_REPLICAS",
+    "NOT_LEADER",
+    "OUT_OF_ORDER",
+    "OUT_OF_RANGE",
+    "Batch",
+    "Cluster",
+    "ClusterStatistics",
+    "LogConfig",
+    "Partition",
+    "Record",
+    "Replica",
+]
+
+ACKS_ALL = -1
+NOT_LEADER = "not_leader"
+NOT_ENOUGH_REPLICAS = "not_enough_replicas"
+OUT_OF_ORDER = "out_of_order"
+OUT_OF_RANGE = "out_of_range"
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    """The cluster's plain settings (validated by :class:`sim.patterns.log.Log`). Times in seconds, sizes in
+    bytes; ``acks`` is 0, 1 or :data:`ACKS_ALL`."""
+
+    partitions: int = 1
+    replication_factor: int = 1
+    acks: int = ACKS_ALL
+    min_insync_replicas: int = 1
+    unclean_leader_election: bool = False
+    fetch_interval: float = 0.005
+    replica_lag_max: float = 0.1
+    election_delay: float = 0.1
+    retention: float = math.inf
+    retention_bytes: float = math.inf
+    control_size: float = 64.0
+    max_fetch_records: int = 500
+
+
+class Record:
+    """One produced record: its ledger row, who produced it and when, its key and size (bytes)."""
+
+    __slots__ = ("created_at", "key", "msg_id", "producer", "row", "seq", "size")
+
+    def __init__(
+        self, row: int, msg_id: int, producer: str, key: str, created_at: float, size: float
+    ) -> None:
+        self.row = row
+        self.msg_id = msg_id
+        self.producer = producer
+        self.key = key
+        self.created_at = created_at
+        self.size = size
+        self.seq = -1
+        """Its sequence number from an idempotent producer (-1 otherwise)."""
+
+
+class Batch:
+    """Records for one partition sent together; ``producer`` is the producer's identity (its node and
+    incarnation), ``first_seq`` the first record's sequence number (idempotence), ``attempt`` 1-based."""
+
+    __slots__ = (
+        "attempt",
+        "bytes",
+        "closed",
+        "first_seq",
+        "id",
+        "partition",
+        "producer",
+        "ready",
+        "records",
+        "reset",
+    )
+
+    def __init__(self, id: int, partition: int, producer: str) -> None:
+        self.id = id
+        self.partition = partition
+        self.producer = producer
+        self.records: list[Record] = []
+        self.bytes = 0.0
+        self.first_seq = -1
+        self.attempt = 0
+        self.ready = False
+        """May be sent: full, or ``linger`` has passed (or no linger)."""
+        self.closed = False
+        """Takes no more records: full, or sent."""
+        self.reset = False
+        """An idempotent producer's resend of its oldest batch after the leader lost its earlier ones."""
+
+
+class Replica:
+    """One broker's copy of a partition: records from offset ``start`` on."""
+
+    __slots__ = ("bytes", "log", "seqs", "start")
+
+    def __init__(self) -> None:
+        self.log: list[Record] = []
+        self.start = 0
+        self.bytes = 0.0
+        self.seqs: dict[str, int] = {}
+        """Per producer identity, the last sequence number appended (idempotence)."""
+
+    @property
+    def end(self) -> int:
+        """The log end offset: the next record's offset."""
+        return self.start + len(self.log)
+
+    def append(self, records: Sequence[Record]) -> None:
+        self.log.extend(records)
+        self.bytes += sum(r.size for r in records)
+        if records and records[0].seq >= 0:
+            for r in records:
+                self.seqs[r.producer] = r.seq
+
+    def rebuild_seqs(self) -> None:
+        """The producers' last sequence numbers from the records left (after a truncation); a producer
+        whose records are all gone is forgotten, and its next batch taken as a fresh start."""
+        self.seqs = {r.producer: r.seq for r in self.log if r.seq >= 0}
+
+    def truncate(self, offset: int) -> list[Record]:
+        """Drop the records from ``offset`` on; returns them."""
+        keep = max(0, offset - self.start)
+        cut = self.log[keep:]
+        if cut:
+            del self.log[keep:]
+            self.bytes -= sum(r.size for r in cut)
+        return cut
+
+    def trim(self, count: int) -> list[Record]:
+        """Drop the ``count`` oldest records (retention); returns them."""
+        cut = self.log[:count]
+        del self.log[:count]
+        self.start += len(cut)
+        self.bytes -= sum(r.size for r in cut)
+        if not self.log:
+            self.bytes = 0.0
+        return cut
+
+    def reset(self, offset: int) -> None:
+        """Start over, empty, at ``offset`` (a follower behind its leader's log start)."""
+        self.log.clear()
+        self.start = offset
+        self.bytes = 0.0
+
+
+class Partition:
+    """A partition's replicas, leader, in-sync set and high watermark."""
+
+    __slots__ = (
+        "caught_up",
+        "epoch",
+        "hw",
+        "index",
+        "isr",
+        "last_fetch",
+        "leader",
+        "leo",
+        "logs",
+        "replicas",
+        "under_since",
+        "waiting",
+    )
+
+    def __init__(self, index: int, replicas: tuple[str, ...]) -> None:
+        self.index = index
+        self.replicas = replicas
+        self.logs = {b: Replica() for b in replicas}
+        self.leader: str | None = replicas[0]
+        self.epoch = 0
+        self.isr = set(replicas)
+        self.hw = 0
+        self.leo: dict[str, int] = dict.fromkeys(replicas, 0)
+        """The leader's view of each follower's log end (its last fetch offset)."""
+        self.caught_up: dict[str, float] = dict.fromkeys(replicas, 0.0)
+        self.last_fetch: dict[str, tuple[float, int]] = {}
+        self.waiting: list[tuple[int, Message]] = []
+        """``acks = "all"`` batches appended but not yet committed: (log end after the batch, the request)."""
+        self.under_since: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterStatistics:
+    """Counts of the cluster's run: replication bytes, leader elections (and the unclean ones among them),
+    partition-seconds with an ISR smaller than the replication factor or no leader."""
+
+    replication_bytes: float
+    elections: int
+    unclean_elections: int
+    under_replicated_s: float
+
+
+class Cluster:
+    """A topic's partitions on ``brokers`` (node id -> the broker's node, in placement order).
+
+    ``on_cut(records, reason)`` is told of records removed from a leader's log (see the module); by default
+    nothing is done with them.
+    """
+
+    def __init__(self, ctx: SimContext, config: LogConfig, brokers: Mapping[str, Node]) -> None:
+        self.ctx = ctx
+        self.config = config
+        self.brokers = dict(brokers)
+        ids = list(self.brokers)
+        n = len(ids)
+        rf = config.replication_factor
+        self.partitions = [
+            Partition(p, tuple(ids[(p + i) % n] for i in range(rf))) for p in range(config.partitions)
+        ]
+        self.hosted: dict[str, list[Partition]] = {b: [] for b in ids}
+        for part in self.partitions:
+            for b in part.replicas:
+                self.hosted[b].append(part)
+        self.on_cut: Callable[[list[Record], str], None] = lambda records, reason: None
+        self.on_commit: Callable[[Partition], None] | None = None
+        """Called when a partition's high watermark moves (consumers waiting for records)."""
+        self.replication_bytes = 0.0
+        self.elections = 0
+        self.unclean_elections = 0
+        self._under_time = 0.0
+        self._tick_cb = self._tick
+
+    # -- wiring ------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Register the brokers' handlers and crash hooks; start each broker's fetch and housekeeping tick."""
+        for broker, node in self.brokers.items():
+            node.on("data", partial(self._on_produce, node))
+            node.on("replica_fetch", partial(self._on_replica_fetch, node))
+            node.on("replica_data", partial(self._on_replica_data, node))
+            node.on("log_fetch", partial(self._on_log_fetch, node))
+            node.on_crash.append(partial(self._crashed, broker))
+            node.on_recover.append(partial(self._recovered, broker))
+            if self.hosted[broker]:
+                self.ctx.call_later(self.config.fetch_interval, self._tick_cb, broker)
+
+    def leader(self, partition: int) -> str | None:
+        """The partition's leader now (None while it has none)."""
+        return self.partitions[partition].leader
+
+    def statistics(self) -> ClusterStatistics:
+        now = self.ctx.env.now
+        open_spans = sum(now - p.under_since for p in self.partitions if p.under_since is not None)
+        return ClusterStatistics(
+            self.replication_bytes, self.elections, self.unclean_elections, self._under_time + open_spans
+        )
+
+    # -- produce -----------------------------------------------------------------------------------------
+    def _answer(self, node: Node, request: Message, error: str) -> None:
+        ctx = self.ctx
+        batch: Batch = request.payload
+        ob = request.ob
+        row = ob[0] if type(ob) is tuple and ob else -1
+        node.send(
+            Message(
+                ctx.next_control_id(),
+                "produce_ack",
+                node.id,
+                request.src,
+                self.config.control_size,
+                ctx.env.now,
+                row,
+                tag=batch.id,
+                attempt=request.attempt,
+                payload=error,
+            )
+        )
+
+    def _on_produce(self, node: Node, msg: Message) -> None:
+        batch: Batch = msg.payload
+        part = self.partitions[batch.partition]
+        config = self.config
+        if part.leader != node.id:
+            if config.acks != 0:
+                self._answer(node, msg, NOT_LEADER)
+            return
+        if config.acks == ACKS_ALL and len(part.isr) < config.min_insync_replicas:
+            self._answer(node, msg, NOT_ENOUGH_REPLICAS)
+            return
+        replica = part.logs[node.id]
+        if batch.first_seq >= 0:  # idempotent
+            last = replica.seqs.get(batch.producer)
+            if last is not None and batch.first_seq <= last:  # a retry of a batch already appended
+                if config.acks != 0:
+                    self._answer(node, msg, "")
+                return
+            if last is not None and batch.first_seq > last + 1 and not batch.reset:
+                if config.acks != 0:
+                    self._answer(node, msg, OUT_OF_ORDER)
+                return
+        replica.append(batch.records)
+        if config.acks == 1:
+            self._answer(node, msg, "")
+        elif config.acks == ACKS_ALL:
+            part.waiting.append((replica.end, msg))
+        self._advance(part)
+
+    def _advance(self, part: Partition) -> None:
+        """Move the high watermark to the ISR's smallest log end; answer the batches it commits."""
+        leader = part.leader
+        if leader is None:
+            return
+        hw = part.logs[leader].end
+        for f in part.isr:
+            if f != leader and part.leo[f] < hw:
+                hw = part.leo[f]
+        if hw <= part.hw:
+            return
+        part.hw = hw
+        if part.waiting:
+            node = self.brokers[leader]
+            error = "" if len(part.isr) >= self.config.min_insync_replicas else NOT_ENOUGH_REPLICAS
+            keep = []
+            for end, request in part.waiting:
+                if end <= hw:
+                    self._answer(node, request, error)
+                else:
+                    keep.append((end, request))
+            part.waiting = keep
+        if self.on_commit is not None:
+            self.on_commit(part)
+
+    # -- replication -------------------------------------------------------------------------------------
+    def _tick(self, event: Any) -> None:
+        broker = event._value
+        config = self.config
+        self.ctx.call_later(config.fetch_interval, self._tick_cb, broker)
+        node = self.brokers[broker]
+        if not node.up or node.paused:
+            return
+        now = self.ctx.env.now
+        for part in self.hosted[broker]:
+            replica = part.logs[broker]
+            if config.retention < math.inf or config.retention_bytes < math.inf:
+                self._retain(part, broker, replica, now)
+            if part.leader == broker:
+                self._shrink(part, now)
+            elif part.leader is not None:
+                ctx = self.ctx
+                node.send(
+                    Message(
+                        ctx.next_control_id(),
+                        "replica_fetch",
+                        broker,
+                        part.leader,
+                        config.control_size,
+                        now,
+                        payload=(part.index, replica.end, part.epoch),
+                    )
+                )
+
+    def _shrink(self, part: Partition, now: float) -> None:
+        lag_max = self.config.replica_lag_max
+        out = [f for f in part.isr if f != part.leader and now - part.caught_up[f] > lag_max]
+        if out:
+            part.isr.difference_update(out)
+            self._under(part)
+            self._advance(part)
+
+    def _on_replica_fetch(self, node: Node, msg: Message) -> None:
+        p, offset, epoch = msg.payload
+        part = self.partitions[p]
+        if part.leader != node.id or epoch != part.epoch:
+            return
+        follower = msg.src
+        replica = part.logs[node.id]
+        now = self.ctx.env.now
+        end = replica.end
+        offset = min(offset, end)
+        part.leo[follower] = offset
+        last = part.last_fetch.get(follower)
+        if offset >= end:
+            part.caught_up[follower] = now
+        elif last is not None and offset >= last[1]:
+            part.caught_up[follower] = max(part.caught_up[follower], last[0])
+        part.last_fetch[follower] = (now, end)
+        if follower not in part.isr and offset >= part.hw and offset >= replica.start:
+            part.isr.add(follower)
+            part.caught_up[follower] = now
+            self._under(part)
+        self._advance(part)
+        first = max(offset, replica.start)
+        records = replica.log[first - replica.start : first - replica.start + self.config.max_fetch_records]
+        nbytes = sum(r.size for r in records)
+        self.replication_bytes += nbytes
+        ctx = self.ctx
+        node.send(
+            Message(
+                ctx.next_control_id(),
+                "replica_data",
+                node.id,
+                follower,
+                self.config.control_size + nbytes,
+                now,
+                payload=(p, first, records, part.epoch),
+            )
+        )
+
+    def _on_replica_data(self, node: Node, msg: Message) -> None:
+        p, first, records, epoch = msg.payload
+        part = self.partitions[p]
+        if part.leader != msg.src or epoch != part.epoch:
+            return
+        replica = part.logs[node.id]
+        if first > replica.end or first < replica.start:  # behind the leader's log start: start over there
+            replica.reset(first)
+        elif first < replica.end:
+            return  # an older answer
+        replica.append(records)
+
+    # -- retention ---------------------------------------------------------------------------------------
+    def _retain(self, part: Partition, broker: str, replica: Replica, now: float) -> None:
+        config = self.config
+        log = replica.log
+        count = 0
+        nbytes = replica.bytes
+        while count < len(log) and (
+            now - log[count].created_at > config.retention or nbytes > config.retention_bytes
+        ):
+            nbytes -= log[count].size
+            count += 1
+        if count:
+            cut = replica.trim(count)
+            if broker == part.leader:
+                self.on_cut(cut, "retention")
+
+    # -- crashes and elections ---------------------------------------------------------------------------
+    def _crashed(self, broker: str) -> None:
+        for part in self.hosted[broker]:
+            if part.leader == broker:
+                part.waiting = []  # the requests die with the broker: their producers time out and retry
+                self.ctx.call_later(self.config.election_delay, self._elect_later, (part, part.epoch))
+
+    def _elect_later(self, event: Any) -> None:
+        part, epoch = event._value
+        if part.epoch != epoch or part.leader is None or self.brokers[part.leader].up:
+            return  # elected meanwhile, or the leader is back
+        self._elect(part)
+
+    def _elect(self, part: Partition) -> None:
+        brokers = self.brokers
+        live = [b for b in part.replicas if brokers[b].up]
+        clean = [b for b in live if b in part.isr]
+        if clean:
+            new, unclean = clean[0], False
+        elif live and self.config.unclean_leader_election:
+            new, unclean = live[0], True
+        else:
+            if part.leader is not None:
+                part.leader = None  # offline until an eligible replica recovers
+                part.epoch += 1
+                self._under(part)
+            return
+        now = self.ctx.env.now
+        self.elections += 1
+        if unclean:
+            self.unclean_elections += 1
+        cut_at = part.logs[new].end
+        cut: dict[int, Record] = {}
+        for replica in part.logs.values():
+            if replica.end > cut_at:
+                for r in replica.truncate(cut_at):
+                    cut.setdefault(r.row, r)
+        part.isr = {new} if unclean else {b for b in part.isr if brokers[b].up}
+        part.leader = new
+        part.epoch += 1
+        part.hw = min(part.hw, cut_at)
+        part.leo = {b: part.logs[b].end for b in part.replicas}
+        part.caught_up = dict.fromkeys(part.replicas, now)
+        part.last_fetch = {}
+        part.waiting = []
+        for replica in part.logs.values():
+            replica.rebuild_seqs()
+        self._under(part)
+        self._advance(part)
+        if cut:
+            self.on_cut(list(cut.values()), "unclean_election" if unclean else "unreplicated")
+
+    def _recovered(self, broker: str) -> None:
+        now = self.ctx.env.now
+        for part in self.hosted[broker]:
+            if part.leader is None:
+                self._elect(part)
+            elif part.leader == broker:
+                part.caught_up = dict.fromkeys(part.replicas, now)
+
+    def _under(self, part: Partition) -> None:
+        under = part.leader is None or len(part.isr) < len(part.replicas)
+        now = self.ctx.env.now
+        if under and part.under_since is None:
+            part.under_since = now
+        elif not under and part.under_since is not None:
+            self._under_time += now - part.under_since
+            part.under_since = None
+
+    # -- consumers ---------------------------------------------------------------------------------------
+    def _on_log_fetch(self, node: Node, msg: Message) -> None:
+        p, offset, serial = msg.payload
+        part = self.partitions[p]
+        ctx = self.ctx
+        records: list[Record] = []
+        error = ""
+        position = offset
+        if part.leader != node.id:
+            error = NOT_LEADER
+        else:
+            replica = part.logs[node.id]
+            if offset < replica.start or offset > replica.end:
+                error, position = OUT_OF_RANGE, replica.start if offset < replica.start else part.hw
+            elif offset < part.hw:
+                i = offset - replica.start
+                records = replica.log[i : min(part.hw - replica.start, i + self.config.max_fetch_records)]
+        node.send(
+            Message(
+                ctx.next_control_id(),
+                "log_records",
+                node.id,
+                msg.src,
+                self.config.control_size + sum(r.size for r in records),
+                ctx.env.now,
+                payload=(p, position, records, error, serial),
+            )
+        )
+
+    def log_start(self, partition: int) -> int:
+        """The partition's first offset on its leader (0 while it has none)."""
+        part = self.partitions[partition]
+        return part.logs[part.leader].start if part.leader is not None else 0
+
+    def high_watermark(self, partition: int) -> int:
+        return self.partitions[partition].hw
+
+    def records(self, partition: int, start: int, stop: int) -> list[Record]:
+        """The leader's records with offsets in ``[start, stop)`` (those it still has)."""
+        part = self.partitions[partition]
+        if part.leader is None:
+            return []
+        replica = part.logs[part.leader]
+        return replica.log[max(0, start - replica.start) : max(0, stop - replica.start)]
