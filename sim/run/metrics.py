@@ -176,7 +176,9 @@ REPLICATION_DOCS: dict[str, str] = {
 _SAMPLES.add("commit_latency")
 METRIC_DOCS.update(STABILITY_DOCS)  # the measured window's figures (sim.run.stability)
 METRICS: tuple[str, ...] = tuple(METRIC_DOCS)
-RESERVED = frozenset(METRICS).difference(*PATTERN_METRICS.values()).union(check_metrics())
+RESERVED = (
+    frozenset(METRICS).union(REPLICATION_DOCS).difference(*PATTERN_METRICS.values()).union(check_metrics())
+)
 """Summary names ``sim`` reports itself (and a checked sweep adds): a plug-in's measure may not take one, or
 its figure would replace sim's silently. Names of the built-in patterns' own measures stay open."""
 
