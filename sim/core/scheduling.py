@@ -97,10 +97,10 @@ class Scheduler(Environment):
 
     def step(self) -> None:
         try:
-            self._now, _, _, event = heappop(self._queue)
+            now, _, _, event = heappop(self._queue)
         except IndexError:
             raise EmptySchedule from None
-        self.now = self._now
+        self._now = self.now = now
         callbacks, event.callbacks = event.callbacks, None  # type: ignore[assignment]
         try:
             for callback in callbacks:

@@ -439,17 +439,20 @@ class Outbox:
         ledger = ctx.ledger
         msg_id = ctx.next_id()
         src = node.id
-        ob: int | tuple[int, ...]
         if type(to) is tuple:
-            ob = tuple(ledger.open(msg_id, kind, src, r, topic, created_at, size, op) for r in to)
+            ob = tuple([ledger.open(msg_id, kind, src, r, topic, created_at, size, op) for r in to])
+            msg = Message(msg_id, kind, src, dst, size, created_at, ob)
+            msg.recipients = to
         else:
-            ob = ledger.open(msg_id, kind, src, to or dst, topic, created_at, size, op)  # type: ignore[arg-type]
-        msg = Message(msg_id, kind, src, dst, size, created_at, ob, topic=topic if queue is None else queue)
-        # the rarer fields are set only when given: keywords cost on every message
+            row = ledger.open(msg_id, kind, src, to or dst, topic, created_at, size, op)  # type: ignore[arg-type]
+            msg = Message(msg_id, kind, src, dst, size, created_at, row)
+        # the message's topic and rarer fields are set only when given: keywords cost on every message
+        if queue is not None:
+            msg.topic = queue
+        elif topic:
+            msg.topic = topic
         if reliable:
             msg.reliable = True
         if payload is not None:
             msg.payload = payload
-        if type(to) is tuple:
-            msg.recipients = to
         return self.send(msg)
