@@ -225,6 +225,11 @@ class ReplicatedBroker(Broker):
             self.commit_latency.append(now - rec.appended)
         self._publish(rec.msg)  # enqueue (or fan out) and confirm
 
+    def _dispatch(self, q: BrokerQueue) -> bool:
+        if self.leader is None:  # the old leader's node may be back before the election: it serves no one
+            return False
+        return super()._dispatch(q)
+
     # -- settles: acks and auto-ack deliveries -----------------------------------------------------
     def _ack(self, msg: Message) -> None:
         q = self._by_tag.get(msg.tag)

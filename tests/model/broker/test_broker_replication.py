@@ -147,6 +147,29 @@ def test_a_publish_sent_to_the_old_leader_is_retried_at_the_new_one_and_delivere
     assert broker.id == "n1" and broker.elections == 1
 
 
+def test_an_old_leader_back_before_the_election_serves_no_one_and_follows() -> None:
+    # an ack timeout fires while the old leader is up again and there is no leader: nothing is delivered
+    sc = scenario(election_delay="200ms", ack_timeout="150ms")
+    sc = sc.with_updates({"workload.rate": 10, "nodes": {"service": "80ms"}})
+    ctx, world, broker = built(sc)
+    q = broker.queues["work"]
+    ctx.env.run(until=0.45)
+    while not q.unacked:  # crash with a delivery not yet acknowledged
+        ctx.env.step()
+    crashed = ctx.env.now
+    world.node("n0").crash()
+    delivered = q.delivered
+    ctx.env.run(until=crashed + 0.05)
+    world.node("n0").recover()
+    ctx.env.run(until=crashed + 0.2 - 1e-9)
+    assert broker.leader is None and q.redelivered == 1  # requeued by its ack timeout ...
+    assert q.delivered == delivered  # ... and not delivered
+    run_world(ctx, world)
+    assert broker.id == "n1" and broker.elections == 1
+    s = ctx.ledger.counts()
+    assert s["lost"] == 0 and s["in_flight"] == 0
+
+
 def test_replicas_must_start_with_the_broker_node() -> None:
     with pytest.raises(SimError, match=r"broker\.replicas"):
         built(scenario(replicas=["n1", "n0"]))
