@@ -44,6 +44,14 @@ def adapter_for(spec: LoadSpec) -> Adapter:
             from sim.real.rabbitmq import RabbitMQ
 
             return RabbitMQ(spec)
+        if spec.broker == "mosquitto":
+            from sim.real.mqtt import Mqtt
+
+            return Mqtt(spec)
+        if spec.broker == "nats":
+            from sim.real.nats import JetStream
+
+            return JetStream(spec)
     except ImportError as exc:
         raise SimError(
             "broker", spec.broker, f"a client library installed: pip install 'sim[real]' ({exc})"

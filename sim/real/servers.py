@@ -199,6 +199,7 @@ class Server:
         conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
             f"persistence_location {data}/\nmax_queued_messages 0\nmax_inflight_messages 0\n"
+            "set_tcp_nodelay true\n"
         )
         if os.geteuid() == 0:  # as root, mosquitto would switch to the 'mosquitto' user and lose the folder
             with conf.open("a") as fh:
