@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test validate lint audit format bench clean
+.PHONY: install demo test validate calibrate lint audit format bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "sim needs Python >= 3.11"'
@@ -24,6 +24,11 @@ test: $(STAMP)
 
 validate: $(STAMP)
 	$(BIN)/python -m sim.analysis.validation --out docs/validation.md
+
+# measures RabbitMQ, Mosquitto and NATS on loopback (apt-get install rabbitmq-server mosquitto nats-server),
+# fits a profile per setting, predicts and rewrites experiments/calibration (docs/calibrate.md); ~6 minutes
+calibrate: $(STAMP)
+	$(BIN)/python -m sim.real.calibration --out experiments/calibration
 
 lint: $(STAMP)
 	$(BIN)/ruff check sim tests benchmarks experiments topologies

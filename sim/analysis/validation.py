@@ -408,6 +408,38 @@ def _existing_sections(path: Path) -> dict[str, str]:
     return out
 
 
+CALIBRATION = Path(__file__).resolve().parents[2] / "experiments" / "calibration" / "comparison.csv"
+"""The committed prediction-vs-measurement table of real brokers (``make calibrate``, docs/calibrate.md)."""
+
+
+def real_brokers_section(table: Path) -> list[str]:
+    """The page's "against real brokers" section: the p50 errors below 70 % of saturation, from ``table``
+    (none if it does not exist)."""
+    import csv
+
+    if not table.is_file():
+        return []
+    with table.open(newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if float(r["load"]) < 0.7]
+    lines = [
+        "## against real brokers: RabbitMQ, Mosquitto, NATS on loopback, fitted at low load",
+        "",
+        "Each setting's broker profile is fitted from one low-load run; the p50 at other loads is predicted "
+        "from it alone ([calibrate.md](calibrate.md); the curves, p99, throughput, the faults and where the "
+        "model is off: [experiments/calibration/report.md](../experiments/calibration/report.md)).",
+        "",
+        "| setting | load (of saturation) | offered /s | p50 measured ms | p50 sim ms | relative error |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        measured, predicted = float(r["p50_ms"]), float(r["p50_sim_ms"])
+        lines.append(
+            f"| {r['setting']} | {float(r['load']):.0%} | {float(r['offered']):.0f} | {measured:.3g} | "
+            f"{predicted:.3g} | {(predicted - measured) / measured:+.0%} |"
+        )
+    return [*lines, ""]
+
+
 def write_page(outcomes: list[Outcome], path: Path, *, quick: bool, keep_others: bool = False) -> None:
     """Write docs/validation.md: one table per case (with ``keep_others``, cases without outcomes keep their
     current section)."""
@@ -443,6 +475,7 @@ def write_page(outcomes: list[Outcome], path: Path, *, quick: bool, keep_others:
                 f"{o.relative_error:+.2%} | {o.relative_half_width:.2%} | {'yes' if o.inside else 'NO'} |"
             )
         lines.append("")
+    lines += real_brokers_section(CALIBRATION)
     text = "\n".join(lines)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(text)

@@ -8,7 +8,7 @@ train (``sim measure --train N``) the fit takes:
   the train's deliveries over its length (``(t_last - t_first) / (N - 1)``): back to back, the bottleneck
   never idles, so its departures are spaced by its service times (the packet-train method of network
   measurement). Deliveries reach the client in bursts (several per socket read), so single gaps mean
-  nothing; the *variance* comes from sums of 16 consecutive gaps (batch means: var(S) = var(sum) / 16), so
+  nothing; the *variance* comes from sums of 50 consecutive gaps (batch means: var(S) = var(sum) / 50), so
   bursts inside a block cancel out. The bottleneck is whatever is slowest on the path: the broker's queue
   process, or the Python client itself; the profile describes the pair, and says so.
 - **persistence** (``[broker].persist``): given a transient and a durable measurement of the same broker,
@@ -36,7 +36,7 @@ from sim.real.load import Measurement
 
 __all__ = ["BATCH", "Profile", "calibrate", "client_latency", "service_time"]
 
-BATCH = 16
+BATCH = 50
 """Gaps summed per block for the service time's variance."""
 
 
@@ -156,7 +156,7 @@ def calibrate(measurements: list[Measurement], sources: list[str] | None = None)
         "broker_version": base.meta.get("broker_version", "unknown"),
         "settings": _settings(spec),
         "machine": f"{machine['platform']}; {machine['processor']}; {machine['cores']} cores",
-        "method": "service: train dispersion (mean) and batch means of 16 gaps (cv); client latency: "
+        "method": "service: train dispersion (mean) and batch means of 50 gaps (cv); client latency: "
         "scipy.stats.lognorm.fit (MLE, loc 0) of latency minus mean service, split over two links",
         "sources": [Path(s).name for s in (sources or [])],
     }

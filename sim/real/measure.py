@@ -22,7 +22,7 @@ from sim.real.servers import Server
 
 __all__ = ["FAULT_ACTIONS", "Adapter", "adapter_for", "measure"]
 
-FAULT_ACTIONS = ("kill", "restart", "pause", "resume")
+FAULT_ACTIONS = ("kill", "restart", "bounce", "pause", "resume")
 
 
 class Adapter(Protocol):
@@ -70,19 +70,32 @@ def measure(
     ``server``. Returns the :class:`Measurement` (not yet written)."""
     for at, action in faults:
         if action not in FAULT_ACTIONS or server is None:
-            raise SimError("fault", action, "kill, restart, pause or resume, with a server this run started")
+            raise SimError(
+                "fault", action, "kill, restart, bounce, pause or resume, with a server this run started"
+            )
         if not 0 <= at <= spec.duration:
             raise SimError("fault.at", at, f"a time within the run (0 to {spec.duration:g} s)")
     adapter = adapter_for(spec)
     due = schedule(spec)
     rec = Recorder(len(due), int(len(due) - spec.train))
-    errors = asyncio.run(_drive(adapter, spec, rec, due, server, list(faults)))
-    extra: dict[str, Any] = {"faults": [list(f) for f in faults], "publish_errors": errors}
+    applied: list[tuple[str, float, float]] = []
+    errors = asyncio.run(_drive(adapter, spec, rec, due, server, list(faults), applied))
+    extra: dict[str, Any] = {
+        "faults": [list(f) for f in faults],
+        "faults_applied": [list(f) for f in sorted(applied, key=lambda a: a[1])],
+        "publish_errors": errors,
+    }
     return Measurement.from_run(spec, rec, version or adapter.version, **extra)
 
 
 async def _drive(
-    adapter: Adapter, spec: LoadSpec, rec: Recorder, due: Any, server: Server | None, faults: list[Any]
+    adapter: Adapter,
+    spec: LoadSpec,
+    rec: Recorder,
+    due: Any,
+    server: Server | None,
+    faults: list[Any],
+    applied: list[Any],
 ) -> int:
     await adapter.open(rec)
     errors = 0
@@ -101,7 +114,10 @@ async def _drive(
 
     loop = asyncio.get_running_loop()
     rec.start_ns = start = time.monotonic_ns() + 50_000_000
-    fault_tasks = [asyncio.create_task(_fault(loop, server, start + int(at * 1e9), a)) for at, a in faults]
+    fault_tasks = [
+        asyncio.create_task(_fault(loop, server, start, start + int(at * 1e9), a, applied))
+        for at, a in faults
+    ]
     try:
         for i, d in enumerate(due.tolist()):
             target = start + int(d * 1e9)
@@ -132,7 +148,16 @@ async def _drive(
     return errors
 
 
-async def _fault(loop: asyncio.AbstractEventLoop, server: Server | None, at_ns: int, action: str) -> None:
+async def _fault(
+    loop: asyncio.AbstractEventLoop,
+    server: Server | None,
+    start: int,
+    at_ns: int,
+    action: str,
+    done: list[Any],
+) -> None:
     await asyncio.sleep(max(0, at_ns - time.monotonic_ns()) / 1e9)
     assert server is not None
+    began = time.monotonic_ns()
     await loop.run_in_executor(None, getattr(server, action))
+    done.append((action, (began - start) / 1e9, (time.monotonic_ns() - start) / 1e9))

@@ -78,6 +78,7 @@ def scenario_for(profile: str | Path, spec: LoadSpec, *, duration: float | None 
             "size": spec.size,
             "arrivals": spec.arrivals,
         },
+        "delivery": {"max_attempts": 1},  # the real clients never publish a message twice
         "broker": {
             "node": "n1",
             "profile": str(Path(profile).absolute()),

@@ -39,7 +39,7 @@ class RabbitMQ:
         self._reply = ""
 
     async def _connect(self) -> Any:
-        conn = await aio_pika.connect_robust(self.spec.url, timeout=10)
+        conn = await aio_pika.connect_robust(self.spec.url, timeout=10, reconnect_interval=0.2)
         self._conns.append(conn)
         return conn
 

@@ -4,7 +4,7 @@ Each :class:`Server` owns its processes (started in a new session, so one signal
 its configuration file and its data directory, all under the folder it is given. RabbitMQ also gets its
 own ``epmd`` on its own port, its own node name, Erlang cookie (``HOME``) and Mnesia directory, so it runs
 as any user beside any other RabbitMQ. ``kill`` (SIGKILL), ``pause`` (SIGSTOP), ``resume`` (SIGCONT) and
-``restart`` (same port, same data) are the faults of docs/calibrate.md.
+``restart`` (same port, same data), and ``bounce`` (both) are the faults of docs/calibrate.md.
 """
 
 from __future__ import annotations
@@ -111,6 +111,11 @@ class Server:
         """Start the broker again on the same port with the same data (after :meth:`kill`)."""
         argv, env = getattr(self, f"_{self.broker}")()  # RabbitMQ's epmd is still up: only the broker starts
         self._start_one(argv, env)
+
+    def bounce(self) -> None:
+        """:meth:`kill`, then :meth:`restart` at once (a crash and the supervisor's restart)."""
+        self.kill()
+        self.restart()
 
     def pause(self) -> None:
         """SIGSTOP the broker: alive, holding its connections, doing nothing."""

@@ -1,0 +1,190 @@
+"""The calibration report: prediction vs measurement curves (PNG), the error table and the fault table.
+
+:func:`write_report` writes ``report.md`` and ``figures/<setting>.png`` into the campaign's folder from its
+tables (``comparison.csv``, ``faults.csv``); :func:`error_summary` is the headline figure: how many p50
+predictions below 70 % of the fitted saturation are within 20 % of the measurement.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+from pathlib import Path
+
+import pandas as pd
+
+from sim.real.load import machine
+
+__all__ = ["TARGET", "error_summary", "write_report"]
+
+TARGET = (0.7, 0.2)
+"""The issue's aim: p50 within 20 % below 70 % of saturation."""
+
+
+def error_summary(table: pd.DataFrame) -> tuple[int, int]:
+    """(within, of): p50 predictions within 20 % among the points below 70 % of the fitted saturation."""
+    below = table[table["load"] < TARGET[0]]
+    err = ((below["p50_sim_ms"] - below["p50_ms"]) / below["p50_ms"]).abs()
+    return int((err <= TARGET[1]).sum()), len(below)
+
+
+def _pct(predicted: float, measured: float) -> str:
+    if not (math.isfinite(predicted) and math.isfinite(measured)) or measured == 0:
+        return "–"
+    return f"{(predicted - measured) / measured * 100:+.0f} %"
+
+
+def _figure(rows: pd.DataFrame, path: Path) -> None:
+    import matplotlib as mpl
+
+    mpl.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (lat, thr) = plt.subplots(1, 2, figsize=(10, 3.8))
+    x = rows["offered"]
+    lat.plot(x, rows["p50_ms"], "o", color="C0", label="p50 measured")
+    lat.plot(x, rows["p50_sim_ms"], "-", color="C0", label="p50 sim")
+    lat.plot(x, rows["p99_ms"], "s", color="C3", label="p99 measured")
+    lat.plot(x, rows["p99_sim_ms"], "--", color="C3", label="p99 sim")
+    lat.set_yscale("log")
+    lat.set_xlabel("offered load (messages/s)")
+    lat.set_ylabel("latency from due time (ms)")
+    lat.axvline(rows["saturation_fit"].iloc[0], color="grey", lw=0.8, ls=":", label="fitted saturation")
+    lat.legend(fontsize=7)
+    thr.plot(x, rows["throughput"], "o", color="C2", label="measured")
+    thr.plot(x, rows["throughput_sim"], "-", color="C2", label="sim")
+    thr.plot(x, x, ":", color="grey", lw=0.8, label="offered")
+    thr.set_xlabel("offered load (messages/s)")
+    thr.set_ylabel("delivered (messages/s)")
+    thr.legend(fontsize=7)
+    first = rows.iloc[0]
+    fig.suptitle(
+        f"{first['setting']}: {first['label']} (1 KiB, Poisson, 1 producer, 1 consumer, loopback)", fontsize=9
+    )
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def write_report(
+    out: Path, table: pd.DataFrame, faults: pd.DataFrame | None, versions: dict[str, str]
+) -> None:
+    """Write ``report.md`` and the figures for a campaign's tables."""
+    from sim.sweep.store import atomic_write
+
+    m = machine()
+    lines = [
+        "# sim against real brokers: calibration, prediction and faults",
+        "",
+        "Written by `make calibrate` (`python -m sim.real.calibration`); how to do the same for your broker:",
+        "[docs/calibrate.md](../../docs/calibrate.md). Every number here was",
+        "measured on the machine below; a",
+        "rerun on another machine changes the numbers, not the method.",
+        "",
+        "**Fixed conditions.** Loopback (127.0.0.1); one producer and one",
+        "consumer, both in one Python process",
+        "(asyncio; paho's threads for MQTT); messages of 1 KiB; Poisson",
+        "arrivals (open loop, latency from each",
+        "message's due time); 3 s per load point. The fit uses one low-load",
+        "run (100 messages/s, then a train",
+        "of 1,000 messages back to back); every other point is predicted from that fit alone.",
+        "",
+        f"**Machine.** {m['platform']}; {m['processor']}; {m['cores']} cores;",
+        f"Python {platform.python_version()}.",
+        "**Brokers.** " + "; ".join(f"{b}: {v}" for b, v in versions.items()) + ".",
+        "",
+    ]
+    if not table.empty:
+        within, of = error_summary(table)
+        lines += [
+            "## Prediction vs measurement",
+            "",
+            f"Below 70 % of the fitted saturation, **{within} of {of}** p50",
+            "predictions are within 20 % of the",
+            "measurement (the issue's aim). Offered loads are fractions (10 % ...",
+            "120 %) of the saturation the",
+            "low-load fit predicts, 1 / mean service time; the grey line in each figure.",
+            "",
+            "| setting | load | offered /s | p50 ms | sim | error | p99 ms | sim | error | delivered /s "
+            "| sim | error |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for _, r in table.iterrows():
+            lines.append(
+                f"| {r['setting']} | {r['load'] * 100:.0f} % | {r['offered']:.0f} | {r['p50_ms']:.2f} | "
+                f"{r['p50_sim_ms']:.2f} | {_pct(r['p50_sim_ms'], r['p50_ms'])} | {r['p99_ms']:.1f} | "
+                f"{r['p99_sim_ms']:.1f} | {_pct(r['p99_sim_ms'], r['p99_ms'])} | {r['throughput']:.0f} | "
+                f"{r['throughput_sim']:.0f} | {_pct(r['throughput_sim'], r['throughput'])} |"
+            )
+        lines += [""]
+        for setting, rows in table.groupby("setting", sort=False):
+            _figure(rows, out / "figures" / f"{setting}.png")
+            lines += [f"![{setting}](figures/{setting}.png)", ""]
+        lines += _where_off(table)
+    if faults is not None and not faults.empty:
+        lines += [
+            "## Faults",
+            "",
+            "RabbitMQ at 300 messages/s for 6 s; at 2 s either `crash` (SIGKILL,",
+            "then a restart on the same data;",
+            "the downtime is from the kill until the restarted broker answers) or",
+            "`pause` (SIGSTOP, SIGCONT 0.5 s",
+            "later). `sim` runs the same load with the setting's profile and a",
+            "`crash` of the broker node for the",
+            "measured downtime, or a `pause` of 0.5 s; its clients publish each",
+            "message once, as the real ones.",
+            "",
+            "| setting | fault | downtime s | sent | publish errors | lost | lost after confirm | sim lost |"
+            " duplicates | sim duplicates |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for _, r in faults.iterrows():
+            lines.append(
+                f"| {r['setting']} | {r['fault']} | {r['downtime_s']:.2f} | {r['sent']} | "
+                f"{r['publish_errors']} | "
+                f"{r['lost']} | {r['lost_confirmed']} | {r['lost_sim']:.0f} | {r['duplicates']} | "
+                f"{r['duplicates_sim']:.0f} |"
+            )
+        lines += [
+            "",
+            "A crash loses, in both, what is published while the broker is down (the real publisher is told:",
+            "`publish errors`; a transient queue's content is lost too). With",
+            "durable queues, confirms and manual",
+            "acks nothing confirmed is lost (`lost after confirm` = 0), and",
+            "redeliveries after the restart show",
+            "as duplicates: the messages delivered but not yet acknowledged when",
+            "the broker died. A pause loses",
+            "nothing in either; it shows as latency (messages due during it wait for the resume).",
+            "",
+        ]
+    atomic_write(out / "report.md", "\n".join(lines) + "\n")
+
+
+def _where_off(table: pd.DataFrame) -> list[str]:
+    """Plain words on where the model is off, with the figures that show it."""
+    late = table[table["lateness_p99_ms"] > 10]
+    first_late = late.groupby("setting")["load"].min().to_dict() if not late.empty else {}
+    lines = [
+        "### Where the model is off, and why",
+        "",
+        "- **The client is part of what is measured.** Publisher and consumer share one Python process; at",
+        "  high load the process itself saturates before the broker does, and the publisher falls behind its",
+        "  schedule (its lateness is recorded; latency counts from the due time, so nothing is hidden). The",
+        "  train that gives the fit's service time has no per-message timer wake-ups, so the fitted",
+        "  saturation can be above what the open-loop client reaches: the curves then bend earlier than",
+        "  `sim`'s. Points where the publisher's p99 lateness exceeds 10 ms start at: "
+        + (", ".join(f"{k} {v * 100:.0f} %" for k, v in first_late.items()) or "none")
+        + ".",
+        "- **One latency for every message on a link.** The fit puts the clients' overhead on the two links",
+        "  (producer → broker, broker → consumer); acks and confirms take the same links in `sim`, so a",
+        "  setting whose throughput depends on the ack round trip (prefetch 1) is predicted to saturate",
+        "  earlier than the real broker, where an ack costs much less than a delivery to a Python callback.",
+        "- **Tails.** p99 at low load comes from the fitted lognormals; the real tail has scheduler and",
+        "  garbage-collector pauses of the shared machine that no per-message distribution holds.",
+        "- **Batching.** Real brokers and clients move several messages per socket read and write; `sim`",
+        "  serves one at a time. Near saturation the real broker's batching raises its capacity (durable",
+        "  queues with confirms gain most: one disk sync covers many messages).",
+        "",
+    ]
+    return lines

@@ -1,0 +1,70 @@
+"""The calibration report, the validation page's section and the fault prediction, without a broker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sim.analysis.validation import real_brokers_section
+from sim.real.faults import predict_faults
+from sim.real.fit import Profile
+from sim.real.load import LoadSpec
+from sim.real.report import error_summary, write_report
+
+
+def _table() -> pd.DataFrame:
+    rows = []
+    for load, p50, sim in [(0.1, 1.0, 1.1), (0.5, 2.0, 1.0), (0.7, 3.0, 3.0), (0.9, 9.0, 4.0)]:
+        rows.append(
+            {"setting": "rabbitmq-plain", "broker": "rabbitmq", "label": "queue", "load": load,
+             "offered": 1000 * load, "saturation_fit": 1000.0, "p50_ms": p50, "p50_sim_ms": sim,
+             "p99_ms": 2 * p50, "p99_sim_ms": 2 * sim, "throughput": 1000 * load,
+             "throughput_sim": 990 * load, "lateness_p99_ms": 20.0 if load > 0.8 else 1.0, "delivered": 1.0}
+        )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_error_summary_counts_p50_within_20_percent_below_70_percent_load() -> None:
+    assert error_summary(_table()) == (1, 2)  # +10 % counts, -50 % does not; 70 % and 90 % are not below
+
+
+def test_report_has_the_table_the_figures_and_the_fault_rows(tmp_path: Path) -> None:
+    faults = pd.DataFrame(
+        [{"setting": "rabbitmq-plain", "fault": "crash", "downtime_s": 3.5, "sent": 1800,
+          "publish_errors": 1000, "confirmed": 0, "delivered": 790, "lost": 1010, "lost_confirmed": 0,
+          "duplicates": 0, "lost_sim": 1050.0, "duplicates_sim": 0.0}]
+    )  # fmt: skip
+    write_report(tmp_path, _table(), faults, {"rabbitmq": "3.10"})
+    text = (tmp_path / "report.md").read_text()
+    assert "**1 of 2** p50" in text
+    assert "| rabbitmq-plain | 50 % | 500 | 2.00 | 1.00 | -50 % |" in text
+    assert "| rabbitmq-plain | crash | 3.50 | 1800 | 1000 | 1010 | 0 | 1050 | 0 | 0 |" in text
+    assert "start at: rabbitmq-plain 90 %" in text  # where the publisher fell behind
+    assert (tmp_path / "figures" / "rabbitmq-plain.png").stat().st_size > 10_000
+
+
+def test_validation_page_section_lists_points_below_70_percent(tmp_path: Path) -> None:
+    assert real_brokers_section(tmp_path / "none.csv") == []
+    _table().to_csv(tmp_path / "c.csv", index=False)
+    lines = real_brokers_section(tmp_path / "c.csv")
+    rows = [line for line in lines if line.startswith("| rabbitmq")]
+    assert rows == [
+        "| rabbitmq-plain | 10% | 100 | 1 | 1.1 | +10% |",
+        "| rabbitmq-plain | 50% | 500 | 2 | 1 | -50% |",
+    ]
+
+
+def test_sim_loses_what_arrives_while_the_broker_is_down(tmp_path: Path) -> None:
+    profile = Profile(
+        {"service": {"dist": "lognormal", "mean": 0.0003, "cv": 1.0}, "persist": 0.0, "servers": 1},
+        {"dist": "lognormal", "mean": 0.0005, "cv": 0.5},
+        {"broker": "rabbitmq"},
+    )
+    profile.write(tmp_path / "p.toml")
+    spec = LoadSpec("rabbitmq", "amqp://127.0.0.1:1", rate=300.0, duration=6.0)
+    crash = predict_faults(tmp_path / "p.toml", spec, "crash", 1.0)
+    assert crash["lost_sim"] == pytest.approx(300, rel=0.25) and crash["duplicates_sim"] == 0
+    pause = predict_faults(tmp_path / "p.toml", spec, "pause", 0.5)
+    assert pause == {"lost_sim": 0.0, "duplicates_sim": 0.0}
