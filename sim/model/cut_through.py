@@ -56,9 +56,10 @@ class CutThrough:
         "_max_hops",
         "_paths",
         "_receive",
+        "_record",
+        "_remember",
         "_routing",
         "max_paths",
-        "remember",
     )
 
     def __init__(
@@ -82,10 +83,20 @@ class CutThrough:
         self._paths: dict[tuple[str, str], tuple[Link, ...]] = {}
         self._max_hops = routing.max_hops
         self.max_paths = max_paths
+        self._record = True
         self.remember = True
+
+    @property
+    def remember(self) -> bool:
         """Keep each multi-link run's arrival times, so that :meth:`stop` can bring its message back to the
         link it is on. ``build`` turns it off when no fault is planned: a change made from outside then lets a
         message already on a multi-link run finish it, as if the run were one link."""
+        return self._remember
+
+    @remember.setter
+    def remember(self, on: bool) -> None:
+        self._remember = bool(on)
+        self._record = self._remember or self._ctx.trace is not None
 
     def __len__(self) -> int:
         """Paths cached."""
@@ -95,15 +106,20 @@ class CutThrough:
         """The links from ``here`` toward ``dst`` up to the first that is not plain (or has no route),
         cached per pair (bounded: the cache starts over when full)."""
         path = self._paths.get((here, dst))
-        if path is not None:
-            return path
+        if path is None:
+            path = self._find(here, dst)
+        return path
+
+    def _find(self, here: str, dst: str) -> tuple[Link, ...]:
+        """:meth:`path` for a pair not in the cache."""
         routing = self._routing
         table = routing.tables.get(dst)
         if table is None:
             table = routing.tree(dst)
         links: list[Link] = []
         at = here
-        while at != dst and len(links) <= routing.max_hops:
+        max_hops = self._max_hops
+        while at != dst and len(links) <= max_hops:
             link = table.get(at) or routing.fill(table, dst, at)
             if link is None or not link.plain:
                 break
@@ -126,61 +142,72 @@ class CutThrough:
             return
         path = self._paths.get((here, dst))
         if path is None:
-            path = self.path(here, dst)
+            path = self._find(here, dst)
         n = len(path)
         if not n or msg.hops + n > self._max_hops:
             self._hop(msg, here)
             return
         ctx = self._ctx
-        trace = ctx.trace
-        now = ctx.env.now
-        if n == 1:  # the common run: one link, nothing to remember for ``stop``
-            link = path[0]
-            link.transmissions += 1
-            msg.hops += 1
-            if trace is not None:
-                trace.append((now, "hop", msg.id, link.u, link.v))
-            try:
-                ahead = next(link.outcomes)
-            except StopIteration:
-                ahead = link.refill()
+        if self._record:  # a trace to write, or a run's arrival times to remember (for ``stop``)
+            ahead = self._carry_recorded(msg, path, ctx)
             if ahead < 0.0:
-                ctx.drop(msg, "loss", link.u, now)
-                ctx.ledger.charge(msg.ob, msg.size, 1, msg.control)
                 return
-            msg.run = None
-        else:
+            link = path[-1]
+        else:  # the hot path: nothing to record
             ahead = 0.0
-            taken = 0
-            # when the message reaches the end of each link, from now (for ``stop``, if it can happen)
-            ends: list[float] | None = [] if self.remember else None
             for link in path:
-                taken += 1
                 link.transmissions += 1
-                if trace is not None:
-                    trace.append((now + ahead, "hop", msg.id, link.u, link.v))
                 try:
                     delay = next(link.outcomes)
                 except StopIteration:
                     delay = link.refill()
                 if delay < 0.0:
+                    taken = path.index(link) + 1  # a path's links are distinct
                     msg.hops += taken
-                    ctx.drop(msg, "loss", link.u, now + ahead)
+                    ctx.drop(msg, "loss", link.u)
                     ctx.ledger.charge(msg.ob, msg.size, taken, msg.control)
                     return
                 ahead += delay
-                if ends is not None:
-                    ends.append(ahead)
-            msg.hops += taken
-            msg.run = None if ends is None else (path, now, ends)
+            msg.hops += n
         msg.link = link
         # a run that ends at the destination hands the message straight to its endpoint on arrival; a trace
         # records the arrival through the network's checks (which nothing can fail before ``stop``)
         msg.callbacks = (
-            self._receive.get(dst, self._arrive) if link.v == dst and trace is None else self._arrive
+            self._receive.get(dst, self._arrive) if link.v == dst and ctx.trace is None else self._arrive
         )
-        heappush(self._heap, (now + ahead, NORMAL, next(self._event_ids), msg))  # tricks 1 and 2 of the seam
+        heappush(self._heap, (ctx.env.now + ahead, NORMAL, next(self._event_ids), msg))  # tricks 1 and 2
         ctx.ledger.charge(msg.ob, msg.size, n, msg.control)
+
+    def _carry_recorded(self, msg: Message, path: tuple[Link, ...], ctx: SimContext) -> float:
+        """:meth:`send`'s run over ``path`` when it records: each hop in the trace, at the time the message
+        reaches it, and (with :attr:`remember`, for a run of several links) the arrival times at the end of
+        each link. Returns the run's delay, or -1 when a link lost the message (dropped and charged)."""
+        trace = ctx.trace
+        now = ctx.env.now
+        ahead = 0.0
+        taken = 0
+        # when the message reaches the end of each link, from now (for ``stop``, if it can happen)
+        ends: list[float] | None = [] if self.remember and len(path) > 1 else None
+        for link in path:
+            taken += 1
+            link.transmissions += 1
+            if trace is not None:
+                trace.append((now + ahead, "hop", msg.id, link.u, link.v))
+            try:
+                delay = next(link.outcomes)
+            except StopIteration:
+                delay = link.refill()
+            if delay < 0.0:
+                msg.hops += taken
+                ctx.drop(msg, "loss", link.u, now + ahead)
+                ctx.ledger.charge(msg.ob, msg.size, taken, msg.control)
+                return -1.0
+            ahead += delay
+            if ends is not None:
+                ends.append(ahead)
+        msg.hops += taken
+        msg.run = None if ends is None else (path, now, ends)
+        return ahead
 
     def stop(self) -> None:
         """State can change from now on: forget the paths, and bring every message under way back to the
