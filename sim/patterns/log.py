@@ -140,14 +140,24 @@ class Log:
             "records",
             "records first processed after a later record of their producer and key",
         ),
-        Measure("replication_bytes", "count", "bytes", "record bytes sent from leaders to followers"),
+        Measure(
+            "replication_bytes",
+            "count",
+            "bytes",
+            "bytes sent from leaders to followers (a log's records; a replicated broker's messages)",
+        ),
         Measure(
             "under_replicated_s",
             "count",
             "partition-s",
             "time partitions spent with an ISR short of the replication factor or no leader",
         ),
-        Measure("elections", "count", "elections", "partition leader elections (clean and unclean)"),
+        Measure(
+            "elections",
+            "count",
+            "elections",
+            "leader elections (of a log's partitions, clean and unclean; of a replicated broker)",
+        ),
         Measure("unclean_elections", "count", "elections", "leader elections of a replica outside the ISR"),
         Measure("rebalances", "count", "rebalances", "consumer group rebalances after the first assignment"),
         Measure(
