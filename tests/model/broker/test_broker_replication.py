@@ -170,6 +170,23 @@ def test_an_old_leader_back_before_the_election_serves_no_one_and_follows() -> N
     assert s["lost"] == 0 and s["in_flight"] == 0
 
 
+def test_a_publish_only_the_crashed_leader_had_is_lost_without_confirms() -> None:
+    sc = scenario(election_delay="200ms", confirms=False)
+    ctx, world, broker = built(sc)
+    for follower in ("n1", "n2"):
+        world.node(follower).crash()
+    while not broker.pending:  # the leader appends a publish the followers cannot get
+        ctx.env.step()
+    (rec,) = broker.pending.values()
+    assert rec.stored == {"n0"} and not rec.msg.reliable
+    for follower in ("n1", "n2"):
+        world.node(follower).recover()  # their catch-up is on its way ...
+    world.node("n0").crash()  # ... when the leader crashes
+    ctx.env.run(until=ctx.env.now + 0.2 + 1e-9)
+    assert broker.id == "n1" and not broker.pending
+    assert ctx.ledger.outcome_of(rec.msg.ob) == "lost" and ctx.ledger.last_reason(rec.msg.ob) == "crash_lost"
+
+
 def test_replicas_must_start_with_the_broker_node() -> None:
     with pytest.raises(SimError, match=r"broker\.replicas"):
         built(scenario(replicas=["n1", "n0"]))
