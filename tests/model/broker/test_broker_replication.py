@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from sim import Scenario, SimError
 from sim.core.context import SimContext
 from sim.model.broker.replication import ReplicatedBroker
-from sim.run.build import AssembledWorld, build
+from sim.run.build import AssembledWorld, build, topology_search_path
 from sim.run.simulate import run_world
 
 MS = 0.001
@@ -185,6 +186,22 @@ def test_a_publish_only_the_crashed_leader_had_is_lost_without_confirms() -> Non
     ctx.env.run(until=ctx.env.now + 0.2 + 1e-9)
     assert broker.id == "n1" and not broker.pending
     assert ctx.ledger.outcome_of(rec.msg.ob) == "lost" and ctx.ledger.last_reason(rec.msg.ob) == "crash_lost"
+
+
+def test_a_count_takes_the_broker_node_then_the_topology_s_other_broker_nodes() -> None:
+    path = Path(__file__).resolve().parents[3] / "experiments" / "scenarios" / "queue_replicated.toml"
+    sc = Scenario.from_toml(path)
+    world = build(SimContext.from_seed(1), sc, search=topology_search_path())
+    broker = world.broker()
+    assert isinstance(broker, ReplicatedBroker) and list(broker.replicas) == [
+        "broker",
+        "broker-1",
+        "broker-2",
+    ]
+    assert broker.majority == 2
+    one = sc.with_updates({"topology.params": {**sc.topology.params, "brokers": 1}})
+    with pytest.raises(SimError, match="from 1 to 1"):
+        build(SimContext.from_seed(1), one, search=topology_search_path())
 
 
 def test_replicas_must_start_with_the_broker_node() -> None:
