@@ -6,7 +6,9 @@ See docs/calibrate.md. The clients are the ``[real]`` extra; they are imported o
 from __future__ import annotations
 
 import argparse
+import contextlib
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,7 @@ def parse_fault(text: str) -> tuple[float, str]:
 
 def _spec(args: argparse.Namespace, url: str) -> Any:
     from sim.core.units import parse_duration, parse_rate, parse_size
-    from sim.real.load import LoadSpec
+    from sim.real.load import PATTERNS, LoadSpec
 
     return LoadSpec(
         broker=args.broker,
@@ -41,7 +43,7 @@ def _spec(args: argparse.Namespace, url: str) -> Any:
         size=int(parse_size(args.size, "--size")),
         duration=parse_duration(args.duration, "--duration"),
         arrivals=args.arrivals,
-        pattern=args.pattern,
+        pattern=args.pattern or PATTERNS.get(args.broker, ("queue",))[0],
         confirms=args.confirms,
         durable=args.durable,
         manual_ack=args.manual_ack,
@@ -70,16 +72,38 @@ def _cmd_measure(args: argparse.Namespace) -> int:
     if args.start:
         with tempfile.TemporaryDirectory(prefix=f"sim-{args.broker}-") as folder:
             try:
-                with running(args.broker, Path(folder)) as server:
-                    spec = _spec(args, server.url)
+                with running(args.broker, Path(folder)) as server, _through_proxy(args, server.url) as url:
+                    spec = _spec(args, url)
                     result = measure(spec, version=server.version, server=server, faults=faults)
             except ServerUnavailable as exc:
                 raise SimError("--start", args.broker, f"a broker that starts here ({exc})") from None
     else:
-        result = measure(_spec(args, args.url), version=args.version)
+        with _through_proxy(args, args.url) as url:
+            result = measure(_spec(args, url), version=args.version)
     result.write(out)
     _print_summary(result, out)
     return 0
+
+
+@contextlib.contextmanager
+def _through_proxy(args: argparse.Namespace, url: str) -> Iterator[str]:
+    """``url``, or with ``--latency`` the URL of a :class:`~sim.real.proxy.LatencyProxy` in front of it."""
+    from urllib.parse import urlparse
+
+    from sim.core.units import parse_duration
+    from sim.real.proxy import LatencyProxy
+
+    if args.latency is None:
+        yield url
+        return
+    delay = parse_duration(args.latency, "--latency")
+    target = urlparse(url)
+    if target.hostname not in ("127.0.0.1", "localhost") or target.port is None:
+        raise SimError(
+            "--latency", args.latency, "a broker URL on 127.0.0.1 with its port (the proxy is local)"
+        )
+    with LatencyProxy(target.port, delay) as proxy:
+        yield proxy.url(target.scheme)
 
 
 def _print_summary(result: Any, out: Path) -> None:
@@ -120,7 +144,11 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--size", default="1KiB", help="message size (messageSize), at least 16 bytes")
     p.add_argument("--duration", default="5s", help="how long to publish (testDurationMinutes)")
     p.add_argument("--arrivals", choices=["poisson", "constant"], default="poisson")
-    p.add_argument("--pattern", choices=["queue", "pubsub", "request_reply"], default="queue")
+    p.add_argument(
+        "--pattern",
+        choices=["queue", "pubsub", "request_reply"],
+        help="rabbitmq: queue (default), pubsub or request_reply; mosquitto: pubsub; nats: queue (a stream)",
+    )
     p.add_argument(
         "--subscribers", type=int, default=1, help="pubsub: subscriptions (consumerPerSubscription)"
     )
@@ -136,6 +164,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument(
         "--fault", action="append", metavar="AT:ACTION", help="with --start: kill, restart, pause, resume"
     )
+    p.add_argument("--latency", help="one-way delay added by a local TCP proxy in front of the broker (5ms)")
     p.add_argument("--version", default="unknown", help="the broker's version, recorded with a --url run")
     p.set_defaults(func=_cmd_measure)
 

@@ -3,10 +3,11 @@
 For each :data:`SETTINGS` entry: start the broker in a temporary folder, measure at low load with a train,
 fit a profile (``profiles/<name>.toml``), then measure at fractions :data:`LOADS` of the fitted saturation
 and predict each from the profile alone; then the fault runs (:mod:`sim.real.faults`). Everything is
-written under one folder: ``profiles/``, ``measurements/<name>-<load>.parquet``, ``comparison.csv``,
-``faults.csv``, and the report (:mod:`sim.real.report`). Run it with
-``python -m sim.real.calibration --out experiments/calibration``. The seeds, file names and order are
-fixed, so a rerun changes only the measured numbers.
+written under one folder: ``profiles/``, ``measurements/<name>-low.parquet`` (what each profile is
+fitted from) and ``measurements/fault-*.parquet`` (committed), ``measurements/loads/<name>-<load>.parquet``
+(tens of MB: not committed), ``comparison.csv``, ``faults.csv``, and the report (:mod:`sim.real.report`).
+Run it with ``python -m sim.real.calibration --out experiments/calibration``. The seeds, file names and
+order are fixed, so a rerun changes only the measured numbers.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def run_setting(setting: Setting, url: str, version: str, out: Path) -> list[dic
     for fraction in LOADS:
         spec = _spec(setting, url, round(fraction * saturation, 1))
         m: Measurement = measure(spec, version=version)
-        m.write(out / "measurements" / f"{setting.name}-{round(fraction * 100)}.parquet")
+        m.write(out / "measurements" / "loads" / f"{setting.name}-{round(fraction * 100)}.parquet")
         obs, pred = observe(m), predict(path, spec)
         rows.append(
             {

@@ -33,7 +33,9 @@ __all__ = ["CASES", "FaultCase", "counts", "predict_faults", "run_faults"]
 log = logging.getLogger(__name__)
 
 RATE = 300.0
-DURATION = 6.0
+DURATION = {"crash": 14.0, "pause": 4.0}
+"""Seconds of publishing: a crashed RabbitMQ takes several seconds to restart (it recovers its message
+store), and the run goes on past it."""
 AT = 2.0
 PAUSE = 0.5
 
@@ -92,7 +94,9 @@ def run_faults(out: Path, cases: tuple[FaultCase, ...] = CASES) -> pd.DataFrame:
         try:
             with running("rabbitmq", Path(folder)) as server:
                 for case in cases:
-                    spec = LoadSpec("rabbitmq", server.url, rate=RATE, duration=DURATION, **case.options)
+                    spec = LoadSpec(
+                        "rabbitmq", server.url, rate=RATE, duration=DURATION[case.fault], **case.options
+                    )
                     schedule = (
                         [(AT, "bounce")] if case.fault == "crash" else [(AT, "pause"), (AT + PAUSE, "resume")]
                     )

@@ -9,7 +9,9 @@ train (``sim measure --train N``) the fit takes:
   never idles, so its departures are spaced by its service times (the packet-train method of network
   measurement). Deliveries reach the client in bursts (several per socket read), so single gaps mean
   nothing; the *variance* comes from sums of 50 consecutive gaps (batch means: var(S) = var(sum) / 50), so
-  bursts inside a block cancel out. The bottleneck is whatever is slowest on the path: the broker's queue
+  bursts inside a block cancel out; capped at 3, since what varies more than that from block to block is
+  stalls of the machine or the client (a collector, a busy neighbour), not the cost of a message. The
+  bottleneck is whatever is slowest on the path: the broker's queue
   process, or the Python client itself; the profile describes the pair, and says so.
 - **persistence** (``[broker].persist``): given a transient and a durable measurement of the same broker,
   the difference of their mean service times (never below 0); given one, 0 (the service time holds it).

@@ -28,7 +28,7 @@ import pandas as pd
 
 from sim.core.errors import SimError
 
-__all__ = ["COLUMNS", "LoadSpec", "Measurement", "Recorder", "machine", "read", "schedule"]
+__all__ = ["COLUMNS", "PATTERNS", "LoadSpec", "Measurement", "Recorder", "machine", "read", "schedule"]
 
 COLUMNS = (
     "msg",
@@ -42,6 +42,13 @@ COLUMNS = (
     "lateness_s",
 )
 """The columns of a measurement, in order (docs/calibrate.md describes each)."""
+
+PATTERNS = {
+    "rabbitmq": ("queue", "pubsub", "request_reply"),
+    "mosquitto": ("pubsub",),
+    "nats": ("queue",),
+}
+"""What each broker's adapter measures (its default first)."""
 
 NOT_YET = -1
 """A timestamp that never happened (no confirm, no delivery)."""
@@ -85,6 +92,9 @@ class LoadSpec:
         for name, ok, allowed in checks:
             if not ok:
                 raise SimError(name, getattr(self, name), allowed)
+        patterns = PATTERNS.get(self.broker, ())
+        if self.pattern not in patterns:
+            raise SimError("pattern", self.pattern, f"one of {', '.join(patterns)} for {self.broker}")
 
 
 def schedule(spec: LoadSpec) -> np.ndarray:

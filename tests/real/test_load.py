@@ -92,3 +92,14 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
     err = capsys.readouterr().err.strip().splitlines()
     assert [line.split(":")[0:2] for line in err] == [["sim", " error"]] * 3
     assert "measurement" in err[0] and "--url" in err[1] and "--fault" in err[2]
+
+
+def test_each_broker_measures_its_own_patterns() -> None:
+    with pytest.raises(SimError, match="pattern = 'queue': expected one of pubsub for mosquitto"):
+        LoadSpec("mosquitto", "mqtt://127.0.0.1:1", rate=1.0, pattern="queue")
+    with pytest.raises(SimError, match="pattern"):
+        LoadSpec("nats", "nats://127.0.0.1:1", rate=1.0, pattern="pubsub")
+    assert (
+        LoadSpec("rabbitmq", "amqp://127.0.0.1:1", rate=1.0, pattern="request_reply").pattern
+        == "request_reply"
+    )
