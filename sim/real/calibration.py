@@ -4,9 +4,9 @@ For each :data:`SETTINGS` entry: start the broker in a temporary folder, measure
 fit a profile (``profiles/<name>.toml``), then measure at fractions :data:`LOADS` of the fitted saturation
 and predict each from the profile alone; then the fault runs (:mod:`sim.real.faults`). Everything is
 written under one folder: ``profiles/``, ``measurements/<name>-low.parquet`` (what each profile is
-fitted from) and ``measurements/fault-*.parquet`` (committed), ``measurements/loads/<name>-<load>.parquet``
-(tens of MB: not committed), ``comparison.csv``, ``faults.csv``, and the report (:mod:`sim.real.report`).
-Run it with ``python -m sim.real.calibration --out experiments/calibration``. The seeds, file names and
+fitted from) and ``measurements/fault-*.parquet``, ``comparison.csv``, ``faults.csv``, and the report
+(:mod:`sim.real.report`); the measurements at every load point (tens of MB) only with ``--loads DIR``. Run
+it with ``python -m sim.real.calibration --out experiments/calibration``. The seeds, file names and
 order are fixed, so a rerun changes only the measured numbers.
 """
 
@@ -85,7 +85,7 @@ def _spec(setting: Setting, url: str, rate: float, **kw: Any) -> LoadSpec:
     return LoadSpec(setting.broker, url, rate=rate, size=1024, duration=DURATION, **(setting.options | kw))
 
 
-def run_setting(setting: Setting, url: str, version: str, out: Path) -> list[dict[str, Any]]:
+def run_setting(setting: Setting, url: str, version: str, out: Path, loads: Path) -> list[dict[str, Any]]:
     """Fit ``setting`` at low load, then measure and predict each of :data:`LOADS`; rows of the table."""
     low = measure(_spec(setting, url, LOW_RATE, train=TRAIN), version=version)
     low.write(out / "measurements" / f"{setting.name}-low.parquet")
@@ -98,7 +98,7 @@ def run_setting(setting: Setting, url: str, version: str, out: Path) -> list[dic
     for fraction in LOADS:
         spec = _spec(setting, url, round(fraction * saturation, 1))
         m: Measurement = measure(spec, version=version)
-        m.write(out / "measurements" / "loads" / f"{setting.name}-{round(fraction * 100)}.parquet")
+        m.write(loads / f"{setting.name}-{round(fraction * 100)}.parquet")
         obs, pred = observe(m), predict(path, spec)
         rows.append(
             {
@@ -122,22 +122,28 @@ def run_setting(setting: Setting, url: str, version: str, out: Path) -> list[dic
     return rows
 
 
-def run_campaign(out: Path, settings: tuple[Setting, ...] = SETTINGS, faults: bool = True) -> pd.DataFrame:
-    """Run every setting (one server per broker) and the fault runs; write the folder and the report."""
+def run_campaign(
+    out: Path, settings: tuple[Setting, ...] = SETTINGS, faults: bool = True, loads: Path | None = None
+) -> pd.DataFrame:
+    """Run every setting (one server per broker) and the fault runs; write the folder and the report.
+    The measurements at each load point go to ``loads`` (default: a temporary folder, deleted)."""
     from sim.real.report import write_report
     from sim.sweep.store import atomic_write
 
     rows: list[dict[str, Any]] = []
     versions: dict[str, str] = {}
+    scratch = tempfile.TemporaryDirectory(prefix="sim-calibration-loads-")
+    loads = loads or Path(scratch.name)
     for broker in dict.fromkeys(s.broker for s in settings):
         with tempfile.TemporaryDirectory(prefix=f"sim-{broker}-") as folder:
             try:
                 with running(broker, Path(folder)) as server:
                     versions[broker] = server.version
                     for setting in (s for s in settings if s.broker == broker):
-                        rows += run_setting(setting, server.url, server.version, out)
+                        rows += run_setting(setting, server.url, server.version, out, loads)
             except ServerUnavailable as exc:
                 log.warning("%s skipped: %s", broker, exc)
+    scratch.cleanup()
     table = pd.DataFrame(rows)
     atomic_write(out / "comparison.csv", table.to_csv(index=False, float_format="%.6g"))
     fault_table = None
@@ -155,12 +161,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="experiments/calibration", help="the folder to (re)write")
     parser.add_argument("--only", action="append", help="setting names (default: all)")
     parser.add_argument("--no-faults", action="store_true")
+    parser.add_argument(
+        "--loads", help="keep the measurements at each load point in this folder (tens of MB)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for noisy in ("aio_pika", "aiormq", "nats"):
         logging.getLogger(noisy).setLevel(logging.CRITICAL)  # reconnection chatter during the faults
     chosen = tuple(s for s in SETTINGS if not args.only or s.name in args.only)
-    run_campaign(Path(args.out), chosen, faults=not args.no_faults)
+    run_campaign(
+        Path(args.out), chosen, faults=not args.no_faults, loads=Path(args.loads) if args.loads else None
+    )
     return 0
 
 
