@@ -4,8 +4,9 @@ Each :data:`CASES` entry runs RabbitMQ under one guarantee setting with one faul
 a restart on the same data: a crash and its supervisor) or a pause (SIGSTOP, SIGCONT 0.5 s later). The
 record gives, per message: sent, confirmed, delivered (how often). Counted:
 
-- ``lost``: sent and never delivered; ``lost_confirmed``: of those, the ones the broker had confirmed (a
-  silent loss: the publisher believes it safe);
+- ``lost``: sent and not delivered by the end of the run; ``lost_confirmed``: of those, the ones the
+  broker had confirmed (the publisher believes them safe: either lost silently, or still in a durable
+  queue that no consumer drained before the end);
 - ``duplicates``: deliveries beyond the first.
 
 ``sim`` runs the same load with the setting's profile (``profiles/<setting>.toml``) and a ``crash`` of the
@@ -33,7 +34,7 @@ __all__ = ["CASES", "FaultCase", "counts", "predict_faults", "run_faults"]
 log = logging.getLogger(__name__)
 
 RATE = 300.0
-DURATION = {"crash": 14.0, "pause": 4.0}
+DURATION = {"crash": 20.0, "pause": 4.0}
 """Seconds of publishing: a crashed RabbitMQ takes several seconds to restart (it recovers its message
 store), and the run goes on past it."""
 AT = 2.0

@@ -58,10 +58,10 @@ def test_a_paused_broker_shows_in_the_latency_of_messages_due_during_the_pause(r
     os.kill(rabbitmq.pid, signal.SIGCONT)  # (resume is idempotent; the module's server stays usable)
 
 
-def test_fit_at_low_load_predicts_p50_at_forty_percent_of_saturation(
+def test_fit_at_low_load_predicts_p50_at_thirty_percent_of_saturation(
     rabbitmq: Server, tmp_path: Path
 ) -> None:
-    """Fit from 100 msg/s plus a train of 300, then measure at 40 % of the fitted saturation: the simulated
+    """Fit from 100 msg/s plus a train of 300, then measure at 30 % of the fitted saturation: the simulated
     p50 is within 50 % of the measured one. (The committed report aims at 20 % on a quiet machine; the test
     allows more, since the suite runs on two busy cores where the Python client's timing wanders.)"""
     low = measure(_spec(rabbitmq, duration=1.5, train=300))
@@ -69,7 +69,7 @@ def test_fit_at_low_load_predicts_p50_at_forty_percent_of_saturation(
     service = profile.broker["service"]["mean"]
     assert 1e-6 < service < 0.01  # a broker on loopback: microseconds to milliseconds per message
     profile.write(tmp_path / "p.toml")
-    spec = _spec(rabbitmq, rate=round(0.4 / service), duration=1.5)
+    spec = _spec(rabbitmq, rate=round(0.3 / service), duration=1.5)
     measured, predicted = observe(measure(spec)), predict(tmp_path / "p.toml", spec)
     assert abs(predicted.p50 - measured.p50) / measured.p50 < 0.5
     assert abs(predicted.throughput - measured.throughput) / measured.throughput < 0.2
