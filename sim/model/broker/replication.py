@@ -8,7 +8,9 @@ on its *leader* and keeps a copy on each *follower*:
   ``[broker]`` service time plus ``persist`` when durable) and answers ``replicated``. When a majority of
   the replicas has it (the leader included) the publish is *committed*: only then is it enqueued (a quorum
   queue delivers committed messages only) and the publisher confirm sent. Each publish commits on its own:
-  two publishes may commit in the other order when their followers' round trips differ.
+  two publishes may commit in the other order when their followers' round trips differ. A publish still
+  not committed ``election_delay`` after its append, or retried by its publisher, is sent again to the
+  followers that have not answered (a ``replicate`` or its answer lost on a link).
 - A consumer's ack (or, with auto ack, a delivery) is replicated as a ``settle`` message; it is committed
   when a majority has it.
 - Replication traffic is control traffic in the ledger (attributed to the row it serves); the broker also
@@ -20,8 +22,10 @@ on its *leader* and keeps a copy on each *follower*:
   delivered again (duplicates). A publish not yet committed survives if a live replica had appended it
   (it commits under the new leader); otherwise it is gone: the publisher retries it under confirms (it had
   no confirm), without confirms its rows are lost (``crash_lost``). Clients reconnect to the new leader.
-- A replica that crashes is out of sync until the leader sends it a ``catch_up`` (on its recovery, or
-  when a new leader is elected): one message the size of the leader's queued and pending messages.
+- A replica is out of sync when a publish or a settle commits without it while it is down, or when it
+  restarts without its log (``durable = false``); it is in sync again when the leader's ``catch_up``
+  arrives (sent on its recovery, or by a new leader): one message the size of the leader's queued and
+  pending messages. A durable replica that crashes and recovers while nothing commits stays in sync.
 
 Simplifications: a failure is noticed only when a node crashes (a partitioned leader stays leader); a
 replica that is out of sync still appends and acknowledges new publishes; if no live replica is in sync at
@@ -126,6 +130,7 @@ class ReplicatedBroker(Broker):
         self.replication_bytes = 0.0
         self.commit_latency: list[float] = []
         """Seconds from the leader's append to the majority's, per publish appended after ``measure_from``."""
+        self._resend = ctx.timeouts(max(election_delay, 1e-3), self._resend_due, self.pending.__contains__)
         self.elections = 0
         self.unavailable = 0.0
         """Seconds without a leader (until the end of the run if none is elected)."""
@@ -173,12 +178,15 @@ class ReplicatedBroker(Broker):
         if r is not self.leader:
             self.ctx.drop(msg, "node_down", r.id)  # no leader here (any more): the publisher retries
             return
-        if msg.id in self.pending:
-            return  # a retry of a publish being replicated: its confirm comes with the commit
+        rec = self.pending.get(msg.id)
+        if rec is not None:  # a retry of a publish being replicated: its confirm comes with the commit
+            self._replicate(rec, r)  # to the followers that have not answered (a replicate lost on a link)
+            return
         self._seq += 1
         r.last_seq = self._seq
         rec = self.pending[msg.id] = _Pending(msg, self._seq, self.ctx.env.now, r.id)
         self._replicate(rec, r)
+        self._resend.start(msg.id)
 
     def _replicate(self, rec: _Pending, leader: Replica) -> None:
         msg = rec.msg
@@ -188,6 +196,16 @@ class ReplicatedBroker(Broker):
         for f in self.replicas.values():
             if f.id not in rec.acks:
                 self._send(leader, f, "replicate", msg.size, row, payload)
+
+    def _resend_due(self, msg_id: int) -> None:
+        """A publish still not committed ``election_delay`` after its append (or its last resend): the
+        leader sends it again to the followers that have not answered."""
+        rec, leader = self.pending.get(msg_id), self.leader
+        if rec is None:
+            return
+        if leader is not None and leader.node.up:
+            self._replicate(rec, leader)
+        self._resend.start(msg_id)
 
     def _append(self, f: Replica, msg: Message) -> None:
         """``replicate`` at a follower: append on its log writer, then answer the sender."""
@@ -220,6 +238,7 @@ class ReplicatedBroker(Broker):
 
     def _commit(self, rec: _Pending) -> None:
         del self.pending[rec.msg.id]
+        self._missed(rec.stored)
         now = self.ctx.env.now
         if rec.appended >= self.measure_from:
             self.commit_latency.append(now - rec.appended)
@@ -259,13 +278,21 @@ class ReplicatedBroker(Broker):
         s.received.add(f.id)
         if len(s.received) >= self.majority:
             del self.settling[msg.payload]
+            self._missed(s.received)
 
     # -- crashes, elections, catching up -----------------------------------------------------------
+    def _missed(self, have: set[str]) -> None:
+        """A publish or a settle commits: a replica that is down without it misses it (it is out of sync
+        until it catches up)."""
+        for r in self.replicas.values():
+            if not r.node.up and r.id not in have:
+                r.in_sync = False
+
     def _replica_crashed(self, r: Replica) -> None:
-        r.in_sync = False
         r.log_free_at = 0.0
-        if not self.config.durable:
-            r.last_seq = 0  # its log was in memory
+        if not self.config.durable:  # its log was in memory
+            r.in_sync = False
+            r.last_seq = 0
         if r is self.leader:
             self.leader = None
             self._leaderless_since = self.ctx.env.now

@@ -78,3 +78,26 @@ def test_one_broker_with_a_non_durable_queue_loses_its_content_in_the_crash(patt
     s = result.summary
     assert s["lost_crash_lost"] > 0, pattern
     assert "commit_latency_mean" not in s  # the replication figures belong to replicated runs
+
+
+@pytest.mark.parametrize("pattern", list(PATTERNS))
+@pytest.mark.parametrize("seed", [0])
+def test_random_crashes_of_every_replica_on_lossy_links_lose_nothing(pattern: str, seed: int) -> None:
+    # leaders and followers crash and recover at random (several elections, spells without a quorum);
+    # replicates lost on the links are sent again
+    sc = scenario(pattern, replicas=["n0", "n1", "n2"], durable=True, recover=False).with_updates(
+        {
+            "seed": seed,
+            "duration": 4.0,
+            "drain": 60.0,
+            "faults": [],
+            "nemesis": [{"kind": "crash", "targets": ["n0", "n1", "n2"], "mttf": "700ms", "mttr": "300ms"}],
+            "links": {"latency": {"dist": "exponential", "mean": "1ms"}, "loss": 0.02},
+            "broker.ack_timeout": "200ms",
+        }
+    )
+    result = simulate(sc)
+    s = result.summary
+    assert s["elections"] >= 3 and s["unavailable"] > 0.5
+    assert s["lost"] == 0 and s["in_flight"] == 0, pattern
+    assert result.check() == []
