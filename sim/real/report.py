@@ -155,14 +155,17 @@ def _fault_words(faults: pd.DataFrame) -> list[str]:
         "publisher is told: its publish fails), and a transient queue's content; a durable queue with",
         "confirms and manual acks keeps every confirmed message, and what was delivered but not acked",
         "when the broker died comes again after the restart (duplicates). A pause loses nothing; it shows",
-        "as latency.",
+        "as latency. `sim`'s figure is what its model loses; a real client adds its own behaviour: when",
+        "`lost` is far above both `publish errors` and `sim lost`, the consumer received nothing after the",
+        "restart before the run ended (the client library's reconnection had not restored its consumer).",
     ]
     for _, r in faults.iterrows():
         if r["fault"] != "crash":
             continue
         off = (r["lost_sim"] - r["lost"]) / r["lost"] if r["lost"] else float("nan")
         words.append(
-            f"- {r['setting']}: {r['lost']} lost against {r['lost_sim']:.0f} predicted ({off:+.0%}); "
+            f"- {r['setting']}: {r['lost']} lost against {r['lost_sim']:.0f} predicted "
+            f"(prediction {off:+.0%}); "
             f"{r['publish_errors']} of the lost were refused to the publisher"
             + (
                 f"; {r['lost_confirmed']} were confirmed and not delivered by the end (in the durable queue,"
