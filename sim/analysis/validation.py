@@ -28,7 +28,18 @@ from sim.sweep.experiment import replication_seeds
 
 Summary = dict[str, float]
 
-__all__ = ["CASES", "Case", "Outcome", "erlang_c", "evaluate", "main", "majority_commit", "write_page"]
+__all__ = [
+    "CASES",
+    "Case",
+    "Outcome",
+    "batch_wait",
+    "erlang_c",
+    "evaluate",
+    "gated_consumer",
+    "main",
+    "majority_commit",
+    "write_page",
+]
 
 LEVEL = 0.99
 
@@ -356,6 +367,264 @@ CASES: tuple[Case, ...] = (
         size=1.0,
         quick_precision=0.1,
         notes="the k-th smallest of the N−1 follower round trips X + Y + a, k = ⌊N/2⌋ (majority_commit)",
+    ),
+)
+
+
+# -- the partitioned log (pattern "log") ------------------------------------------------------------------
+# The log's rules these cases rest on (sim/model/log/cluster.py, sim/patterns/log.py): a follower fetches
+# every ``fetch_interval`` on a grid fixed from time 0 and takes what the leader appended until its fetch
+# arrives (the answer lands even if the leader crashes meanwhile); a producer's batch leaves when it is full
+# or ``linger`` after its first record; a consumer fetches again as soon as a fetch's records are processed,
+# ``fetch_interval`` later after an empty fetch; periodic commits store the position (everything fetched).
+
+
+def batch_wait(rate: float, linger: float, records: float = math.inf) -> float:
+    """Mean wait of a record in a producer's batch, Poisson arrivals at ``rate``: a batch opens with a record,
+    takes the arrivals of the next ``linger`` seconds, and leaves at ``linger`` or with its ``records``-th
+    record (``batch_size`` / record size), whichever comes first. With N(t) ~ Poisson(λt) the arrivals after
+    the first, the batch holds 1 + N(t) records while N(t) ≤ n − 2, so
+    E[wait] = ∫₀ᴸ E[(1 + N(t))·1{N(t) ≤ n−2}] dt / (1 + E[min(N(L), n−1)]); without a size bound
+    (L + λL²/2) / (1 + λL). Seconds."""
+    from scipy import integrate
+
+    lam, n = rate, records
+    if n <= 1:
+        return 0.0
+    if math.isinf(n):
+        return (linger + lam * linger**2 / 2) / (1 + lam * linger)
+    k = np.arange(int(n) - 1)  # 0 .. n-2
+
+    def held(t: float) -> float:
+        return float(((1 + k) * stats.poisson.pmf(k, lam * t)).sum())
+
+    total = integrate.quad(held, 0, linger, limit=200)[0]
+    pk = stats.poisson.pmf(k, lam * linger)
+    count = 1 + float((k * pk).sum()) + (n - 1) * float(stats.poisson.sf(n - 2, lam * linger))
+    return float(total / count)
+
+
+def gated_consumer(lam: float, mu: float, fetch_interval: float) -> dict[str, float]:
+    """A log partition read by one consumer with exponential processing (rate ``mu``), Poisson records
+    (``lam``), instant fetches, commits after processing. The consumer serves a fetch's records in order and
+    fetches again at once; after an empty fetch it waits ``fetch_interval`` (F): an M/M/1 queue with multiple
+    vacations of length F, so W = 1/(μ−λ) + F/2 (Fuhrmann–Cooper: Wq = ρ/(μ−λ) + F/2). The lag (high
+    watermark − committed) counts a record from its append to the commit after the last record of its fetch:
+    by Little, lag = λ(W + E[B]/μ), B the records behind it in its fetch. With k the records of a fetch, k' |
+    k ~ Poisson(λ·Gamma(k, μ)) (Poisson(λF) after an empty one), the stationary moments satisfy
+    E[k²]/E[k] = (ρ + ρ² + (1−ρ)(1+λF)) / (1−ρ²), and E[B] = (E[k²] − E[k]) / (2E[k]); with F → 0 the lag is
+    L + ρ³/(1−ρ²), above M/M/1's L = ρ/(1−ρ) by the processed records not yet committed."""
+    rho = lam / mu
+    w = 1 / (mu - lam) + fetch_interval / 2
+    ratio = (rho + rho**2 + (1 - rho) * (1 + lam * fetch_interval)) / (1 - rho**2)
+    behind = (ratio - 1) / 2
+    return {"W": w, "lag": lam * (w + behind / mu)}
+
+
+LOG_PHASES = 10
+"""Crash phases per block: the i-th crash of a block falls (i + 1/2)/10 of the period after its grid
+point, so that a block averages the phase uniformly (stratified)."""
+
+
+def _leader_crashes(acks: int | str, blocks: float) -> Scenario:
+    """Two brokers (n0, n1) replicate one partition (1 ms links, 10 ms follower fetches, appends at once);
+    100 records/s from n2. Every 0.2 s the leader crashes for 20 ms, at a phase φ after a follower's fetch
+    reached it (stratified over (0, F)); the other broker is elected 10 ms later. 0.2 s lets the recovered
+    broker rejoin the ISR (it needs a fetch interval without appends: e^{−λF} per fetch)."""
+    count = LOG_PHASES * max(1, round(blocks))
+    period, latency, cycle = 0.01, 0.001, 0.2
+    faults = [
+        {
+            "at": 0.5 + i * cycle + latency + (i % LOG_PHASES + 0.5) * period / LOG_PHASES,
+            "action": "crash",
+            "target": f"n{i % 2}",
+            "for": 0.02,
+        }
+        for i in range(count)
+    ]
+    reliable = acks != 1
+    return Scenario(
+        pattern="log",
+        duration=0.5 + count * cycle,
+        warmup=0.0,
+        topology={"name": "full_mesh", "params": {"n": 4}},
+        links={"latency": latency},
+        nodes={"service": 0},
+        broker={"node": "n0", "service": 0},
+        workload={"producers": ["n2"], "consumers": ["n3"], "rate": 100.0},
+        delivery={
+            "guarantee": "at_least_once" if reliable else "at_most_once",
+            "ack_timeout": "50ms" if reliable else "5ms",
+            "max_attempts": "inf",
+        },
+        log={
+            "brokers": ["n0", "n1"],
+            "replication_factor": 2,
+            "acks": acks,
+            "min_insync_replicas": 2 if reliable else 1,
+            "fetch_interval": period,
+            "election_delay": "10ms",
+        },
+        faults=faults,
+    )
+
+
+def _per_crash(s: Summary) -> dict[str, float]:
+    return {"unreplicated_per_crash": s["lost_unreplicated"] / s["faults"], "lost": s["lost"]}
+
+
+def _consumer_crashes(blocks: float) -> Scenario:
+    """One partition on n0, 500 records/s from n1, a group of n2 and n3 committing every 40 ms (periodic),
+    instant links and processing, idle fetches every 2 ms. Every 0.12 s n2 (holding the partition) crashes at
+    a phase φ after a commit (stratified over (0, 40 ms), each a multiple of the fetch interval, so that the
+    records visible at the commit and at the crash are equally fresh: the consumer's fetches fall half an
+    interval off both); n3 takes over after the 20 ms session timeout from the last commit; n2 is back 51 ms
+    after its crash and takes the partition back."""
+    count = LOG_PHASES * max(1, round(blocks))
+    interval, cycle = 0.04, 0.12
+    faults = [
+        {
+            "at": 0.48 + i * cycle + (i % LOG_PHASES + 0.5) * interval / LOG_PHASES,
+            "action": "crash",
+            "target": "n2",
+            "for": 0.051,
+        }
+        for i in range(count)
+    ]
+    return Scenario(
+        pattern="log",
+        duration=0.48 + count * cycle,
+        warmup=0.0,
+        topology={"name": "full_mesh", "params": {"n": 4}},
+        links={"latency": 0},
+        nodes={"service": 0},
+        broker={"node": "n0", "service": 0},
+        workload={"producers": ["n1"], "consumers": ["n2", "n3"], "rate": 500.0},
+        delivery={"guarantee": "at_most_once"},
+        log={
+            "brokers": ["n0"],
+            "commit": "periodic",
+            "commit_interval": interval,
+            "session_timeout": "20ms",
+            "fetch_interval": "2ms",
+        },
+        faults=faults,
+    )
+
+
+def _batching(size: float, batch_size: str = "1GB") -> Scenario:
+    """One producer, 200 records/s of 100 B, ``linger`` 20 ms; instant links and appends, acks 1: a record's
+    produce latency is its wait in the batch."""
+    return Scenario(
+        pattern="log",
+        duration=100.0 * size,
+        warmup=1.0,
+        topology={"name": "star", "params": {"n": 3}},
+        links={"latency": 0},
+        nodes={"service": 0},
+        broker={"node": "hub", "service": 0},
+        workload={"producers": 1, "consumers": 1, "rate": 200.0, "size": "100B"},
+        delivery={"guarantee": "at_most_once"},
+        log={"brokers": 1, "linger": "20ms", "batch_size": batch_size},
+    )
+
+
+def _partition_consumer(size: float) -> Scenario:
+    """One partition, Poisson λ = 50/s, one consumer with exponential processing μ = 100/s, instant links and
+    appends, idle fetches every 2 ms, commits after processing."""
+    duration = 100.0 * size
+    return Scenario(
+        pattern="log",
+        duration=duration,
+        warmup=duration / 20,
+        topology={"name": "star", "params": {"n": 3}},
+        links={"latency": 0},
+        nodes={"service": {"dist": "exponential", "mean": 0.01}},
+        broker={"node": "hub", "service": 0},
+        workload={"producers": 1, "consumers": 1, "rate": 50.0},
+        delivery={"guarantee": "at_least_once"},
+        log={"brokers": 1, "fetch_interval": "2ms", "lag_interval": "50ms"},
+    )
+
+
+CASES += (
+    Case(
+        "log_unreplicated",
+        "log, acks = 1, 2 replicas: the leader crashes (10 ms follower fetches, 100 records/s)",
+        lambda s: _leader_crashes(1, s),
+        {"unreplicated_per_crash": 100.0 * 0.01 / 2},
+        _per_crash,
+        size=58.0,
+        quick_size=10.0,
+        precision=0.05,
+        quick_precision=0.2,
+        notes="lost (`unreplicated`) per crash = λ·E[φ] = λF/2: a follower's fetch, sent every F on a fixed "
+        "grid, reaches the leader d later and takes every record appended until then; its answer lands even "
+        "if the leader crashes meanwhile, so a crash loses what the leader appended in the φ = (t − d) mod F "
+        "since the last fetch arrived (not F/2 plus a round trip). Crashes at 10 phases φ = (i + ½)F/10 "
+        "(a uniform phase, stratified); λF = 1 so that the recovered broker rejoins the ISR between crashes. "
+        "Full size: 5 800 crashes (a crash loses 0.5 records on average, so 2 % would take 36 000)",
+    ),
+    Case(
+        "log_acks_all",
+        'log, acks = "all", min_insync_replicas = 2, 2 replicas: the same leader crashes',
+        lambda s: _leader_crashes("all", s),
+        {"unreplicated_per_crash": 0.0, "lost": 0.0},
+        _per_crash,
+        replications=2,
+        size=10.0,
+        quick_size=5.0,
+        exact=True,
+        notes="exact: a batch is acknowledged once the follower has it (the high watermark passed it); what "
+        "the leader had alone is cut at the clean election and appended again by the producer's retry",
+    ),
+    Case(
+        "log_duplicates",
+        "log, periodic commits every 40 ms, 500 records/s: the consumer holding the partition crashes",
+        lambda s: _consumer_crashes(s),
+        {"duplicates_per_crash": 500.0 * 0.04 / 2},
+        lambda r: {"duplicates_per_crash": r["duplicates"] / r["faults"]},
+        size=17.0,
+        quick_size=3.0,
+        quick_precision=0.1,
+        notes="duplicates per crash = λ·E[φ] = λC/2: the next holder reads from the last commit, which "
+        "stored everything fetched by then, so the records fetched (and processed, at once) in the φ "
+        "between the commit and the crash are processed twice. Crashes at 10 phases φ = (i + ½)C/10 "
+        "(uniform, stratified), multiples of the idle fetch interval",
+    ),
+    Case(
+        "log_linger",
+        "log producer, linger 20 ms, Poisson λ = 200/s: the wait of a record in its batch",
+        lambda s: _batching(s),
+        {"batch_wait": batch_wait(200.0, 0.02)},
+        lambda r: {"batch_wait": r["produce_latency_mean"]},
+        quick_size=0.1,
+        notes="E[wait] = (L + λL²/2)/(1 + λL) (batch_wait): the first record waits L, the λL others "
+        "arrive uniformly in the linger and wait L/2 on average; produce latency is the wait (instant "
+        "links and appends)",
+    ),
+    Case(
+        "log_batch_size",
+        "log producer, linger 20 ms, batches of 4 records (400 B of 100 B), Poisson λ = 200/s",
+        lambda s: _batching(s, "400B"),
+        {"batch_wait": batch_wait(200.0, 0.02, 4)},
+        lambda r: {"batch_wait": r["produce_latency_mean"]},
+        quick_size=0.1,
+        notes="a batch leaves at L or with its n-th record: E[wait] = ∫₀ᴸ E[(1+N(t))·1{N(t) ≤ n−2}] dt / "
+        "(1 + E[min(N(L), n−1)]), N(t) ~ Poisson(λt) (batch_wait)",
+    ),
+    Case(
+        "log_consumer",
+        "log partition, one consumer: M/M/1 with idle fetches, λ = 50/s, μ = 100/s, F = 2 ms",
+        _partition_consumer,
+        gated_consumer(50.0, 100.0, 0.002),
+        lambda r: {"W": r["latency_mean"], "lag": r["partition_lag_mean"]},
+        size=16.0,
+        quick_size=0.4,
+        quick_precision=0.15,
+        notes="W = Wq + 1/μ with Wq = ρ/(μ−λ) + F/2 (M/M/1 with multiple vacations F: an empty fetch waits "
+        "F); lag = λ(W + E[B]/μ) (gated_consumer), the lag counting processed records until their fetch's "
+        "commit, so it exceeds M/M/1's L = λW",
     ),
 )
 
