@@ -28,6 +28,7 @@ __all__ = [
     "not_applicable_text",
     "point_flags",
     "point_key",
+    "ranking",
     "stand_ins",
     "supports",
     "value_label",
@@ -222,6 +223,9 @@ def supports(
                 f"({where}); flagged points are left out.{na_note}"
             )
             out += ["", *found]
+    ranked = ranking(frame, swept, meta.get("rank_by") or (), flags, not_applicable)
+    if ranked:  # the answer first, then the metric-by-metric tally
+        out[1:1] = ["", *ranked]
     caveats = []
     if flags:
         shown = "; ".join(f"{describe_point(swept, k)} ({', '.join(f)})" for k, f in list(flags.items())[:4])
@@ -236,6 +240,113 @@ def supports(
         caveats.append("- A quick run (short runs, few replications): a smoke test, not a result.")
     out += ["", "**Caveats.**", "", *caveats] if caveats else ["", "No point is flagged."]
     return "\n".join(out)
+
+
+def _shown(metric: str, value: float) -> str:
+    """A value as the report shows it: latencies in ms, others as they are."""
+    from sim.analysis.report import unit  # the report's units; imported here: report imports this module
+
+    scale, suffix = (1000.0, " ms") if unit(metric) == "ms" else (1.0, "")
+    value *= scale
+    return f"{value:.3g}{suffix}" if abs(value) < 1000 else f"{value:,.0f}{suffix}"
+
+
+def _equal_to_best(part: pd.DataFrame, line: str, names: Sequence[Any], metric: str) -> list[Any]:
+    """Among ``names`` (lines at one condition), the best on ``metric`` by its mean and every line whose
+    paired 95 % interval of the difference from the best (per seed) includes 0, the best first."""
+    sign = -1.0 if higher_is_better(metric) else 1.0
+    means = {n: float(part.loc[part[line] == n, metric].mean()) for n in names}
+    best = min(names, key=lambda n: sign * means[n])
+    ref = part[part[line] == best].set_index("seed")[metric]
+    equal = [best]
+    for name in names:
+        if name == best:
+            continue
+        mine = part[part[line] == name].set_index("seed")[metric]
+        half, n = _paired_half((mine - ref.reindex(mine.index)).dropna())
+        if math.isclose(means[name], means[best], rel_tol=1e-9, abs_tol=1e-12) or not (
+            n > 1 and abs(means[name] - means[best]) > half
+        ):
+            equal.append(name)
+    return sorted(equal, key=lambda n: sign * means[n])  # the best first (a stable sort: ties keep order)
+
+
+def ranking(
+    frame: pd.DataFrame,
+    swept: Sequence[str],
+    rank_by: Sequence[str],
+    flags: Mapping[tuple[Any, ...], tuple[str, ...]],
+    not_applicable: Sequence[Mapping[str, Any]] = (),
+) -> list[str]:
+    """The lines (:func:`line_factor`) ranked at each condition on ``rank_by`` in turn, as Markdown bullets:
+    the first metric keeps the best line and every line not told apart from it by a paired 95 % interval,
+    the next metric ranks those, and so on; the last bullet counts, per line, the conditions where it is
+    among the best. Flagged points are left out and named; a line with no value of a metric there drops out
+    of that step (named too). ``[]`` without a line factor or ``rank_by``."""
+    line = line_factor(frame, swept)
+    metrics = [m for m in rank_by if m in frame]
+    if line is None or not metrics or frame[line].nunique() < 2:
+        return []
+    others = [c for c in swept if c != line]
+    every = stand_ins(frame, swept, not_applicable)
+    skip = set(flags) | set(point_flags(every, swept))
+    out: list[str] = []
+    best_at: dict[Any, int] = {}
+    compared = 0
+    groups = every.groupby(others, sort=False, dropna=False) if others else [((), every)]
+    for cond, part in groups:
+        at = dict(zip(others, cond if isinstance(cond, tuple) else (cond,), strict=True))
+        names: list[Any] = []
+        left_out: list[Any] = []
+        for name in part[line].unique():
+            key = point_key([name if c == line else at[c] for c in swept])
+            (left_out if key in skip else names).append(name)
+        where = ", ".join(f"{k} = {v}" for k, v in at.items()) or "the only condition"
+        steps = []
+        for metric in metrics:
+            valued = [n for n in names if part.loc[part[line] == n, metric].notna().any()]
+            if len(valued) < 2:
+                break
+            equal = _equal_to_best(part, line, valued, metric)
+            word = "highest" if higher_is_better(metric) else "lowest"
+            mean = {n: float(part.loc[part[line] == n, metric].mean()) for n in valued}
+            kept = ", ".join(f"{value_label(line, n)} ({_shown(metric, mean[n])})" for n in equal)
+            dropped = [n for n in valued if n not in equal]
+            text = f"{word} {metric}: {kept}"
+            if len(equal) > 1:
+                text += " (not told apart by paired 95 % intervals)"
+            if dropped:
+                worst = max(dropped, key=lambda n: (-1.0 if higher_is_better(metric) else 1.0) * mean[n])
+                text += (
+                    f"; {len(dropped)} other(s) clearly worse, up to {value_label(line, worst)} "
+                    f"({_shown(metric, mean[worst])})"
+                )
+            no_value = [value_label(line, n) for n in names if n not in valued]
+            if no_value:
+                text += f"; no value for {', '.join(no_value)}"
+            steps.append(text)
+            names = equal
+        if not steps:
+            continue
+        compared += 1
+        for name in names:
+            best_at[name] = best_at.get(name, 0) + 1
+        shown = ", ".join(value_label(line, n) for n in names)
+        flagged = ", ".join(value_label(line, n) for n in left_out)
+        flagged = f" Left out, flagged: {flagged}." if flagged else ""
+        out.append(f"- **{where}**: " + "; then ".join(steps) + f". **Best: {shown}**.{flagged}")
+    if not out:
+        return []
+    tally = sorted(best_at.items(), key=lambda kv: -kv[1])
+    shares = ", ".join(f"{value_label(line, n)} at {k}" for n, k in tally)
+    never = [value_label(line, n) for n in every[line].unique() if n not in best_at]
+    none = f"; {', '.join(never)} at none" if never else ""
+    out.append(f"- **Among the best** (of the {compared} conditions ranked): {shares}{none}.")
+    head = (
+        f"**Ranked** at each condition on {', then '.join(metrics)}: each step keeps the best {line} and "
+        "those a paired 95 % interval (same seeds) does not tell apart from it."
+    )
+    return [head, "", *out]
 
 
 def not_applicable_text(entries: Sequence[Mapping[str, Any]]) -> str:

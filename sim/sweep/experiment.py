@@ -318,6 +318,11 @@ class Experiment:
         Check every run against its delivery guarantee and ordering (as ``sim simulate --check``) and
         store its broken promises: ``violations`` (all rules) and ``violations_<rule>`` per rule of
         :data:`sim.run.checks.RULES`, numbers that the headline may name.
+    rank_by : list of str, optional
+        Metrics the report's opening ranks the compared lines (``pattern``, or the first named factor) by
+        at each condition, in turn: the first keeps the best and those a paired 95 % interval does not tell
+        apart from it, the next ranks those (:func:`sim.analysis.findings.ranking`), e.g. ``["op_failed",
+        "op_latency_p99"]``: fewest losses first, then the lowest tail latency.
     """
 
     name: str
@@ -335,6 +340,7 @@ class Experiment:
     headline: Sequence[str] | None = None
     fail_on: Sequence[str] = ()
     check: bool = False
+    rank_by: Sequence[str] | None = None
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -350,6 +356,8 @@ class Experiment:
             raise SimError("points", self.points, "a non-empty list of parameter points (or None)")
         self._check_not_applicable()
         self._check_headline()
+        if self.rank_by is not None:
+            self._check_names("experiment.rank_by", self.rank_by)
         for flag in [self.fail_on] if isinstance(self.fail_on, str) else self.fail_on:
             if flag not in FLAGS:
                 raise SimError("experiment.fail_on", flag, "a tuple of " + " and ".join(FLAGS))
@@ -392,21 +400,23 @@ class Experiment:
                     )
 
     def _check_headline(self) -> None:
-        if self.headline is None:
-            return
+        if self.headline is not None:
+            self._check_names("experiment.headline", self.headline)
+
+    def _check_names(self, where: str, names: Sequence[str]) -> None:
         from sim.run.metrics import METRICS
 
-        if isinstance(self.headline, str) or not self.headline:
-            raise SimError("experiment.headline", self.headline, "a non-empty list of metric names")
+        if isinstance(names, str) or not names:
+            raise SimError(where, names, "a non-empty list of metric names")
         own: dict[str, str] | None = None  # the plug-ins' figures, found if a name is not a built-in's
-        for name in self.headline:
+        for name in names:
             if name in METRICS or (self.check and name in check_metrics()):
                 continue
             if own is None:
                 own = self.plugin_units()
             if name not in own:
                 raise SimError(
-                    "experiment.headline",
+                    where,
                     name,
                     "a metric name (sim list metrics; a plug-in's: sim list metrics --scenario FILE; "
                     "with check=True, violations or violations_<rule>)",
@@ -505,6 +515,7 @@ class Experiment:
                 windows[str(i)] = spans
         return {
             "headline": list(self.headline) if self.headline is not None else None,
+            "rank_by": list(self.rank_by) if self.rank_by is not None else None,
             "fail_on": [self.fail_on] if isinstance(self.fail_on, str) else list(self.fail_on),
             "not_applicable": skipped,
             "fault_windows": windows,
