@@ -15,11 +15,12 @@ train (``sim measure --train N``) the fit takes:
   process, or the Python client itself; the profile describes the pair, and says so.
 - **persistence** (``[broker].persist``): given a transient and a durable measurement of the same broker,
   the difference of their mean service times (never below 0); given one, 0 (the service time holds it).
-- **client latency** (``[profile].client_latency``, one way, for each of the two links of the calibration
-  topology): the open-loop latencies L (from due time, so the publisher's timer lateness is part of it)
-  minus the mean service time, fitted by maximum likelihood with ``scipy.stats.lognorm.fit`` (location
-  fixed at 0); each link gets a lognormal with half that mean and sqrt(2) times its coefficient of
-  variation (the sum of two such links has the fitted mean and variance).
+- **client latency** (``[profile].client_latency``, one way, for each of the two links of the
+  calibration topology): a lognormal per link such that link + service + link has the 10th, 50th and
+  90th percentiles (the median weighted most) of the open-loop latencies L (from the due time, so the
+  publisher's timer lateness is part of it); started from a maximum-likelihood fit of L minus the mean
+  service time (``scipy.stats.lognorm.fit``), then moved by Nelder-Mead (``scipy.optimize.minimize``)
+  on fixed random draws (:func:`client_latency`).
 - **confirm round trip** (``[profile].confirm_p50``, measured, for reference: the model's confirm costs
   the same service and links and nothing more).
 """
@@ -115,9 +116,26 @@ def service_time(m: Measurement) -> tuple[float, float]:
     return mean, cv
 
 
-def client_latency(m: Measurement, service_mean: float) -> tuple[float, float]:
-    """Mean and cv of one link's latency: (L - mean service) fitted lognormal (MLE), split over two links."""
-    from scipy import stats
+QUANTILES = (0.1, 0.5, 0.9)
+"""The latency quantiles the client latency is fitted to, and their weights (the median first)."""
+WEIGHTS = np.array([1.0, 10.0, 1.0])
+
+
+def _lognormal(z: np.ndarray, mean: float, cv: float) -> np.ndarray:
+    sigma = math.sqrt(math.log1p(cv * cv))
+    return np.asarray(np.exp(math.log(mean) - sigma * sigma / 2 + sigma * z))
+
+
+def client_latency(m: Measurement, service_mean: float, service_cv: float = 1.0) -> tuple[float, float]:
+    """Mean and cv of one link's latency (lognormal, the same on both links).
+
+    Start: (L - mean service) fitted lognormal by maximum likelihood (``scipy.stats.lognorm.fit``, loc 0),
+    split over two links. Then the two parameters are moved (Nelder-Mead, ``scipy.optimize.minimize``) until
+    link + service + link, drawn with fixed normal variates, has the measured 10th, 50th and 90th
+    percentiles of L (weighted least squares on their logarithms, the median ten times the others: two
+    parameters cannot always meet all three): the model's low-load latency is that sum.
+    """
+    from scipy import optimize, stats
 
     lat = m.open_loop()["latency_s"].dropna().to_numpy()
     rest = lat - service_mean
@@ -125,9 +143,21 @@ def client_latency(m: Measurement, service_mean: float) -> tuple[float, float]:
     if len(rest) < 20:
         raise SimError("measurement", m.meta["spec"]["url"], "at least 20 delivered open-loop messages")
     shape, _, scale = stats.lognorm.fit(rest, floc=0)
-    mean = float(scale * math.exp(shape**2 / 2))
-    cv = float(math.sqrt(math.exp(shape**2) - 1))
-    return mean / 2, cv * math.sqrt(2)
+    mean = float(scale * math.exp(shape**2 / 2)) / 2
+    cv = float(math.sqrt(math.exp(shape**2) - 1)) * math.sqrt(2)
+    z = np.random.default_rng(0).standard_normal((3, 20_000))  # fixed draws: the fit is deterministic
+    service = _lognormal(z[2], service_mean, service_cv)
+    target = np.log(np.quantile(lat, QUANTILES))
+
+    def loss(x: np.ndarray) -> float:
+        link_mean, link_cv = math.exp(x[0]), math.exp(x[1])
+        total = _lognormal(z[0], link_mean, link_cv) + _lognormal(z[1], link_mean, link_cv) + service
+        return float((WEIGHTS * (np.log(np.quantile(total, QUANTILES)) - target) ** 2).sum())
+
+    best = optimize.minimize(loss, [math.log(mean), math.log(cv)], method="Nelder-Mead")
+    if not best.success or loss(best.x) > loss(np.array([math.log(mean), math.log(cv)])):
+        return mean, cv
+    return math.exp(best.x[0]), math.exp(best.x[1])
 
 
 def _confirm_p50(m: Measurement) -> float | None:
@@ -150,7 +180,7 @@ def calibrate(measurements: list[Measurement], sources: list[str] | None = None)
     persist = 0.0
     if transient and durable:
         persist = max(0.0, service_time(durable[0])[0] - mean)
-    link_mean, link_cv = client_latency(base, mean)
+    link_mean, link_cv = client_latency(base, mean, cv)
     spec = base.meta["spec"]
     machine = base.meta["machine"]
     about: dict[str, Any] = {
@@ -158,8 +188,9 @@ def calibrate(measurements: list[Measurement], sources: list[str] | None = None)
         "broker_version": base.meta.get("broker_version", "unknown"),
         "settings": _settings(spec),
         "machine": f"{machine['platform']}; {machine['processor']}; {machine['cores']} cores",
-        "method": "service: train dispersion (mean) and batch means of 50 gaps (cv); client latency: "
-        "scipy.stats.lognorm.fit (MLE, loc 0) of latency minus mean service, split over two links",
+        "method": "service: train dispersion (mean) and batch means of 50 gaps (cv, at most 3); "
+        "client latency: lognormal per link, link + service + link matched to the 10/50/90th "
+        "percentiles of the latency (scipy.optimize.minimize, Nelder-Mead, from scipy.stats.lognorm.fit)",
         "sources": [Path(s).name for s in (sources or [])],
     }
     c = _confirm_p50(base)
