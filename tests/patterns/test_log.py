@@ -275,3 +275,16 @@ def test_the_same_seed_gives_the_same_ledger_traced_or_not() -> None:
     for other in runs[1:]:
         for name, column in runs[0].columns.items():
             assert np.array_equal(column, other.columns[name]), name
+
+
+def test_effectively_once_processes_each_record_once_across_a_consumer_crash() -> None:
+    faults = crash("h1_0", "0.2s", "700ms")
+    result = simulate(
+        scenario(
+            nodes=SLOW, workload={"rate": "300/s"}, delivery={"guarantee": "effectively_once"}, faults=faults
+        )
+    )
+    s = result.summary
+    assert s["duplicates"] == 0 and s["lost"] == 0 and s["delivered"] == s["offered"]
+    assert result.counters["deduplicated"] > 0  # the replayed records, recognised
+    assert rules(result) == []

@@ -145,3 +145,15 @@ def test_retention_deletes_old_records_and_reports_the_leaders(ctx: SimContext) 
         (0.06, [0], "retention"),
         (0.09, [1], "retention"),
     ]
+
+
+def test_retention_by_size_keeps_the_newest_records_within_the_bound(ctx: SimContext) -> None:
+    s = Setup(ctx, acks=1, retention_bytes=250.0)
+    s.produce(records=2)
+    s.at(0.03, lambda: s.produce(records=2))
+    ctx.env.run(until=0.1)
+    part = s.cluster.partitions[0]
+    assert [(part.logs[b].start, part.logs[b].end, part.logs[b].bytes) for b in BROKERS] == [
+        (2, 4, 200.0)
+    ] * 3
+    assert [(rows, why) for _, rows, why in s.cut] == [([0, 1], "retention")]
