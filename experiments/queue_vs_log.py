@@ -35,8 +35,8 @@ its batch's acknowledgement (the queue has none: –). For the rest: ``sim repor
 --metric op_failed_unreplicated --metric elections --metric rebalances --metric redeliveries`` or read
 ``statistics.csv``.
 
-Run it: ``sim run experiments/queue_vs_log.py`` (about 5 minutes on two cores; ``--quick`` for a smoke
-run of well under a minute).
+Run it: ``sim run experiments/queue_vs_log.py`` (140 runs: about 10 minutes on two busy cores;
+``--quick``: 56 shorter runs, about a minute).
 """
 
 from sim import Experiment, Scenario
