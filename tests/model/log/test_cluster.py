@@ -10,7 +10,8 @@ from conftest import wire
 from sim.core.context import SimContext
 from sim.core.distributions import Constant
 from sim.core.message import Message
-from sim.model.log.cluster import ACKS_ALL, NOT_ENOUGH_REPLICAS, Batch, Cluster, LogConfig, Record
+from sim.model.log.cluster import ACKS_ALL, NOT_ENOUGH_REPLICAS, Cluster, LogConfig
+from sim.model.log.partition import Batch, Record
 from sim.model.node import Node
 
 BROKERS = ("b0", "b1", "b2")
