@@ -584,7 +584,7 @@ CASES += (
         lambda s: _consumer_crashes(s),
         {"duplicates_per_crash": 500.0 * 0.04 / 2},
         lambda r: {"duplicates_per_crash": r["duplicates"] / r["faults"]},
-        size=17.0,
+        size=40.0,
         quick_size=3.0,
         quick_precision=0.1,
         notes="duplicates per crash = λ·E[φ] = λC/2: the next holder reads from the last commit, which "
