@@ -35,9 +35,11 @@ latency, saying which are equal within their 95 % intervals; ``op_failed`` count
 reasons: ``op_failed_unreplicated``, ``op_failed_node_down``, ... in ``statistics.csv``);
 ``op_duplicates_per_op`` the extra deliveries a crash or a lost ack causes; ``op_latency_p50`` and
 ``_p99`` are end to end (intended send to processing); ``produce_latency_p99`` is the log's intended send to
-its batch's acknowledgement (the queue has none: –). For the rest: ``sim report results/queue_vs_log
---metric op_failed_unreplicated --metric elections --metric rebalances --metric redeliveries`` or read
-``statistics.csv``.
+its batch's acknowledgement (the queue has none: –). The cost figure counts link transmissions per
+operation; the log's commits and group coordination take no messages in the model (docs/patterns.md,
+``log``, "Simplified"), so its bars are a lower bound next to the queue's acks. For the rest: ``sim
+report results/queue_vs_log --metric op_failed_unreplicated --metric elections --metric rebalances
+--metric redeliveries`` or read ``statistics.csv``.
 
 Run it: ``sim run experiments/queue_vs_log.py`` (140 runs: about 10 minutes on two busy cores;
 ``--quick``: 56 shorter runs, about a minute).
