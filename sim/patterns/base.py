@@ -52,6 +52,7 @@ __all__ = [
     "Delivery",
     "DeliveryConfig",
     "Measure",
+    "NodeSend",
     "Operation",
     "Outbox",
     "Pattern",
@@ -64,6 +65,9 @@ __all__ = [
 Send = Callable[[Message], "simpy.Event | None"]
 """Hands a message to the network from one node: a :class:`Delivery`'s ``send`` bound to the node, or a
 broker client's ``publish``; returns the event a blocked publisher waits on (backpressure), else None."""
+
+NodeSend = Callable[[Node, Message], "simpy.Event | None"]
+"""A :data:`Send` that takes the sending node first (:meth:`Delivery.send`); see :class:`Outbox`."""
 
 Reporter = Callable[[], Mapping[str, "float | Sequence[float]"]]
 """Returns a component's raw figures after the run: a number per name, or the samples of a declared
@@ -381,14 +385,20 @@ class Outbox:
         The sending node (its id is the messages' ``src`` and the rows' ``src``).
     send : Send
         Hands each new message to the network (the pattern's choice of :class:`Delivery` or broker client).
+    with_node : bool
+        ``send`` takes the node first, ``send(node, msg)`` (:meth:`Delivery.send`): called so rather than
+        through ``functools.partial``, which would run every message's send in a nested interpreter call.
     """
 
-    __slots__ = ("ctx", "node", "send")
+    __slots__ = ("ctx", "node", "send", "with_node")
 
-    def __init__(self, ctx: SimContext, node: Node, send: Send) -> None:
+    def __init__(
+        self, ctx: SimContext, node: Node, send: Send | NodeSend, *, with_node: bool = False
+    ) -> None:
         self.ctx = ctx
         self.node = node
-        self.send = send
+        self.send: Any = send
+        self.with_node = with_node
 
     def offer(
         self,
@@ -439,9 +449,11 @@ class Outbox:
         ledger = ctx.ledger
         msg_id = ctx.next_id()
         src = node.id
-        if type(to) is tuple:
-            ob = tuple([ledger.open(msg_id, kind, src, r, topic, created_at, size, op) for r in to])
-            msg = Message(msg_id, kind, src, dst, size, created_at, ob)
+        if type(to) is tuple:  # a loop, not a comprehension: a nested scope would cost every call its cells
+            rows = []
+            for r in to:
+                rows.append(ledger.open(msg_id, kind, src, r, topic, created_at, size, op))
+            msg = Message(msg_id, kind, src, dst, size, created_at, tuple(rows))
             msg.recipients = to
         else:
             row = ledger.open(msg_id, kind, src, to or dst, topic, created_at, size, op)  # type: ignore[arg-type]
@@ -455,4 +467,6 @@ class Outbox:
             msg.reliable = True
         if payload is not None:
             msg.payload = payload
-        return self.send(msg)
+        if self.with_node:
+            return self.send(node, msg)  # type: ignore[no-any-return]
+        return self.send(msg)  # type: ignore[no-any-return]

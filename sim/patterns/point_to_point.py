@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import partial
 from typing import Any, ClassVar
 
 from sim.core.message import Message
@@ -41,7 +40,7 @@ class PointToPoint:
         outboxes: dict[str, Outbox] = {}
         for producer in workload.producers:
             node = world.node(producer)
-            outboxes[producer] = Outbox(ctx, node, partial(delivery.send, node))
+            outboxes[producer] = Outbox(ctx, node, delivery.send, with_node=True)
         workload.offer_through(lambda producer: outboxes[producer].offer, "data", "")
 
 

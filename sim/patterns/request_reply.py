@@ -22,7 +22,6 @@ from __future__ import annotations
 from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Any, ClassVar
 
 import simpy
@@ -120,7 +119,7 @@ class _RequestReplyRun:
                 node.on("reply", self._client_handler(node))
         for client in workload.producers:
             node = world.node(client)
-            self.outboxes[client] = Outbox(self.ctx, node, partial(self._first_request, node))
+            self.outboxes[client] = Outbox(self.ctx, node, self._first_request, with_node=True)
         world.reporters.append(self.report)
         workload.start(self._emit)
 
@@ -197,7 +196,7 @@ class _RequestReplyRun:
         """The server's handler: process a request and send the reply (from the cache for a repeat
         under effectively-once)."""
         ctx, delivery = self.ctx, self.delivery
-        outbox = Outbox(ctx, node, partial(self._reply, node))
+        outbox = Outbox(ctx, node, self._reply, with_node=True)
 
         def handle(request: Message) -> None:
             # the reply cache is the server's own memory (a crash forgets it, another server never had it),

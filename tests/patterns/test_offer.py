@@ -97,9 +97,9 @@ def offers(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
     def counted(self: Outbox, *args: Any, **kwargs: Any) -> Any:
         rows, send, handed = len(self.ctx.ledger), self.send, []
 
-        def recording(msg: Message) -> Any:
-            handed.append(msg)
-            return send(msg)
+        def recording(*args: Any) -> Any:  # (msg), or (node, msg) for a sender that takes the node
+            handed.append(args[-1])
+            return send(*args)
 
         self.send = recording
         try:
