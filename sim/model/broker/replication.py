@@ -24,8 +24,9 @@ on its *leader* and keeps a copy on each *follower*:
   no confirm), without confirms its rows are lost (``crash_lost``). Clients reconnect to the new leader.
 - A replica is out of sync when a publish or a settle commits without it while it is down, or when it
   restarts without its log (``durable = false``); it is in sync again when the leader's ``catch_up``
-  arrives (sent on its recovery, or by a new leader): one message the size of the leader's queued and
-  pending messages. A durable replica that crashes and recovers while nothing commits stays in sync.
+  arrives (sent on its recovery, or by a new leader): one message the size of what it lacks (publishes
+  being replicated and, out of sync, every queued message). A durable replica that crashes and recovers
+  while nothing commits stays in sync.
 
 Simplifications: a failure is noticed only when a node crashes (a partitioned leader stays leader); a
 replica that is out of sync still appends and acknowledges new publishes; if no live replica is in sync at
@@ -356,7 +357,8 @@ class ReplicatedBroker(Broker):
                     for row in rec.msg.obligations():
                         ctx.ledger.lose(row, "crash_lost")
                 continue
-            rec.stored = rec.acks = alive | {new.id}
+            rec.stored = alive | {new.id}  # the new leader caught up from the live replicas that had it
+            rec.acks = set(rec.stored)
             if len(rec.acks) >= self.majority:
                 self._commit(rec)
             else:
@@ -370,11 +372,13 @@ class ReplicatedBroker(Broker):
             client.leader_changed(new.id)
 
     def _catch_up(self, r: Replica) -> None:
-        """The leader sends ``r`` what it holds: the queued messages and the publishes being replicated."""
+        """The leader sends ``r`` what it lacks: the publishes being replicated that it has not appended and,
+        out of sync, the queued messages too."""
         leader = self.leader
         assert leader is not None
-        size = sum(e.msg.size for q in self.queues.values() for e in (*q.ready, *q.unacked.values()))
-        size += sum(rec.msg.size for rec in self.pending.values())
+        size = sum(rec.msg.size for rec in self.pending.values() if r.id not in rec.stored)
+        if not r.in_sync:
+            size += sum(e.msg.size for q in self.queues.values() for e in (*q.ready, *q.unacked.values()))
         self._send(leader, r, "catch_up", max(size, self.config.control_size), -1, self._seq)
 
     def _caught_up(self, r: Replica, msg: Message) -> None:
