@@ -315,6 +315,10 @@ def ranking(
             text = f"{word} {metric}: {kept}"
             if len(equal) > 1:
                 text += " (not told apart by paired 95 % intervals)"
+                unsure = [n for n in equal[1:] if not math.isclose(mean[n], mean[equal[0]], abs_tol=1e-12)]
+                if unsure:  # a difference the replications are too few to confirm or rule out
+                    verb = "differs" if len(unsure) == 1 else "differ"
+                    text += f", though {', '.join(value_label(line, n) for n in unsure)} {verb} on average"
             if dropped:
                 worst = max(dropped, key=lambda n: (-1.0 if higher_is_better(metric) else 1.0) * mean[n])
                 text += (

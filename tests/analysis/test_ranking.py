@@ -60,6 +60,8 @@ def test_lines_a_paired_interval_cannot_tell_apart_are_kept_together_best_first(
     lines = ranking(TABLE, SWEPT, RANK, {})
     loss = _bullet(lines, "loss")
     assert "lowest op_latency_p99: queue (10.8 ms), log_acks1 (10.9 ms) (not told apart" in loss
+    assert "though log_acks1 differs on average" in loss  # kept, but its mean is not the best's
+    assert "differ" not in loss.split("; then")[0]  # every op_failed is 0: nothing to say
     assert loss.endswith("**Best: queue, log_acks1**.")
     assert (
         lines[-1]
