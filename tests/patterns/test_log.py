@@ -288,3 +288,13 @@ def test_effectively_once_processes_each_record_once_across_a_consumer_crash() -
     assert s["duplicates"] == 0 and s["lost"] == 0 and s["delivered"] == s["offered"]
     assert result.counters["deduplicated"] > 0  # the replayed records, recognised
     assert rules(result) == []
+
+
+def test_a_start_offset_ahead_of_the_log_skips_the_records_below_it() -> None:
+    result = simulate(scenario(delivery={"guarantee": "at_most_once"}, log={"partitions": 1, "start": 5}))
+    s = result.summary
+    assert (s["lost"], s["lost_skipped"], s["delivered"]) == (5, 5, s["offered"] - 5)
+    cols = result.columns
+    skipped = np.flatnonzero(cols["reason"] == "skipped")
+    assert skipped.tolist() == np.argsort(cols["created_at"])[:5].tolist()  # the first five records
+    assert rules(result) == []  # skipped as asked: not a loss at most once either

@@ -37,6 +37,8 @@ class Consumer:
         self.busy: set[int] = set()
         """Partitions with a record at the workers."""
         self._handing = False
+        self.sweep: dict[int, int] = {}
+        """Per partition, a start offset the log had not reached: what is written below it is skipped."""
         self.serial = 0
         self.waiting: dict[int, int] = {}
         """Per partition, the serial of the fetch awaiting its answer."""
@@ -55,7 +57,7 @@ class Consumer:
             return
         self.generation, self.parts = generation, parts
         self.position, self.held, self.done, self.waiting = {}, {}, {}, {}
-        self.queued, self.busy = {}, set()
+        self.queued, self.busy, self.sweep = {}, set(), {}
         group = self.run.group
         for part in parts:
             offset = group.committed.get(part)
@@ -72,9 +74,14 @@ class Consumer:
         if start == "earliest":
             return cluster.log_start(part)
         offset = cluster.high_watermark(part) if start == "latest" else int(start)
-        for r in cluster.records(part, 0, offset):
-            self.ctx.ledger.lose(r.row, "skipped")
+        self._skip(part, offset)
+        if start != "latest":
+            self.sweep[part] = offset  # records below it may still be written: skipped once they are
         return offset
+
+    def _skip(self, part: int, offset: int) -> None:
+        for r in self.run.cluster.records(part, 0, offset):
+            self.ctx.ledger.lose(r.row, "skipped")
 
     def _revoke(self) -> None:
         """A rebalance takes the partitions away: commit up to the first record not processed; the records
@@ -135,12 +142,19 @@ class Consumer:
         self.waiting[part] = self.serial
         later = (part, self.serial, self.generation)
         if error == OUT_OF_RANGE:
-            if position < self.position[part]:  # past the log's end (an unclean election cut it): reset
+            # past the log's end (an unclean election cut it, or ``start`` is an offset not yet written):
+            # reset as ``start`` says; behind the log start: the records retention removed are lost already
+            if position < self.position[part]:
                 position = self._start(part)
-            # else behind the log start: the records retention removed are lost already
+            wait = position == self.position[part]  # an offset still ahead of the log: ask again later
             self.position[part] = self.done[part] = position
-            self._fetch(part)
+            if wait:
+                self.ctx.call_later(self.run.p.fetch_interval, self._fetch_again, later)
+            else:
+                self._fetch(part)
             return
+        if part in self.sweep and not error:  # the log reaches the start offset: all below it is written
+            self._skip(part, self.sweep.pop(part))
         if error == NOT_LEADER or not records:
             self.ctx.call_later(self.run.p.fetch_interval, self._fetch_again, later)
             return
@@ -212,6 +226,6 @@ class Consumer:
                 if offset < upto:
                     ledger.lose(row, "committed_unprocessed")
         self.parts, self.position, self.held, self.done, self.waiting = (), {}, {}, {}, {}
-        self.queued, self.busy = {}, set()
+        self.queued, self.busy, self.sweep = {}, set(), {}
         self.generation = -1
         self.run.group.crashed(self.node.id)
