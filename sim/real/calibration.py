@@ -156,11 +156,54 @@ def run_campaign(
     return table
 
 
+def refit(out: Path) -> pd.DataFrame:
+    """Fit the profiles again from the folder's low-load measurements and predict every row of its
+    ``comparison.csv`` and ``faults.csv`` again, without a broker: what a change of the fit or of the model
+    does to the committed report. The measured columns stay as they are."""
+    from sim.real.faults import predict_faults
+    from sim.real.load import read
+    from sim.real.report import write_report
+    from sim.sweep.store import atomic_write
+
+    table = pd.read_csv(out / "comparison.csv")
+    versions: dict[str, str] = {}
+    by_name = {s.name: s for s in SETTINGS}
+    for name in dict.fromkeys(table["setting"]):
+        low = read(out / "measurements" / f"{name}-low.parquet")
+        versions.setdefault(low.spec.broker, low.meta.get("broker_version", "unknown"))
+        calibrate([low], sources=[f"measurements/{name}-low.parquet"]).write(
+            out / "profiles" / f"{name}.toml"
+        )
+    for i, row in table.iterrows():
+        spec = _spec(by_name[row["setting"]], "amqp://127.0.0.1:1", float(row["offered"]))
+        pred = predict(out / "profiles" / f"{row['setting']}.toml", spec)
+        table.loc[i, ["p50_sim_ms", "p99_sim_ms", "throughput_sim"]] = [
+            pred.p50 * 1e3,
+            pred.p99 * 1e3,
+            pred.throughput,
+        ]
+    atomic_write(out / "comparison.csv", table.to_csv(index=False, float_format="%.6g"))
+    faults = pd.read_csv(out / "faults.csv") if (out / "faults.csv").is_file() else None
+    if faults is not None:
+        for i, row in faults.iterrows():
+            m = read(out / "measurements" / f"fault-{row['setting']}-{row['fault']}.parquet")
+            again = predict_faults(
+                out / "profiles" / f"{row['setting']}.toml", m.spec, row["fault"], row["downtime_s"]
+            )
+            faults.loc[i, ["lost_sim", "duplicates_sim"]] = [again["lost_sim"], again["duplicates_sim"]]
+        atomic_write(out / "faults.csv", faults.to_csv(index=False, float_format="%.6g"))
+    write_report(out, table, faults, versions)
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="experiments/calibration", help="the folder to (re)write")
     parser.add_argument("--only", action="append", help="setting names (default: all)")
     parser.add_argument("--no-faults", action="store_true")
+    parser.add_argument(
+        "--refit", action="store_true", help="fit and predict again from the folder's measurements"
+    )
     parser.add_argument(
         "--loads", help="keep the measurements at each load point in this folder (tens of MB)"
     )
@@ -168,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for noisy in ("aio_pika", "aiormq", "nats"):
         logging.getLogger(noisy).setLevel(logging.CRITICAL)  # reconnection chatter during the faults
+    if args.refit:
+        refit(Path(args.out))
+        return 0
     chosen = tuple(s for s in SETTINGS if not args.only or s.name in args.only)
     run_campaign(
         Path(args.out), chosen, faults=not args.no_faults, loads=Path(args.loads) if args.loads else None
