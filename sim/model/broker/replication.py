@@ -7,10 +7,11 @@ on its *leader* and keeps a copy on each *follower*:
   of the publish's size to every follower. A follower appends in order on one log writer (FIFO, the
   ``[broker]`` service time plus ``persist`` when durable) and answers ``replicated``. When a majority of
   the replicas has it (the leader included) the publish is *committed*: only then is it enqueued (a quorum
-  queue delivers committed messages only) and the publisher confirm sent. Each publish commits on its own:
-  two publishes may commit in the other order when their followers' round trips differ. A publish still
-  not committed ``election_delay`` after its append, or retried by its publisher, is sent again to the
-  followers that have not answered (a ``replicate`` or its answer lost on a link).
+  queue delivers committed messages only) and the publisher confirm sent. Publishes commit in log order,
+  as in Raft: a publish that has its majority before an earlier one waits for it (the commit index only
+  moves forward), so the queue's order is the append order. A publish still not committed
+  ``election_delay`` after its append, or retried by its publisher, is sent again to the followers that
+  have not answered (a ``replicate`` or its answer lost on a link).
 - A consumer's ack (or, with auto ack, a delivery) is replicated as a ``settle`` message; it is committed
   when a majority has it.
 - Replication traffic is control traffic in the ledger (attributed to the row it serves); the broker also
@@ -130,7 +131,8 @@ class ReplicatedBroker(Broker):
         self.replication_messages = 0
         self.replication_bytes = 0.0
         self.commit_latency: list[float] = []
-        """Seconds from the leader's append to the majority's, per publish appended after ``measure_from``."""
+        """Seconds from the leader's append to the commit (the majority's append, or an earlier publish's
+        commit if later), per publish appended after ``measure_from``."""
         self._resend = ctx.timeouts(max(election_delay, 1e-3), self._resend_due, self.pending.__contains__)
         self.elections = 0
         self.unavailable = 0.0
@@ -235,7 +237,18 @@ class ReplicatedBroker(Broker):
             return
         rec.acks.add(msg.src)
         if len(rec.acks) >= self.majority:
-            self._commit(rec)
+            self._commit_in_order()
+
+    def _commit_in_order(self) -> None:
+        """Commit from the front of the log while its first publish has a majority: ``pending`` is in
+        append (= log) order, so a publish with its majority behind one without waits for it (Raft's commit
+        index)."""
+        pending, majority = self.pending, self.majority
+        while pending:
+            head = next(iter(pending.values()))
+            if len(head.acks) < majority:
+                return
+            self._commit(head)
 
     def _commit(self, rec: _Pending) -> None:
         del self.pending[rec.msg.id]
@@ -359,10 +372,9 @@ class ReplicatedBroker(Broker):
                 continue
             rec.stored = alive | {new.id}  # the new leader caught up from the live replicas that had it
             rec.acks = set(rec.stored)
-            if len(rec.acks) >= self.majority:
-                self._commit(rec)
-            else:
+            if len(rec.acks) < self.majority:
                 self._replicate(rec, new)
+        self._commit_in_order()  # those with a majority, from the front of the log
         new.in_sync = True
         new.last_seq = max(new.last_seq, self._seq)
         for r in self.replicas.values():
