@@ -80,10 +80,10 @@ def test_sim_measure_and_calibrate_commands(
 ) -> None:
     out = tmp_path / "m.parquet"
     argv = ["measure", "rabbitmq", "--url", rabbitmq.url, "--rate", "150/s", "--duration", "0.5s"]
-    assert main([*argv, "--train", "100", "--confirms", "--out", str(out)]) == 0
+    assert main([*argv, "--train", "150", "--confirms", "--out", str(out)]) == 0
     m = read(out)
-    assert m.spec.confirms and m.spec.rate == 150 and m.spec.train == 100
-    assert (m.frame["phase"] == "train").sum() == 100
+    assert m.spec.confirms and m.spec.rate == 150 and m.spec.train == 150
+    assert (m.frame["phase"] == "train").sum() == 150
     assert main(["calibrate", str(out), "--out", str(tmp_path / "p.toml")]) == 0
     text = (tmp_path / "p.toml").read_text()
     assert "[broker]" in text and 'dist = "lognormal"' in text and "confirm_p50" in text
