@@ -148,9 +148,9 @@ class WorldView(Protocol):
         """The broker on ``node_id`` (default: the scenario's broker node)."""
         ...
 
-    def broker_host(self, node_id: str) -> Node:
+    def broker_host(self, node_id: str, field: str = "broker.node") -> Node:
         """The node ``node_id`` with the ``[broker]`` table's processing (a cluster member of a pattern that
-        runs its own brokers, such as the log)."""
+        runs its own brokers, such as the log); ``field`` names the setting in errors."""
         ...
 
     def broker_nodes(self, wanted: int | Sequence[str], field: str) -> tuple[str, ...]:

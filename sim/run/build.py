@@ -86,7 +86,7 @@ class AssembledWorld:
             )
         if len(ids) == 1:
             return None
-        nodes = [self.broker_host(i) for i in ids]
+        nodes = [self.broker_host(i, "broker.replicas") for i in ids]
         broker = self.brokers[node_id] = ReplicatedBroker(
             self.ctx, nodes, self.broker_config, self.node, election_delay=b.election_delay
         )
@@ -96,18 +96,18 @@ class AssembledWorld:
         self.reporters.append(broker.replication_figures)
         return broker
 
-    def broker_host(self, node_id: str) -> Node:
+    def broker_host(self, node_id: str, field: str = "broker.node") -> Node:
         """The node ``node_id`` as a broker's host: its processing is the ``[broker]`` table's (``servers``,
         ``service``, ``persist``), not the ``[nodes]`` defaults (an application's service time) nor the
         node's own topology attributes. Created on first use; refused on a node that runs a producer or a
-        consumer."""
+        consumer. ``field`` names the setting in errors."""
         node = self.nodes.get(node_id)
         if node is not None and node_id in self.broker_hosts:
             return node
         if node_id not in self.graph:
-            raise SimError("broker.node", node_id, "a node of the topology")
+            raise SimError(field, node_id, "a node of the topology")
         if node_id in self.nodes or node_id in (*self.workload.producers, *self.workload.consumers):
-            raise SimError("broker.node", node_id, "a node that runs no producer or consumer")
+            raise SimError(field, node_id, "a node that runs no producer or consumer")
         b = self.scenario.broker
         service = from_spec(b.service, "broker.service") if b.service is not None else None
         node = self._make_node(node_id, servers=b.servers, service=broker_service(service, b.persist))

@@ -292,7 +292,7 @@ class LogRun:
             retention_bytes=pattern.retention_bytes,
             control_size=world.delivery.ack_size,
         )
-        self.cluster = Cluster(self.ctx, config, {b: world.broker_host(b) for b in ids})
+        self.cluster = Cluster(self.ctx, config, {b: world.broker_host(b, "log.brokers") for b in ids})
         self.group = Group(
             self.ctx, pattern.group, world.workload.consumers, pattern.partitions, pattern.session_timeout
         )
