@@ -42,7 +42,7 @@ report results/queue_vs_log --metric op_failed_unreplicated --metric elections -
 --metric redeliveries`` or read ``statistics.csv``.
 
 Run it: ``sim run experiments/queue_vs_log.py`` (140 runs: about 10 minutes on two busy cores;
-``--quick``: 56 shorter runs, about a minute).
+``--quick``: 56 shorter runs, about 40 s of CPU, a minute or two on busy cores).
 """
 
 from sim import Experiment, Scenario
