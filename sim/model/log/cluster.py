@@ -8,7 +8,8 @@
   batch; with ``acks = "all"`` a leader whose in-sync set is smaller than ``min_insync_replicas`` refuses the
   batch (``not_enough_replicas``), and answers that error too when the set shrank below it before the
   batch was committed. An idempotent producer's batches carry sequence numbers: the leader acknowledges a
-  batch it already holds without appending it again and refuses one that leaves a gap (``out_of_order``).
+  batch it already holds without appending it again (with ``acks = "all"`` once that batch is committed,
+  as the original's answer) and refuses one that leaves a gap (``out_of_order``).
 - **Replication.** Every ``fetch_interval`` each follower asks its leader for the records after its log end
   (``replica_fetch``, control traffic); the answer (``replica_data``) carries them and the high watermark.
   A follower is caught up when it fetched up to the leader's log end, or up to where the end was at its
@@ -181,6 +182,11 @@ class Cluster:
         if batch.first_seq >= 0:  # idempotent
             last = replica.seqs.get(batch.producer)
             if last is not None and batch.first_seq <= last:  # a retry of a batch already appended
+                if config.acks == ACKS_ALL:
+                    end = self._end_of(replica, batch)
+                    if end > part.hw:  # not committed yet: answered with the original, as Kafka
+                        part.waiting.append((end, msg))
+                        return
                 if config.acks != 0:
                     self._answer(node, msg, "")
                 return
@@ -194,6 +200,17 @@ class Cluster:
         elif config.acks == ACKS_ALL:
             part.waiting.append((replica.end, msg))
         self._advance(part)
+
+    @staticmethod
+    def _end_of(replica: Replica, batch: Batch) -> int:
+        """The log end just after ``batch``'s last record in ``replica`` (its start if retention removed it);
+        a search from the end, for a retry, which is rare and usually of a recent batch."""
+        last = batch.records[-1]
+        log = replica.log
+        for i in range(len(log) - 1, -1, -1):
+            if log[i] is last:
+                return replica.start + i + 1
+        return replica.start
 
     def _advance(self, part: Partition) -> None:
         """Move the high watermark to the ISR's smallest log end; answer the batches it commits."""

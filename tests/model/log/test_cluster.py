@@ -41,21 +41,32 @@ class Setup:
         self.nodes["p"].on("produce_ack", lambda m: self.answers.append((ctx.env.now, m.tag, m.payload)))
         self.batches = 0
 
-    def produce(self, partition: int = 0, records: int = 1) -> None:
+    def produce(self, partition: int = 0, records: int = 1, first_seq: int = -1) -> Batch:
         ctx = self.ctx
         self.batches += 1
         batch = Batch(self.batches, partition, "p#0")
-        for _ in range(records):
+        batch.first_seq = first_seq
+        for i in range(records):
             row = ctx.ledger.open(ctx.next_id(), "data", "p", "g", "t", ctx.env.now, 100.0)
-            batch.records.append(Record(row, ctx.ledger.msg_id[row], "p#0", "", ctx.env.now, 100.0))
-        batch.attempt, batch.bytes = 1, 100.0 * records
+            record = Record(row, ctx.ledger.msg_id[row], "p#0", "", ctx.env.now, 100.0)
+            record.seq = first_seq + i if first_seq >= 0 else -1
+            batch.records.append(record)
+        batch.bytes = 100.0 * records
+        self.send(batch)
+        return batch
+
+    def send(self, batch: Batch) -> None:
+        """The batch's next attempt, to the partition's leader now."""
+        ctx = self.ctx
+        batch.attempt += 1
+        partition = batch.partition
         leader = self.cluster.leader(partition)
         assert leader is not None
         rows = tuple(r.row for r in batch.records)
         msg = Message(
             batch.records[0].msg_id, "data", "p", leader, batch.bytes, ctx.env.now, rows, payload=batch
         )
-        msg.tag = batch.id
+        msg.tag, msg.attempt = batch.id, batch.attempt
         self.nodes["p"].send(msg)
 
     def at(self, t: float, action: object) -> None:
@@ -158,3 +169,30 @@ def test_retention_by_size_keeps_the_newest_records_within_the_bound(ctx: SimCon
         (2, 4, 200.0)
     ] * 3
     assert [(rows, why) for _, rows, why in s.cut] == [([0, 1], "retention")]
+
+
+def test_a_retry_of_an_uncommitted_batch_is_answered_only_once_the_batch_is_committed(
+    ctx: SimContext,
+) -> None:
+    s = Setup(ctx, acks=ACKS_ALL, min_insync_replicas=2)
+    batch = s.produce(first_seq=0)  # appended at 2 ms; the followers' first fetch is at 10 ms
+    s.at(0.004, lambda: s.send(batch))  # attempt 2 reaches the leader at 6 ms: already in its log
+    s.at(0.0075, s.node("b0").crash)  # before any follower fetched it
+    s.at(0.12, lambda: s.send(batch))  # attempt 3, to the new leader
+    ctx.env.run(until=0.2)
+    # no answer to attempt 2 (it would have been a success for a record the election then cut); b1 leads
+    # from 107.5 ms without it, attempt 3 is appended at 122 ms, b2 fetches it at 130 ms (has it at 134 ms)
+    # and tells b1 with its next fetch (142 ms): committed, answered at 144 ms
+    assert [(round(t, 9), rows, why) for t, rows, why in s.cut] == [(0.1075, [0], "unreplicated")]
+    assert [(round(t, 9), tag, err) for t, tag, err in s.answers] == [(0.144, 1, "")]
+    part = s.cluster.partitions[0]
+    assert s.cluster.leader(0) == "b1" and part.hw == 1 and part.logs["b1"].log == batch.records
+
+
+def test_a_retry_of_a_committed_batch_is_answered_at_once(ctx: SimContext) -> None:
+    s = Setup(ctx, acks=ACKS_ALL, min_insync_replicas=2)
+    batch = s.produce(first_seq=0)  # committed at 22 ms (see above)
+    s.at(0.03, lambda: s.send(batch))
+    ctx.env.run(until=0.1)
+    assert [(round(t, 9), err) for t, _, err in s.answers] == [(0.024, ""), (0.034, "")]
+    assert s.cluster.partitions[0].logs["b0"].end == 1  # appended once
