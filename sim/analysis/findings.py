@@ -307,13 +307,27 @@ def ranking(
             valued = [n for n in names if part.loc[part[line] == n, metric].notna().any()]
             if len(valued) < 2:
                 break
-            equal = _equal_to_best(part, line, valued, metric)
             word = "highest" if higher_is_better(metric) else "lowest"
             mean = {n: float(part.loc[part[line] == n, metric].mean()) for n in valued}
+            runs = {n: part.loc[part[line] == n, metric].dropna() for n in valued}
+            # 0 in every run is a record, not a mean: a line seen above 0 at all (a loss, a duplicate) is
+            # not ranked with it, however rarely that happened for a paired interval to exclude 0
+            clean = [] if higher_is_better(metric) else [n for n in valued if (runs[n] == 0).all()]
+            equal = clean or _equal_to_best(part, line, valued, metric)
             kept = ", ".join(f"{value_label(line, n)} ({_shown(metric, mean[n])})" for n in equal)
             dropped = [n for n in valued if n not in equal]
             text = f"{word} {metric}: {kept}"
-            if len(equal) > 1:
+            if clean:
+                text += " (0 in every run)"
+                if dropped:
+                    seen = ", ".join(
+                        f"{value_label(line, n)} ({_shown(metric, mean[n])}; above 0 in "
+                        f"{int((runs[n] > 0).sum())} of {len(runs[n])} runs)"
+                        for n in sorted(dropped, key=lambda n: mean[n])
+                    )
+                    text += f"; {len(dropped)} other(s) above 0 in some run: {seen}"
+                dropped = []
+            elif len(equal) > 1:
                 text += " (not told apart by paired 95 % intervals)"
                 unsure = [n for n in equal[1:] if not math.isclose(mean[n], mean[equal[0]], abs_tol=1e-12)]
                 if unsure:  # a difference the replications are too few to confirm or rule out

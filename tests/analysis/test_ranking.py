@@ -52,7 +52,7 @@ def test_losses_decide_first_latency_breaks_the_tie() -> None:
     crash = _bullet(lines, "crash")
     # log_acks1 is the fastest but loses: out at the first step, whatever its latency
     assert crash.endswith("**Best: log_all**.")
-    assert "1 other(s) clearly worse, up to log_acks1 (3.4)" in crash
+    assert "1 other(s) above 0 in some run: log_acks1 (3.4; above 0 in 5 of 5 runs)" in crash
     assert "lowest op_latency_p99: log_all (10.9 ms); 1 other(s) clearly worse, up to queue (101 ms)" in crash
 
 
@@ -118,3 +118,24 @@ def test_experiment_carries_rank_by_to_the_report_and_checks_its_names() -> None
         Experiment("r", base=base, rank_by=["speed"])
     with pytest.raises(SimError, match=r"experiment\.rank_by"):
         Experiment("r", base=base, rank_by=[])
+
+
+def test_a_line_that_never_failed_is_told_apart_from_one_seen_to_fail() -> None:
+    """Zero in every replication is a record, not a mean: a line seen to lose at all (here in 2 of 5 runs,
+    too rarely for a paired interval to exclude 0) is not ranked with the lines that never lost."""
+    rare = frame(
+        {
+            ("queue", "crash"): (ZERO, SLOW),
+            ("log_acks1", "crash"): ([0.0, 2.0, 0.0, 0.0, 2.0], FAST),  # mean 0.8, the interval holds 0
+            ("log_all", "crash"): (ZERO, FAST_TOO),
+        }
+    )
+    crash = _bullet(ranking(rare, SWEPT, RANK, {}), "crash")
+    assert "lowest op_failed: queue (0), log_all (0) (0 in every run);" in crash
+    assert "1 other(s) above 0 in some run: log_acks1 (0.8; above 0 in 2 of 5 runs)" in crash
+    assert crash.endswith("**Best: log_all**.")
+    # where no line has a clean record, the paired interval decides as before
+    both = rare.copy()
+    both.loc[(both["setup"] == "queue"), "op_failed"] = [1.0, 0.0, 0.0, 0.0, 0.0]
+    both.loc[(both["setup"] == "log_all"), "op_failed"] = [0.0, 0.0, 1.0, 0.0, 1.0]
+    assert "above 0 in some run" not in _bullet(ranking(both, SWEPT, RANK, {}), "crash")
