@@ -137,6 +137,8 @@ class Recorder:
     delivered_ns: np.ndarray = field(init=False)
     deliveries: np.ndarray = field(init=False)
     start_ns: int = 0
+    stray: int = 0
+    """Deliveries of a message this run has not sent (a broker's leftover from an earlier run): ignored."""
 
     def __post_init__(self) -> None:
         self.due_ns = np.full(self.n, NOT_YET, dtype=np.int64)
@@ -159,11 +161,14 @@ class Recorder:
             self.confirmed_ns[i] = time.monotonic_ns()
 
     def delivered(self, i: int) -> None:
-        """Message ``i`` reached a consumer; the first delivery's time is kept, every one is counted."""
-        if 0 <= i < self.n:
+        """Message ``i`` reached a consumer; the first delivery's time is kept, every one is counted. A
+        delivery of a message not yet sent is not this run's: it is counted in ``stray`` and nothing else."""
+        if 0 <= i < self.n and self.sent_ns[i] != NOT_YET:
             if self.delivered_ns[i] == NOT_YET:
                 self.delivered_ns[i] = time.monotonic_ns()
             self.deliveries[i] += 1
+        else:
+            self.stray += 1
 
     def pending(self) -> int:
         """Messages sent and not yet delivered."""

@@ -84,6 +84,7 @@ def measure(
         "faults": [list(f) for f in faults],
         "faults_applied": [list(f) for f in sorted(applied, key=lambda a: a[1])],
         "publish_errors": errors,
+        "stray": rec.stray,
     }
     return Measurement.from_run(spec, rec, version or adapter.version, **extra)
 

@@ -3,8 +3,11 @@
 One publishing and ``subscribers`` subscribing connections, each with paho's network thread. QoS 1 and 2
 publishes are confirmed when the broker completes their flow (PUBACK, PUBCOMP): ``confirmed_ns``. A
 subscriber's session is persistent (``clean_session`` off) so that a broker that keeps state keeps its
-queued messages. The topic holds the run's QoS, so runs never meet each other's retained state. Nagle's
-algorithm is off on both ends (``TCP_NODELAY``), as for the other brokers' clients.
+queued messages during the run; before it subscribes, a clean connection with its client id ends the session
+an earlier run left behind, with whatever the broker queued for it (message numbers restart at 0 in every
+run, so an earlier run's backlog would land on this run's rows). So runs never meet each other's state;
+should a broker still deliver something this run has not sent, the recorder counts it as ``stray`` and
+ignores it. Nagle's algorithm is off on both ends (``TCP_NODELAY``), as for the other brokers' clients.
 """
 
 from __future__ import annotations
@@ -57,11 +60,23 @@ class Mqtt:
         self._clients.append(c)
         return c
 
+    def _forget(self, name: str) -> None:
+        """End the broker's session for client id ``name``: a clean connection discards it (MQTT 3.1.1)."""
+        c = paho.Client(CallbackAPIVersion.VERSION2, client_id=name, clean_session=True)
+        c.connect(self._host, self._port, keepalive=10)
+        deadline = time.monotonic() + 10
+        while not c.is_connected():  # bounded: the CONNACK, or 10 s
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"MQTT connection not acknowledged at {self.spec.url}")
+            c.loop(0.05)
+        c.disconnect()
+
     async def open(self, rec: Recorder) -> None:
         s = self.spec
         self._rec = rec
         ready = threading.Semaphore(0)
         for k in range(s.subscribers):
+            self._forget(f"sim-sub{k}-q{s.qos}")
             sub = self._client(f"sim-sub{k}-q{s.qos}", clean=False)
 
             def on_connect(c: Any, _u: Any, _f: Any, _rc: Any, _p: Any = None) -> None:

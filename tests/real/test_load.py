@@ -103,3 +103,13 @@ def test_each_broker_measures_its_own_patterns() -> None:
         LoadSpec("rabbitmq", "amqp://127.0.0.1:1", rate=1.0, pattern="request_reply").pattern
         == "request_reply"
     )
+
+
+def test_a_delivery_of_a_message_not_yet_sent_is_stray() -> None:
+    rec = Recorder(3, 3)
+    rec.delivered(1)  # an earlier run's leftover, numbered like this run's message 1
+    assert rec.stray == 1 and rec.deliveries[1] == 0 and rec.delivered_ns[1] == -1
+    rec.sent(1, rec.now())
+    rec.delivered(1)
+    rec.delivered(7)  # beyond the run
+    assert rec.stray == 2 and rec.deliveries[1] == 1 and rec.delivered_ns[1] >= rec.sent_ns[1]
