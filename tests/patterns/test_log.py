@@ -250,6 +250,19 @@ def test_retention_drops_what_the_group_did_not_read_in_time() -> None:
     assert rules(result) == []  # retention is a designed loss
 
 
+def test_retention_while_the_leader_is_down_is_reported_by_the_followers() -> None:
+    faults = crash("h1_0", "0.3s", "3s") + crash("broker0", "0.5s", "300ms")  # broker0 leads partition 0
+    result = simulate(
+        scenario(log={"retention": "100ms", "partitions": 2, "session_timeout": "2s"}, faults=faults)
+    )
+    s = result.summary
+    # the records of h1_0's partition are deleted before anyone reads them, some while broker0 is down
+    assert (s["offered"], s["delivered"], s["in_flight"]) == (399, 236, 0)
+    assert s["lost"] == s["lost_retention"] == 163
+    assert result.end_time < 1.2  # all settled soon after the last record: not drained to the 6 s cap
+    assert rules(result) == []
+
+
 # -- retries, order and idempotence ---------------------------------------------------------------------
 LOSSY = {"links": {"loss": 0.1}, "delivery": {"ack_timeout": "20ms", "max_attempts": "inf"}}
 

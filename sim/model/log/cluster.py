@@ -23,7 +23,8 @@
   ``unclean_election`` or ``unreplicated``. A leader back before its election keeps leading.
 - **Retention.** Each replica drops records older than ``retention`` (by their creation time, as Kafka's
   default timestamps) or beyond ``retention_bytes``; what the leader drops goes to :attr:`Cluster.on_cut`
-  with the reason ``retention``.
+  with the reason ``retention``, and while the partition's leader is down or it has none, what its
+  followers drop (a record may be reported more than once).
 - **Consumer fetch.** ``log_fetch`` to the leader returns up to ``max_fetch_records`` records below the high
   watermark (``log_records``), or ``out_of_range`` with the log start for an offset retention removed.
 
@@ -338,8 +339,9 @@ class Cluster:
             count += 1
         if count:
             cut = replica.trim(count)
-            if broker == part.leader:
-                self.on_cut(cut, "retention")
+            leader = part.leader
+            if broker == leader or leader is None or not self.brokers[leader].up:
+                self.on_cut(cut, "retention")  # a leader that is down does not trim: its followers report
 
     # -- crashes and elections ---------------------------------------------------------------------------
     def _crashed(self, broker: str) -> None:
