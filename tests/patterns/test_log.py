@@ -82,6 +82,22 @@ def test_a_bad_option_names_its_key(key: str, value: Any) -> None:
     assert info.value.field == key
 
 
+@pytest.mark.parametrize(
+    ("guarantee", "options"),
+    [("effectively_once", {}), ("at_least_once", {"idempotent": True})],
+)
+def test_an_idempotent_producer_without_acks_is_refused(guarantee: str, options: dict[str, Any]) -> None:
+    log = Log.from_options({"brokers": 3, "acks": 0, **options})
+    with pytest.raises(SimError) as info:
+        log.settings(guarantee, 3)
+    assert (info.value.field, info.value.value) == ("log.acks", 0)
+    no_acks = scenario(delivery={"guarantee": guarantee}, log={"acks": 0, **options})
+    with pytest.raises(SimError) as info:
+        simulate(no_acks)
+    assert info.value.field == "log.acks"
+    assert Log.from_options({"brokers": 3, "acks": 0, "idempotent": False}).settings(guarantee, 3)[1] == 0
+
+
 def test_the_guarantee_sets_what_is_left_unset() -> None:
     log = Log.from_options({"brokers": 3})
     assert log.settings("at_most_once", 3) == (3, 1, 1, False, "periodic")

@@ -248,7 +248,8 @@ class Log:
         """(replication_factor, acks, min_insync_replicas, idempotent, commit) with the unset ones from the
         guarantee: ``at_most_once`` acks 1, periodic commits; ``at_least_once`` acks "all", at least 2 in
         sync (when there are 2 replicas), commits after processing; ``effectively_once`` as at-least-once,
-        idempotent. The replication factor defaults to the brokers, at most 3."""
+        idempotent. The replication factor defaults to the brokers, at most 3. An idempotent producer needs
+        acks (1 or "all")."""
         reliable = guarantee != "at_most_once"
         rf = self.replication_factor if self.replication_factor is not None else min(3, n_brokers)
         acks = self.acks if self.acks is not None else (ACKS_ALL if reliable else 1)
@@ -260,6 +261,12 @@ class Log:
         if isr > rf:
             raise SimError("min_insync_replicas", isr, f"from 1 to the replication factor ({rf})")
         idempotent = self.idempotent if self.idempotent is not None else guarantee == "effectively_once"
+        if idempotent and acks == 0:  # Kafka refuses it too: a lost batch would strand every later one
+            raise SimError(
+                "log.acks",
+                0,
+                '1 or "all" with an idempotent producer (log.idempotent, or guarantee effectively_once)',
+            )
         commit = self.commit if self.commit is not None else ("after_processing" if reliable else "periodic")
         return rf, acks, isr, idempotent, commit
 
