@@ -16,7 +16,7 @@
   previous fetch (Kafka's rule); one not caught up for ``replica_lag_max`` leaves the in-sync set (ISR),
   and it joins again once its fetch reaches the high watermark. The high watermark is the smallest log end
   in the ISR: consumers read only below it.
-- **Elections.** ``election_delay`` after a leader's crash, the first live replica in the ISR leads (clean);
+- **Elections.** ``election_delay`` after a leader's (last) crash, the first live replica in the ISR leads (clean);
   with none, and ``unclean_leader_election``, the first live replica (its ISR is itself); else the partition
   is offline until an eligible replica recovers (elected at once). Every replica truncates to the new
   leader's log end; the records cut are handed to :attr:`Cluster.on_cut` with the reason
@@ -348,12 +348,18 @@ class Cluster:
         for part in self.hosted[broker]:
             if part.leader == broker:
                 part.waiting = []  # the requests die with the broker: their producers time out and retry
-                self.ctx.call_later(self.config.election_delay, self._elect_later, (part, part.epoch))
+                crashes = self.brokers[broker].crashes
+                self.ctx.call_later(
+                    self.config.election_delay, self._elect_later, (part, part.epoch, crashes)
+                )
 
     def _elect_later(self, event: Any) -> None:
-        part, epoch = event._value
-        if part.epoch != epoch or part.leader is None or self.brokers[part.leader].up:
-            return  # elected meanwhile, or the leader is back
+        part, epoch, crashes = event._value
+        if part.epoch != epoch or part.leader is None:
+            return  # elected meanwhile
+        leader = self.brokers[part.leader]
+        if leader.up or leader.crashes != crashes:
+            return  # the leader is back, or back and down again: that crash's own timer elects
         self._elect(part)
 
     def _elect(self, part: Partition) -> None:

@@ -196,3 +196,16 @@ def test_a_retry_of_a_committed_batch_is_answered_at_once(ctx: SimContext) -> No
     ctx.env.run(until=0.1)
     assert [(round(t, 9), err) for t, _, err in s.answers] == [(0.024, ""), (0.034, "")]
     assert s.cluster.partitions[0].logs["b0"].end == 1  # appended once
+
+
+def test_an_election_comes_election_delay_after_the_leaders_last_crash(ctx: SimContext) -> None:
+    s = Setup(ctx, acks=1, election_delay=0.05)
+    s.at(0.01, s.node("b0").crash)  # its timer would elect at 60 ms...
+    s.at(0.03, s.node("b0").recover)  # ... but it is back before: it keeps leading
+    s.at(0.04, s.node("b0").crash)  # this crash's timer elects at 90 ms
+    elected: list[tuple[float, str | None]] = []
+    for t in (0.065, 0.0899, 0.0901):
+        s.at(t, lambda: elected.append((round(ctx.env.now, 9), s.cluster.leader(0))))
+    ctx.env.run(until=0.2)
+    assert elected == [(0.065, "b0"), (0.0899, "b0"), (0.0901, "b1")]
+    assert s.cluster.statistics().elections == 1
