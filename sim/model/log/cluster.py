@@ -16,10 +16,10 @@
   previous fetch (Kafka's rule); one not caught up for ``replica_lag_max`` leaves the in-sync set (ISR),
   and it joins again once its fetch reaches the high watermark. The high watermark is the smallest log end
   in the ISR: consumers read only below it.
-- **Elections.** ``election_delay`` after a leader's (last) crash, the first live replica in the ISR leads (clean);
-  with none, and ``unclean_leader_election``, the first live replica (its ISR is itself); else the partition
-  is offline until an eligible replica recovers (elected at once). Every replica truncates to the new
-  leader's log end; the records cut are handed to :attr:`Cluster.on_cut` with the reason
+- **Elections.** ``election_delay`` after a leader's (last) crash, the first live replica in the ISR leads
+  (clean); with none, and ``unclean_leader_election``, the first live replica (its ISR is itself); else the
+  partition is offline until an eligible replica recovers (elected at once). Every replica truncates to the
+  new leader's log end; the records cut are handed to :attr:`Cluster.on_cut` with the reason
   ``unclean_election`` or ``unreplicated``. A leader back before its election keeps leading.
 - **Retention.** Each replica drops records older than ``retention`` (by their creation time, as Kafka's
   default timestamps) or beyond ``retention_bytes``; what the leader drops goes to :attr:`Cluster.on_cut`
