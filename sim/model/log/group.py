@@ -1,7 +1,8 @@
 """A consumer group's coordinator: membership, the assignment of partitions, rebalances, committed offsets.
 
 - **Membership.** The group's members are the consumer nodes; all join at the start. A member's crash is
-  noticed ``session_timeout`` later (unless it is back by then); a member that recovers joins again at once.
+  noticed ``session_timeout`` after its last crash (unless it is back by then); a member that recovers joins
+  again at once.
   Either way the group rebalances: each live member first commits what it has (:attr:`Group.revoke`), then
   the partitions are dealt round-robin over the live members in their order (partition ``p`` to member
   ``p mod n``), a new generation.
@@ -58,6 +59,7 @@ class Group:
         self.revoke: dict[str, Callable[[], None]] = {}
         """Per member, its commit before a rebalance takes its partitions away."""
         self.is_up: Callable[[str], bool] = lambda member: True
+        self._crashes: dict[str, int] = {}
 
     def start(self) -> None:
         """The first assignment (generation 1; not counted as a rebalance)."""
@@ -78,11 +80,15 @@ class Group:
         return True
 
     def crashed(self, member: str) -> None:
-        """``member`` crashed: noticed ``session_timeout`` later, unless it is up again by then."""
-        self.ctx.call_later(self.session_timeout, self._expire, member)
+        """``member`` crashed: noticed ``session_timeout`` later, unless it is up again by then (the timeout
+        runs from its last crash)."""
+        token = self._crashes[member] = self._crashes.get(member, 0) + 1
+        self.ctx.call_later(self.session_timeout, self._expire, (member, token))
 
     def _expire(self, event: Any) -> None:
-        member = event._value
+        member, token = event._value
+        if token != self._crashes[member]:
+            return  # it crashed again since: that crash's timer counts
         if member in self.live and not self.is_up(member):
             self.live.discard(member)
             self.rebalance()

@@ -63,3 +63,24 @@ def test_only_the_current_holder_commits(ctx: SimContext) -> None:
     assert not m.group.commit("a", 1, 0, 9)  # from the old generation
     assert m.group.commit("a", 2, 0, 9) and m.group.committed == {0: 9}
     assert m.group.owner(1) == "b"
+
+
+def test_the_session_timeout_runs_from_the_last_crash(ctx: SimContext) -> None:
+    m = Members(ctx, ("a", "b"), 2)
+    m.group.start()
+    m.shares.clear()
+
+    def down() -> None:
+        m.up["b"] = False
+        m.group.crashed("b")
+
+    def up() -> None:
+        m.up["b"] = True
+        m.group.joined("b")
+
+    down()  # its timer would expire at 0.5 s...
+    ctx.call_later(0.2, lambda _: up())  # ... but b is back (a rebalance at 0.2 s)
+    ctx.call_later(0.3, lambda _: down())  # and down again: noticed at 0.8 s
+    ctx.env.run(until=2.0)
+    assert m.shares == [(0.2, "a", 2, (0,)), (0.2, "b", 2, (1,)), (0.8, "a", 3, (0, 1))]
+    assert m.group.rebalances == 2
