@@ -14,8 +14,10 @@
   (``replica_fetch``, control traffic); the answer (``replica_data``) carries them and the high watermark.
   A follower is caught up when it fetched up to the leader's log end, or up to where the end was at its
   previous fetch (Kafka's rule); one not caught up for ``replica_lag_max`` leaves the in-sync set (ISR),
-  and it joins again once its fetch reaches the high watermark. The high watermark is the smallest log end
-  in the ISR: consumers read only below it.
+  and it joins again once its fetch reaches the high watermark and the current leader's first offset. The
+  high watermark is the smallest log end in the ISR and of the followers outside it caught up within
+  ``replica_lag_max`` (Kafka's rule: otherwise, under steady load, a follower's fetch would trail the high
+  watermark by the records of one fetch interval and never rejoin): consumers read only below it.
 - **Elections.** ``election_delay`` after a leader's (last) crash, the first live replica in the ISR leads
   (clean); with none, and ``unclean_leader_election``, the first live replica (its ISR is itself); else the
   partition is offline until an eligible replica recovers (elected at once). Every replica truncates to the
@@ -219,9 +221,16 @@ class Cluster:
         if leader is None:
             return
         hw = part.logs[leader].end
+        leo = part.leo
         for f in part.isr:
-            if f != leader and part.leo[f] < hw:
-                hw = part.leo[f]
+            if f != leader and leo[f] < hw:
+                hw = leo[f]
+        if len(part.isr) < len(part.replicas):  # a caught-up follower outside the ISR holds it too (Kafka)
+            now = self.ctx.env.now
+            lag_max = self.config.replica_lag_max
+            for f in part.replicas:
+                if leo[f] < hw and f not in part.isr and now - part.caught_up[f] <= lag_max:
+                    hw = leo[f]
         if hw <= part.hw:
             return
         part.hw = hw
@@ -292,7 +301,7 @@ class Cluster:
         elif last is not None and offset >= last[1]:
             part.caught_up[follower] = max(part.caught_up[follower], last[0])
         part.last_fetch[follower] = (now, end)
-        if follower not in part.isr and offset >= part.hw and offset >= replica.start:
+        if follower not in part.isr and offset >= max(part.hw, part.epoch_start, replica.start):
             part.isr.add(follower)
             part.caught_up[follower] = now
             self._under(part)
@@ -390,8 +399,9 @@ class Cluster:
         part.leader = new
         part.epoch += 1
         part.hw = min(part.hw, cut_at)
+        part.epoch_start = cut_at
         part.leo = {b: part.logs[b].end for b in part.replicas}
-        part.caught_up = dict.fromkeys(part.replicas, now)
+        part.caught_up = {b: now if b in part.isr else -math.inf for b in part.replicas}
         part.last_fetch = {}
         part.waiting = []
         for replica in part.logs.values():
@@ -407,7 +417,7 @@ class Cluster:
             if part.leader is None:
                 self._elect(part)
             elif part.leader == broker:
-                part.caught_up = dict.fromkeys(part.replicas, now)
+                part.caught_up = {b: now if b in part.isr else part.caught_up[b] for b in part.replicas}
 
     def _under(self, part: Partition) -> None:
         under = part.leader is None or len(part.isr) < len(part.replicas)

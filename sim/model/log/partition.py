@@ -123,6 +123,7 @@ class Partition:
     __slots__ = (
         "caught_up",
         "epoch",
+        "epoch_start",
         "hw",
         "index",
         "isr",
@@ -141,6 +142,8 @@ class Partition:
         self.logs = {b: Replica() for b in replicas}
         self.leader: str | None = replicas[0]
         self.epoch = 0
+        self.epoch_start = 0
+        """The leader's log end when it was elected: a follower rejoins the ISR only once it has that much."""
         self.isr = set(replicas)
         self.hw = 0
         self.leo: dict[str, int] = dict.fromkeys(replicas, 0)

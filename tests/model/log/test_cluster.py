@@ -209,3 +209,21 @@ def test_an_election_comes_election_delay_after_the_leaders_last_crash(ctx: SimC
     ctx.env.run(until=0.2)
     assert elected == [(0.065, "b0"), (0.0899, "b0"), (0.0901, "b1")]
     assert s.cluster.statistics().elections == 1
+
+
+def test_a_follower_rejoins_the_isr_under_steady_load(ctx: SimContext) -> None:
+    s = Setup(ctx, acks=1, replication_factor=2, fetch_interval=0.005)
+
+    def steady(_: object) -> None:  # 2000 records/s: several appended between two fetches
+        s.produce()
+        ctx.call_later(0.0005, steady)
+
+    ctx.call_later(0.0005, steady)
+    s.at(0.1, s.node("b1").crash)
+    s.at(0.3, s.node("b1").recover)
+    ctx.env.run(until=1.0)
+    # b1 last caught up at 95 ms, out of the ISR at the leader's tick at 125 ms; back at 300 ms, its first
+    # fetch (305 ms) catches it up, its second reaches the high watermark (held for it): in at 312 ms
+    part = s.cluster.partitions[0]
+    assert part.isr == {"b0", "b1"}
+    assert s.cluster.statistics().under_replicated_s == pytest.approx(0.312 - 0.125)
