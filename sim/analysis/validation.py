@@ -372,7 +372,7 @@ CASES: tuple[Case, ...] = (
 
 
 # -- the partitioned log (pattern "log") ------------------------------------------------------------------
-# The log's rules these cases rest on (sim/model/log/cluster.py, sim/patterns/log.py): a follower fetches
+# The log's rules these cases rest on (sim/model/log/cluster.py, sim/patterns/log/): a follower fetches
 # every ``fetch_interval`` on a grid fixed from time 0 and takes what the leader appended until its fetch
 # arrives (the answer lands even if the leader crashes meanwhile); a producer's batch leaves when it is full
 # or ``linger`` after its first record; a consumer fetches again as soon as a fetch's records are processed,

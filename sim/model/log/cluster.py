@@ -11,7 +11,8 @@
   batch it already holds without appending it again (with ``acks = "all"`` once that batch is committed,
   as the original's answer) and refuses one that leaves a gap (``out_of_order``).
 - **Replication.** Every ``fetch_interval`` each follower asks its leader for the records after its log end
-  (``replica_fetch``, control traffic); the answer (``replica_data``) carries them and the high watermark.
+  (``replica_fetch``, control traffic); the answer (``replica_data``) carries them, their first offset and
+  the leader's epoch (not the high watermark: followers do not use it).
   A follower is caught up when it fetched up to the leader's log end, or up to where the end was at its
   previous fetch (Kafka's rule); one not caught up for ``replica_lag_max`` leaves the in-sync set (ISR),
   and it joins again once its fetch reaches the high watermark and the current leader's first offset. The
@@ -117,8 +118,6 @@ class Cluster:
             for b in part.replicas:
                 self.hosted[b].append(part)
         self.on_cut: Callable[[list[Record], str], None] = lambda records, reason: None
-        self.on_commit: Callable[[Partition], None] | None = None
-        """Called when a partition's high watermark moves (consumers waiting for records)."""
         self.replication_bytes = 0.0
         self.elections = 0
         self.unclean_elections = 0
@@ -244,8 +243,6 @@ class Cluster:
                 else:
                     keep.append((end, request))
             part.waiting = keep
-        if self.on_commit is not None:
-            self.on_commit(part)
 
     # -- replication -------------------------------------------------------------------------------------
     def _tick(self, event: Any) -> None:

@@ -2,10 +2,9 @@
 
 - **Membership.** The group's members are the consumer nodes; all join at the start. A member's crash is
   noticed ``session_timeout`` after its last crash (unless it is back by then); a member that recovers joins
-  again at once.
-  Either way the group rebalances: each live member first commits what it has (:attr:`Group.revoke`), then
-  the partitions are dealt round-robin over the live members in their order (partition ``p`` to member
-  ``p mod n``), a new generation.
+  again at once. Either way the group rebalances: each live member first commits what it has
+  (:attr:`Group.revoke`), then the partitions are dealt round-robin over the live members in their order
+  (partition ``p`` to member ``p mod n``), a new generation.
 - **Offsets.** A member commits a partition's offset (the next record to read) for the generation it was
   given the partition in; a commit from an older generation, or for a partition it no longer holds, is
   ignored.
