@@ -11,7 +11,9 @@ request/reply through a reply queue.
 ``confirms`` puts the publishing channel in confirm mode (each publish's confirm is awaited in its own task);
 ``durable`` declares durable queues and publishes persistent messages; ``manual_ack`` acks after the
 delivery is recorded; ``prefetch`` is the consumers' ``basic.qos`` (0: unlimited). The connections are
-robust: after a broker restart they reconnect and declare again.
+robust: after a broker restart they reconnect and declare again. A robust connection holds its channels
+only weakly (aio-pika keeps them in a ``WeakSet``), so the adapter keeps every channel and queue it opens
+(``_keep``): otherwise the garbage collector takes the consumers and none is restored after a restart.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class RabbitMQ:
     def __init__(self, spec: LoadSpec) -> None:
         self.spec = spec
         self._conns: list[Any] = []
+        self._keep: list[Any] = []  # channels and queues: restored on reconnection only while referenced
         self._exchange: Any = None
         self._key = ""
         self._reply = ""
@@ -59,11 +62,13 @@ class RabbitMQ:
         async def channel() -> Any:
             ch = await consumer.channel()
             await ch.set_qos(prefetch_count=s.prefetch)
+            self._keep.append(ch)
             return ch
 
         if s.pattern == "queue":
             ch = await channel()
             q = await ch.declare_queue(f"sim.q{sfx}", durable=s.durable)
+            self._keep.append(q)
             await q.purge()
             await q.consume(on_message, no_ack=not s.manual_ack)
             self._exchange, self._key = pub.default_exchange, f"sim.q{sfx}"
@@ -74,6 +79,7 @@ class RabbitMQ:
             for k in range(s.subscribers):
                 ch = await channel()
                 q = await ch.declare_queue(f"sim.sub{k}{sfx}", durable=s.durable)
+                self._keep.append(q)
                 await q.purge()
                 await q.bind(f"sim.x{sfx}")
                 await q.consume(on_message, no_ack=not s.manual_ack)
@@ -81,6 +87,7 @@ class RabbitMQ:
             responder = await (await self._connect()).channel()
             await responder.set_qos(prefetch_count=s.prefetch)
             requests = await responder.declare_queue(f"sim.req{sfx}", durable=s.durable)
+            self._keep += [responder, requests]
             await requests.purge()
 
             async def answer(message: Any) -> None:
@@ -94,6 +101,7 @@ class RabbitMQ:
             ch = await channel()
             self._reply = f"sim.reply{sfx}"
             replies = await ch.declare_queue(self._reply, durable=s.durable)
+            self._keep.append(replies)
             await replies.purge()
             await replies.consume(on_message, no_ack=not s.manual_ack)
             self._exchange, self._key = pub.default_exchange, f"sim.req{sfx}"

@@ -102,10 +102,15 @@ class Server:
         self._procs.clear()
 
     def kill(self) -> None:
-        """SIGKILL the broker's process group (its helpers such as ``epmd`` stay up)."""
+        """SIGKILL the broker's process group (its helpers such as ``epmd`` stay up), and wait until its
+        port no longer answers (bounded, 10 s): the group's last process may outlive the leader by a moment,
+        and a :meth:`restart` that found it still listening would report the broker back at once."""
         proc = self._procs.pop()
         self._signal(proc, signal.SIGKILL)
         proc.wait(10)
+        deadline = time.monotonic() + 10
+        while _answers(self.port) and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def restart(self) -> None:
         """Start the broker again on the same port with the same data (after :meth:`kill`)."""

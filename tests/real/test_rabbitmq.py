@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from sim.cli.main import main
+from sim.real.faults import counts
 from sim.real.fit import calibrate
 from sim.real.load import LoadSpec, read
 from sim.real.measure import measure
@@ -56,6 +57,25 @@ def test_a_paused_broker_shows_in_the_latency_of_messages_due_during_the_pause(r
     assert len(in_pause) > 5 and (in_pause["latency_s"] > 0.05).all()
     assert f[due > 0.9]["latency_s"].median() < 0.05  # and then it recovers
     os.kill(rabbitmq.pid, signal.SIGCONT)  # (resume is idempotent; the module's server stays usable)
+
+
+@pytest.mark.parametrize("reliable", [False, True], ids=["plain", "reliable"])
+def test_the_consumer_comes_back_after_a_crash(rabbitmq: Server, reliable: bool) -> None:
+    """SIGKILL and a restart on the same data at 0.5 s (the restart takes seconds: RabbitMQ recovers its
+    store): the reconnected consumer receives what is published after the restart, what is lost is what the
+    broker refused while down (and, transient, what it held), and with confirms, a durable queue and manual
+    acks every confirmed message is delivered by the end."""
+    options = {"confirms": True, "durable": True, "manual_ack": True, "prefetch": 100} if reliable else {}
+    spec = _spec(rabbitmq, rate=30.0, duration=9.0, drain=2.0, **options)
+
+    m = measure(spec, server=rabbitmq, faults=[(0.5, "bounce")])
+    c = counts(m)
+    back = m.meta["faults_applied"][0][2]  # when the restarted broker answered (s from the start)
+    assert back < 8.0, "the broker restarts within the run"
+    after = m.frame[m.frame["due_ns"] > (back + 0.5) * 1e9]
+    assert len(after) > 10 and (after["deliveries"] == 1).all()
+    assert c["lost"] <= c["publish_errors"] + 5 and c["lost_confirmed"] == 0
+    assert c["confirmed"] > 30 if reliable else c["confirmed"] == 0
 
 
 def test_fit_at_low_load_predicts_p50_at_thirty_percent_of_saturation(
