@@ -24,7 +24,7 @@ import pandas as pd
 from sim.real.fit import calibrate
 from sim.real.load import LoadSpec, Measurement
 from sim.real.measure import measure
-from sim.real.predict import observe, predict
+from sim.real.predict import observe, predict, side_by_side
 from sim.real.servers import ServerUnavailable, running
 
 __all__ = ["LOADS", "SETTINGS", "Setting", "main", "run_campaign"]
@@ -108,12 +108,7 @@ def run_setting(setting: Setting, url: str, version: str, out: Path, loads: Path
                 "load": fraction,
                 "offered": spec.rate,
                 "saturation_fit": saturation,
-                "p50_ms": obs.p50 * 1e3,
-                "p50_sim_ms": pred.p50 * 1e3,
-                "p99_ms": obs.p99 * 1e3,
-                "p99_sim_ms": pred.p99 * 1e3,
-                "throughput": obs.throughput,
-                "throughput_sim": pred.throughput,
+                **side_by_side(obs, pred),
                 "lateness_p99_ms": float(m.open_loop()["lateness_s"].quantile(0.99)) * 1e3,
                 "delivered": obs.delivered,
             }

@@ -19,7 +19,7 @@ import pandas as pd
 from sim.core.errors import SimError
 from sim.real.load import LoadSpec, Measurement
 
-__all__ = ["SIM_PATTERN", "Observed", "compare", "observe", "predict", "scenario_for"]
+__all__ = ["SIM_PATTERN", "Observed", "compare", "observe", "predict", "scenario_for", "side_by_side"]
 
 SIM_PATTERN = {"queue": "queue", "pubsub": "pubsub"}
 """The measured patterns sim predicts, and the pattern that models each (request/reply has no broker path
@@ -105,6 +105,18 @@ def predict(profile: str | Path, spec: LoadSpec, *, duration: float | None = Non
     )
 
 
+def side_by_side(measured: Observed, predicted: Observed) -> dict[str, float]:
+    """One load point's figures, measured beside predicted: p50 and p99 (ms), throughput (/s)."""
+    return {
+        "p50_ms": measured.p50 * 1e3,
+        "p50_sim_ms": predicted.p50 * 1e3,
+        "p99_ms": measured.p99 * 1e3,
+        "p99_sim_ms": predicted.p99 * 1e3,
+        "throughput": measured.throughput,
+        "throughput_sim": predicted.throughput,
+    }
+
+
 def compare(profile: str | Path, measurements: list[Measurement]) -> pd.DataFrame:
     """One row per measurement: the offered load, measured and predicted p50, p99, throughput, errors."""
     rows = []
@@ -117,12 +129,7 @@ def compare(profile: str | Path, measurements: list[Measurement]) -> pd.DataFram
             {
                 "broker": spec.broker,
                 "offered": spec.rate,
-                "p50_ms": obs.p50 * 1e3,
-                "p50_sim_ms": pred.p50 * 1e3,
-                "p99_ms": obs.p99 * 1e3,
-                "p99_sim_ms": pred.p99 * 1e3,
-                "throughput": obs.throughput,
-                "throughput_sim": pred.throughput,
+                **side_by_side(obs, pred),
                 "p50_error": _error(pred.p50, obs.p50),
                 "p99_error": _error(pred.p99, obs.p99),
                 "throughput_error": _error(pred.throughput, obs.throughput),

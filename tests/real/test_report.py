@@ -11,6 +11,7 @@ from sim.analysis.validation import real_brokers_section
 from sim.real.faults import predict_faults
 from sim.real.fit import Profile
 from sim.real.load import LoadSpec
+from sim.real.predict import Observed, side_by_side
 from sim.real.report import error_summary, write_report
 
 
@@ -71,3 +72,12 @@ def test_sim_loses_what_arrives_while_the_broker_is_down(tmp_path: Path) -> None
     assert crash["lost_sim"] == pytest.approx(300, rel=0.25) and crash["duplicates_sim"] == 0
     pause = predict_faults(tmp_path / "p.toml", spec, "pause", 0.5)
     assert pause == {"lost_sim": 0.0, "duplicates_sim": 0.0}
+
+
+def test_a_load_point_sets_measured_beside_predicted_in_ms_and_per_second() -> None:
+    measured = Observed(offered=100.0, p50=0.002, p99=0.010, throughput=99.0, delivered=1.0)
+    predicted = Observed(offered=100.0, p50=0.0025, p99=0.008, throughput=100.0, delivered=1.0)
+    assert side_by_side(measured, predicted) == pytest.approx(
+        {"p50_ms": 2.0, "p50_sim_ms": 2.5, "p99_ms": 10.0, "p99_sim_ms": 8.0, "throughput": 99.0,
+         "throughput_sim": 100.0}
+    )  # fmt: skip
