@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from sim.real.fit import calibrate
 from sim.real.load import LoadSpec
 from sim.real.measure import measure
+from sim.real.predict import observe, predict
 from sim.real.servers import Server
 
 pytestmark = pytest.mark.real
@@ -60,3 +64,21 @@ def test_a_run_never_receives_an_earlier_runs_leftovers(mosquitto: Server) -> No
     got = f["delivered_ns"] != -1
     assert (f.loc[got, "delivered_ns"] >= f.loc[got, "sent_ns"]).all()
     assert (f["deliveries"] == 1).all() and m.meta["stray"] == 1
+
+
+def test_fit_at_low_load_predicts_p50_at_thirty_percent_of_saturation(
+    mosquitto: Server, tmp_path: Path
+) -> None:
+    """As for RabbitMQ: fit from 100 msg/s plus a train of 300, then measure at 30 % of the fitted
+    saturation: the simulated p50 within 50 % of the measured one, the throughput within 20 %."""
+    qos1 = {"pattern": "pubsub", "qos": 1, "size": 256, "duration": 1.5}
+    low = measure(LoadSpec("mosquitto", mosquitto.url, rate=100.0, train=300, **qos1))  # type: ignore[arg-type]
+    profile = calibrate([low])
+    service = profile.broker["service"]["mean"]
+    assert 1e-7 < service < 0.01
+    profile.write(tmp_path / "p.toml")
+    rate = round(0.3 / service)
+    spec = LoadSpec("mosquitto", mosquitto.url, rate=rate, **qos1)  # type: ignore[arg-type]
+    measured, predicted = observe(measure(spec)), predict(tmp_path / "p.toml", spec)
+    assert abs(predicted.p50 - measured.p50) / measured.p50 < 0.5
+    assert abs(predicted.throughput - measured.throughput) / measured.throughput < 0.2
