@@ -5,7 +5,10 @@ fit a profile (``profiles/<name>.toml``), then measure at fractions :data:`LOADS
 and predict each from the profile alone; then the fault runs (:mod:`sim.real.faults`). Everything is
 written under one folder: ``profiles/``, ``measurements/<name>-low.parquet`` (what each profile is
 fitted from) and ``measurements/fault-*.parquet``, ``comparison.csv``, ``faults.csv``, and the report
-(:mod:`sim.real.report`); the measurements at every load point (tens of MB) only with ``--loads DIR``. Run
+(:mod:`sim.real.report`); the measurements at every load point (tens of MB) only with ``--loads DIR``. An
+optional ``notes.md`` in the folder (words on its measurements) goes at the top of the report; ``--refit``
+keeps it, a new campaign removes it. Every row carries the machine's load average during its run and during
+its fit's (``load_avg``, ``fit_load_avg``, ``cores``): the report flags the busy ones. Run
 it with ``python -m sim.real.calibration --out experiments/calibration``. The seeds, file names and
 order are fixed, so a rerun changes only the measured numbers.
 """
@@ -111,6 +114,9 @@ def run_setting(setting: Setting, url: str, version: str, out: Path, loads: Path
                 **side_by_side(obs, pred),
                 "lateness_p99_ms": float(m.open_loop()["lateness_s"].quantile(0.99)) * 1e3,
                 "delivered": obs.delivered,
+                "load_avg": m.load,  # the machine's load average (1 min) during the point's run
+                "fit_load_avg": low.load,  # and during the low-load run its profile is fitted from
+                "cores": m.meta["machine"]["cores"],
             }
         )
         log.info("  %.0f%% %s", fraction * 100, rows[-1])
@@ -139,6 +145,7 @@ def run_campaign(
             except ServerUnavailable as exc:
                 log.warning("%s skipped: %s", broker, exc)
     scratch.cleanup()
+    (out / "notes.md").unlink(missing_ok=True)  # what it said was about the measurements replaced here
     table = pd.DataFrame(rows)
     atomic_write(out / "comparison.csv", table.to_csv(index=False, float_format="%.6g"))
     fault_table = None
@@ -166,6 +173,8 @@ def refit(out: Path) -> pd.DataFrame:
     for name in dict.fromkeys(table["setting"]):
         low = read(out / "measurements" / f"{name}-low.parquet")
         versions.setdefault(low.spec.broker, low.meta.get("broker_version", "unknown"))
+        fit = [low.load, low.meta["machine"]["cores"]]
+        table.loc[table["setting"] == name, ["fit_load_avg", "cores"]] = fit
         calibrate([low], sources=[f"measurements/{name}-low.parquet"]).write(
             out / "profiles" / f"{name}.toml"
         )
@@ -186,8 +195,10 @@ def refit(out: Path) -> pd.DataFrame:
                 out / "profiles" / f"{row['setting']}.toml", m.spec, row["fault"], row["downtime_s"]
             )
             faults.loc[i, ["lost_sim", "duplicates_sim"]] = [again["lost_sim"], again["duplicates_sim"]]
+            faults.loc[i, ["load_avg", "cores"]] = [m.load, m.meta["machine"]["cores"]]
         atomic_write(out / "faults.csv", faults.to_csv(index=False, float_format="%.6g"))
-    write_report(out, table, faults, versions)
+    notes = out / "notes.md"
+    write_report(out, table, faults, versions, notes.read_text().splitlines() if notes.is_file() else [])
     return table
 
 

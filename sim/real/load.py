@@ -28,7 +28,18 @@ import pandas as pd
 
 from sim.core.errors import SimError
 
-__all__ = ["COLUMNS", "PATTERNS", "LoadSpec", "Measurement", "Recorder", "machine", "read", "schedule"]
+__all__ = [
+    "COLUMNS",
+    "PATTERNS",
+    "LoadSpec",
+    "Measurement",
+    "Recorder",
+    "busy",
+    "load_average",
+    "machine",
+    "read",
+    "schedule",
+]
 
 COLUMNS = (
     "msg",
@@ -125,6 +136,25 @@ def machine() -> dict[str, Any]:
     }
 
 
+def load_average() -> float:
+    """The machine's load average over the last minute (``os.getloadavg``; NaN where there is none)."""
+    import os
+
+    try:
+        return float(os.getloadavg()[0])
+    except (AttributeError, OSError):
+        return math.nan
+
+
+def busy(load: float, cores: float) -> bool | None:
+    """Whether a measurement with load average ``load`` (the higher of its start and end) on ``cores`` cores
+    was taken on a busy machine: above half the cores, other processes compete with the broker and its
+    clients, and the latencies measure the machine, not the broker. None when the load is unknown (NaN)."""
+    if not (math.isfinite(load) and math.isfinite(cores)):
+        return None
+    return load > cores / 2
+
+
 @dataclass
 class Recorder:
     """Per-message timestamps of one measurement (plain numpy columns; ``NOT_YET`` where none)."""
@@ -206,6 +236,19 @@ class Measurement:
     @property
     def spec(self) -> LoadSpec:
         return LoadSpec(**self.meta["spec"])
+
+    @property
+    def load(self) -> float:
+        """The higher load average of the run's start and end (``meta["load_average"]``; NaN if not
+        recorded, as in measurements older than the record)."""
+        la = self.meta.get("load_average") or {}
+        values = [float(la[k]) for k in ("start", "end") if la.get(k) is not None]
+        return max(values) if values else math.nan
+
+    @property
+    def busy(self) -> bool | None:
+        """Taken on a busy machine (:func:`busy`); None if the load was not recorded."""
+        return busy(self.load, float(self.meta.get("machine", {}).get("cores") or math.nan))
 
     def open_loop(self) -> pd.DataFrame:
         return self.frame[self.frame["phase"] == "open"]

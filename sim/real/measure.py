@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Sequence
 from typing import Any, Protocol
 
 from sim.core.errors import SimError
-from sim.real.load import LoadSpec, Measurement, Recorder, schedule
+from sim.real.load import LoadSpec, Measurement, Recorder, load_average, schedule
 from sim.real.servers import Server
 
 __all__ = ["FAULT_ACTIONS", "Adapter", "adapter_for", "measure"]
@@ -79,8 +79,10 @@ def measure(
     due = schedule(spec)
     rec = Recorder(len(due), int(len(due) - spec.train))
     applied: list[tuple[str, float, float]] = []
+    load_start = load_average()
     errors = asyncio.run(_drive(adapter, spec, rec, due, server, list(faults), applied))
     extra: dict[str, Any] = {
+        "load_average": {"start": load_start, "end": load_average()},  # 1 min; see load.busy
         "faults": [list(f) for f in faults],
         "faults_applied": [list(f) for f in sorted(applied, key=lambda a: a[1])],
         "publish_errors": errors,

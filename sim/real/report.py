@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import platform
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -20,12 +21,56 @@ __all__ = ["TARGET", "error_summary", "write_report"]
 TARGET = (0.7, 0.2)
 """The issue's aim: p50 within 20 % below 70 % of saturation."""
 
+BUSY = "taken on a busy machine: not a measurement of the broker"
+"""What a row measured with a load average above half the cores is (:func:`sim.real.load.busy`)."""
+
+
+def machine_state(table: pd.DataFrame) -> pd.Series:
+    """Per row: ``busy`` if its run or its fit's ran with a load average above half the cores, else
+    ``unknown`` if either has no load record (``load_avg``, ``fit_load_avg``, ``cores`` missing or NaN),
+    else ``quiet``."""
+    nan = pd.Series(math.nan, index=table.index)
+    cores = pd.to_numeric(table.get("cores", nan), errors="coerce")
+    loads = [pd.to_numeric(table.get(c, nan), errors="coerce") for c in ("load_avg", "fit_load_avg")]
+    busy = pd.concat([load > cores / 2 for load in loads], axis=1).any(axis=1)
+    unknown = pd.concat([load.isna() for load in [*loads, cores]], axis=1).any(axis=1)
+    state = pd.Series("quiet", index=table.index)
+    state[unknown] = "unknown"
+    state[busy] = "busy"
+    return state
+
 
 def error_summary(table: pd.DataFrame) -> tuple[int, int]:
-    """(within, of): p50 predictions within 20 % among the points below 70 % of the fitted saturation."""
-    below = table[table["load"] < TARGET[0]]
+    """(within, of): p50 predictions within 20 % among the points below 70 % of the fitted saturation,
+    leaving out the rows taken on a busy machine (:func:`machine_state`)."""
+    below = table[(table["load"] < TARGET[0]) & (machine_state(table) != "busy")]
     err = ((below["p50_sim_ms"] - below["p50_ms"]) / below["p50_ms"]).abs()
     return int((err <= TARGET[1]).sum()), len(below)
+
+
+_MARK = {"busy": "⚠ busy", "unknown": "?", "quiet": ""}
+
+
+def _load_words(table: pd.DataFrame, faults: pd.DataFrame | None, notes: list[str]) -> list[str]:
+    """The report's top paragraph on the machine's load during the measurements."""
+    states = [machine_state(t) for t in (table, faults) if t is not None and not t.empty]
+    every = pd.concat(states) if states else pd.Series(dtype=str)
+    n_busy, n_unknown, n = int((every == "busy").sum()), int((every == "unknown").sum()), len(every)
+    lines = []
+    if n_busy:
+        lines += [
+            f"**{n_busy} of {n} rows were {BUSY}** (load average above half the cores during the run or",
+            "during its profile's fit; marked ⚠ busy): their latencies measure the competition for the",
+            "cores, and they are left out of the error summary. Rerun `make calibrate` on a quiet machine.",
+            "",
+        ]
+    if n_unknown:
+        lines += [
+            f"**The load is unknown for {n_unknown} of {n} rows** (marked ?): their measurements hold no",
+            "load-average record (taken before it was recorded): whether the machine was quiet is not known.",
+            "",
+        ]
+    return lines + ([*notes, ""] if notes else [])
 
 
 def _pct(predicted: float, measured: float) -> str:
@@ -68,9 +113,14 @@ def _figure(rows: pd.DataFrame, path: Path) -> None:
 
 
 def write_report(
-    out: Path, table: pd.DataFrame, faults: pd.DataFrame | None, versions: dict[str, str]
+    out: Path,
+    table: pd.DataFrame,
+    faults: pd.DataFrame | None,
+    versions: dict[str, str],
+    notes: Sequence[str] = (),
 ) -> None:
-    """Write ``report.md`` and the figures for a campaign's tables."""
+    """Write ``report.md`` and the figures for a campaign's tables; ``notes`` (lines of Markdown) go at the
+    top, after the machine's load."""
     from sim.sweep.store import atomic_write
 
     m = machine()
@@ -94,28 +144,35 @@ def write_report(
         f"Python {platform.python_version()}.",
         "**Brokers.** " + "; ".join(f"{b}: {v}" for b, v in versions.items()) + ".",
         "",
+        *_load_words(table, faults, list(notes)),
     ]
     if not table.empty:
         within, of = error_summary(table)
+        state = machine_state(table)
+        below = table["load"] < TARGET[0]
+        left_out, unknown = int((below & (state == "busy")).sum()), int((below & (state == "unknown")).sum())
         lines += [
             "## Prediction vs measurement",
             "",
             f"Below 70 % of the fitted saturation, **{within} of {of}** p50",
             "predictions are within 20 % of the",
-            "measurement (the issue's aim). Offered loads are fractions (10 % ...",
+            "measurement (the issue's aim)"
+            + (f"; {left_out} rows {BUSY}, left out" if left_out else "")
+            + (f"; {unknown} of the {of} of unknown load" if unknown else "")
+            + ". Offered loads are fractions (10 % ...",
             "120 %) of the saturation the",
             "low-load fit predicts, 1 / mean service time; the grey line in each figure.",
             "",
             "| setting | load | offered /s | p50 ms | sim | error | p99 ms | sim | error | delivered /s "
-            "| sim | error |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "| sim | error | machine |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
-        for _, r in table.iterrows():
+        for (_, r), mark in zip(table.iterrows(), state.map(_MARK), strict=True):
             lines.append(
                 f"| {r['setting']} | {r['load'] * 100:.0f} % | {r['offered']:.0f} | {r['p50_ms']:.2f} | "
                 f"{r['p50_sim_ms']:.2f} | {_pct(r['p50_sim_ms'], r['p50_ms'])} | {r['p99_ms']:.1f} | "
                 f"{r['p99_sim_ms']:.1f} | {_pct(r['p99_sim_ms'], r['p99_ms'])} | {r['throughput']:.0f} | "
-                f"{r['throughput_sim']:.0f} | {_pct(r['throughput_sim'], r['throughput'])} |"
+                f"{r['throughput_sim']:.0f} | {_pct(r['throughput_sim'], r['throughput'])} | {mark} |"
             )
         lines += [""]
         for setting, rows in table.groupby("setting", sort=False):
@@ -135,14 +192,15 @@ def write_report(
             "broker had confirmed.",
             "",
             "| setting | fault | downtime s | sent | publish errors | lost | confirmed, not delivered |"
-            " sim lost | duplicates | sim duplicates |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            " sim lost | duplicates | sim duplicates | machine |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
-        for _, r in faults.iterrows():
+        fault_state = machine_state(faults.assign(fit_load_avg=faults.get("load_avg", math.nan)))
+        for (_, r), mark in zip(faults.iterrows(), fault_state.map(_MARK), strict=True):
             lines.append(
                 f"| {r['setting']} | {r['fault']} | {r['downtime_s']:.2f} | {r['sent']} | "
                 f"{r['publish_errors']} | {r['lost']} | {r['lost_confirmed']} | {r['lost_sim']:.0f} | "
-                f"{r['duplicates']} | {r['duplicates_sim']:.0f} |"
+                f"{r['duplicates']} | {r['duplicates_sim']:.0f} | {mark} |"
             )
         lines += ["", *_fault_words(faults), ""]
     atomic_write(out / "report.md", "\n".join(lines) + "\n")

@@ -17,9 +17,11 @@ pytestmark = pytest.mark.real
 
 def test_jetstream_acks_every_publish_and_delivers_once(nats: Server) -> None:
     spec = LoadSpec("nats", nats.url, rate=200.0, duration=0.5, confirms=True, durable=True, manual_ack=True)
-    f = measure(spec, version=nats.version).frame
+    m = measure(spec, version=nats.version)
+    f = m.frame
     assert len(f) > 50 and (f["deliveries"] == 1).all()
     assert (f["confirmed_ns"] > f["sent_ns"]).all()  # the stream's PubAck
+    assert m.load >= 0 and set(m.meta["load_average"]) == {"start", "end"}  # the machine's, for the report
 
 
 def test_core_publish_has_no_confirm_and_the_train_calibrates(nats: Server, tmp_path: Path) -> None:

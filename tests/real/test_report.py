@@ -10,9 +10,9 @@ import pytest
 from sim.analysis.validation import real_brokers_section
 from sim.real.faults import predict_faults
 from sim.real.fit import Profile
-from sim.real.load import LoadSpec
+from sim.real.load import LoadSpec, Measurement, busy
 from sim.real.predict import Observed, side_by_side
-from sim.real.report import error_summary, write_report
+from sim.real.report import BUSY, error_summary, machine_state, write_report
 
 
 def _table() -> pd.DataFrame:
@@ -81,3 +81,36 @@ def test_a_load_point_sets_measured_beside_predicted_in_ms_and_per_second() -> N
         {"p50_ms": 2.0, "p50_sim_ms": 2.5, "p99_ms": 10.0, "p99_sim_ms": 8.0, "throughput": 99.0,
          "throughput_sim": 100.0}
     )  # fmt: skip
+
+
+def test_rows_taken_on_a_busy_machine_are_flagged_and_left_out_of_the_summary(tmp_path: Path) -> None:
+    """On 2 cores: the 10 % point ran at load average 0.4 (quiet), the 50 % point at 1.5 (busy: above
+    half the cores), the 70 % point's fit had no record (unknown); the 90 % point is quiet."""
+    table = _table().assign(
+        load_avg=[0.4, 1.5, 0.2, 0.3], fit_load_avg=[0.5, 0.5, float("nan"), 0.5], cores=2
+    )
+    assert list(machine_state(table)) == ["quiet", "busy", "unknown", "quiet"]
+    assert error_summary(table) == (1, 1)  # the busy 50 % point (-50 %) is left out
+    write_report(tmp_path, table, None, {"rabbitmq": "3.10"}, ["Measured at night."])
+    text = (tmp_path / "report.md").read_text()
+    head = text.split("## Prediction")[0]
+    assert f"**1 of 4 rows were {BUSY}**" in head and "**The load is unknown for 1 of 4 rows**" in head
+    assert "Measured at night." in head
+    assert "| rabbitmq-plain | 50 % | 500 | 2.00 | 1.00 | -50 % |" in text and "| -1 % | ⚠ busy |" in text
+    assert "| 10 % | 100 | 1.00 | 1.10 | +10 % |" in text and "| -1 % |  |" in text
+    assert "**1 of 1** p50" in text and f"1 rows {BUSY}, left out" in text
+    assert "| 70 % | 700 | 3.00 | 3.00 | +0 % | 6.0 | 6.0 | +0 % | 700 | 693 | -1 % | ? |" in text
+
+
+def test_a_measurements_load_is_the_higher_of_its_start_and_end(tmp_path: Path) -> None:
+    meta = {"spec": {}, "machine": {"cores": 2}, "load_average": {"start": 0.5, "end": 1.25}}
+    m = Measurement(pd.DataFrame(), meta)
+    assert m.load == 1.25 and m.busy is True
+    assert Measurement(pd.DataFrame(), {"machine": {"cores": 2}}).busy is None  # no record: unknown
+    assert busy(1.0, 2) is False and busy(1.01, 2) is True
+
+
+def test_validation_page_section_leaves_out_points_taken_on_a_busy_machine(tmp_path: Path) -> None:
+    _table().assign(load_avg=[0.4, 1.5, 0.2, 0.3], fit_load_avg=0.5, cores=2).to_csv(tmp_path / "c.csv")
+    rows = [line for line in real_brokers_section(tmp_path / "c.csv") if line.startswith("| rabbitmq")]
+    assert rows == ["| rabbitmq-plain | 10% | 100 | 1 | 1.1 | +10% |"]
