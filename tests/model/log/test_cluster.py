@@ -222,8 +222,9 @@ def test_a_follower_rejoins_the_isr_under_steady_load(ctx: SimContext) -> None:
     s.at(0.1, s.node("b1").crash)
     s.at(0.3, s.node("b1").recover)
     ctx.env.run(until=1.0)
-    # b1 last caught up at 95 ms, out of the ISR at the leader's tick at 125 ms; back at 300 ms, its first
-    # fetch (305 ms) catches it up, its second reaches the high watermark (held for it): in at 312 ms
+    # b1 leaves the ISR at the leader's tick at 125 ms (last caught up at 92 ms); back at 300 ms, its fetch
+    # sent then brings it everything, the one sent at 305 ms shows it caught up (from then on the high
+    # watermark waits for it), and the one sent at 310 ms reaches the high watermark: in again at 312 ms
     part = s.cluster.partitions[0]
     assert part.isr == {"b0", "b1"}
     assert s.cluster.statistics().under_replicated_s == pytest.approx(0.312 - 0.125)
