@@ -34,7 +34,7 @@ from scipy import stats
 
 from sim.analysis.findings import categorical, ci_half, line_factor, point_key, value_label
 
-__all__ = ["Drawn", "build_all", "ci_band", "draw_all", "metric_range"]
+__all__ = ["Drawn", "build_all", "calibration_curves", "ci_band", "draw_all", "metric_range"]
 
 Flags = Mapping[tuple[Any, ...], tuple[str, ...]]
 PERCENTILES = ((50.0, "p50"), (95.0, "p95"), (99.0, "p99"), (99.9, "p999"))
@@ -481,6 +481,37 @@ def draw_all(
     for drawn in build_all(frame, swept, series, flags=flags, metrics=metrics, windows=windows):
         paths.append(_save(drawn.figure, folder, drawn.name))
     return paths
+
+
+def calibration_curves(rows: pd.DataFrame) -> Figure:
+    """One setting of a calibration against a real broker (``sim.real.report``): measured and predicted
+    p50 and p99 latency, and delivered against offered throughput, over the offered load; the fitted
+    saturation as a grey line. ``rows``: the setting's rows of ``comparison.csv``. A figure outside pyplot's
+    registry (nothing to close)."""
+    fig = Figure(figsize=(10, 3.8))
+    lat, thr = fig.subplots(1, 2)
+    x = rows["offered"]
+    lat.plot(x, rows["p50_ms"], "o", color="C0", label="p50 measured")
+    lat.plot(x, rows["p50_sim_ms"], "-", color="C0", label="p50 sim")
+    lat.plot(x, rows["p99_ms"], "s", color="C3", label="p99 measured")
+    lat.plot(x, rows["p99_sim_ms"], "--", color="C3", label="p99 sim")
+    lat.set_yscale("log")
+    lat.set_xlabel("offered load (messages/s)")
+    lat.set_ylabel("latency from due time (ms)")
+    lat.axvline(rows["saturation_fit"].iloc[0], color="grey", lw=0.8, ls=":", label="fitted saturation")
+    lat.legend(fontsize=7)
+    thr.plot(x, rows["throughput"], "o", color="C2", label="measured")
+    thr.plot(x, rows["throughput_sim"], "-", color="C2", label="sim")
+    thr.plot(x, x, ":", color="grey", lw=0.8, label="offered")
+    thr.set_xlabel("offered load (messages/s)")
+    thr.set_ylabel("delivered (messages/s)")
+    thr.legend(fontsize=7)
+    first = rows.iloc[0]
+    fig.suptitle(
+        f"{first['setting']}: {first['label']} (1 KiB, Poisson, 1 producer, 1 consumer, loopback)", fontsize=9
+    )
+    fig.tight_layout()
+    return fig
 
 
 def _save(fig: Figure, folder: Path, name: str) -> Path:

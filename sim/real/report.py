@@ -7,6 +7,7 @@ predictions below 70 % of the fitted saturation are within 20 % of the measureme
 
 from __future__ import annotations
 
+import io
 import math
 import platform
 from collections.abc import Sequence
@@ -80,36 +81,14 @@ def _pct(predicted: float, measured: float) -> str:
 
 
 def _figure(rows: pd.DataFrame, path: Path) -> None:
-    import matplotlib as mpl
+    """Draw one setting's curves (:func:`sim.analysis.figures.calibration_curves`) to ``path``, atomically."""
+    from sim.analysis.figures import calibration_curves
+    from sim.sweep.store import atomic_write
 
-    mpl.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (lat, thr) = plt.subplots(1, 2, figsize=(10, 3.8))
-    x = rows["offered"]
-    lat.plot(x, rows["p50_ms"], "o", color="C0", label="p50 measured")
-    lat.plot(x, rows["p50_sim_ms"], "-", color="C0", label="p50 sim")
-    lat.plot(x, rows["p99_ms"], "s", color="C3", label="p99 measured")
-    lat.plot(x, rows["p99_sim_ms"], "--", color="C3", label="p99 sim")
-    lat.set_yscale("log")
-    lat.set_xlabel("offered load (messages/s)")
-    lat.set_ylabel("latency from due time (ms)")
-    lat.axvline(rows["saturation_fit"].iloc[0], color="grey", lw=0.8, ls=":", label="fitted saturation")
-    lat.legend(fontsize=7)
-    thr.plot(x, rows["throughput"], "o", color="C2", label="measured")
-    thr.plot(x, rows["throughput_sim"], "-", color="C2", label="sim")
-    thr.plot(x, x, ":", color="grey", lw=0.8, label="offered")
-    thr.set_xlabel("offered load (messages/s)")
-    thr.set_ylabel("delivered (messages/s)")
-    thr.legend(fontsize=7)
-    first = rows.iloc[0]
-    fig.suptitle(
-        f"{first['setting']}: {first['label']} (1 KiB, Poisson, 1 producer, 1 consumer, loopback)", fontsize=9
-    )
-    fig.tight_layout()
+    png = io.BytesIO()
+    calibration_curves(rows).savefig(png, format="png", dpi=90)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    atomic_write(path, png.getvalue())
 
 
 def write_report(

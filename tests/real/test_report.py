@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -114,3 +115,14 @@ def test_validation_page_section_leaves_out_points_taken_on_a_busy_machine(tmp_p
     _table().assign(load_avg=[0.4, 1.5, 0.2, 0.3], fit_load_avg=0.5, cores=2).to_csv(tmp_path / "c.csv")
     rows = [line for line in real_brokers_section(tmp_path / "c.csv") if line.startswith("| rabbitmq")]
     assert rows == ["| rabbitmq-plain | 10% | 100 | 1 | 1.1 | +10% |"]
+
+
+def test_calibration_curves_have_units_and_the_fitted_saturation() -> None:
+    from sim.analysis.figures import calibration_curves
+
+    lat, thr = calibration_curves(_table()).axes
+    assert lat.get_ylabel() == "latency from due time (ms)" and lat.get_yscale() == "log"
+    assert lat.get_xlabel() == thr.get_xlabel() == "offered load (messages/s)"
+    assert thr.get_ylabel() == "delivered (messages/s)"
+    assert [line.get_label() for line in lat.lines][-1] == "fitted saturation"
+    assert np.array_equal(lat.lines[-1].get_xdata(), [1000.0, 1000.0])
