@@ -137,7 +137,7 @@ def write_report(
             "predictions are within 20 % of the",
             "measurement (the issue's aim)"
             + (f"; {left_out} rows {BUSY}, left out" if left_out else "")
-            + (f"; {unknown} of the {of} of unknown load" if unknown else "")
+            + (f"; {f'all {of}' if unknown == of else f'{unknown} of {of}'} of unknown load" * (unknown > 0))
             + ". Offered loads are fractions (10 % ...",
             "120 %) of the saturation the",
             "low-load fit predicts, 1 / mean service time; the grey line in each figure.",
