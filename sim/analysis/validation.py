@@ -689,9 +689,8 @@ def real_brokers_section(table: Path) -> list[str]:
     if not table.is_file():
         return []
 
-    def busy(r: dict[str, str]) -> bool:  # load average above half the cores (sim.real.report.machine_state)
-        cores = float(r.get("cores") or "nan")
-        return any(float(r.get(k) or "nan") > cores / 2 for k in ("load_avg", "fit_load_avg"))
+    def busy(r: dict[str, str]) -> bool:  # the table's own verdict (sim.real.report.machine_state)
+        return r.get("machine") == "busy"
 
     with table.open(newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if float(r["load"]) < 0.7 and not busy(r)]
@@ -701,8 +700,8 @@ def real_brokers_section(table: Path) -> list[str]:
         "Each setting's broker profile is fitted from one low-load run; the p50 at other loads is predicted "
         "from it alone ([calibrate.md](calibrate.md); the curves, p99, throughput, the faults and where the "
         "model is off: [experiments/calibration/report.md](../experiments/calibration/report.md)). Points "
-        "measured on a busy machine (load average above half the cores) are left out; the report says which "
-        "points have no load record.",
+        "measured on a busy machine (other processes using more than a tenth of the cores) are left out; the "
+        "report says which points have no record of it.",
         "",
         "| setting | load (of saturation) | offered /s | p50 measured ms | p50 sim ms | relative error |",
         "|---|---|---|---|---|---|",

@@ -7,8 +7,9 @@ written under one folder: ``profiles/``, ``measurements/<name>-low.parquet`` (wh
 fitted from) and ``measurements/fault-*.parquet``, ``comparison.csv``, ``faults.csv``, and the report
 (:mod:`sim.real.report`); the measurements at every load point (tens of MB) only with ``--loads DIR``. An
 optional ``notes.md`` in the folder (words on its measurements) goes at the top of the report; ``--refit``
-keeps it, a new campaign removes it. Every row carries the machine's load average during its run and during
-its fit's (``load_avg``, ``fit_load_avg``, ``cores``): the report flags the busy ones. Run
+keeps it, a new campaign removes it. Every row carries the cores other processes used during its run and
+during its fit's (``others_cpu``, ``fit_others_cpu``, ``cores``; :class:`sim.real.load.CpuWatch`): the
+report flags the busy ones; the load averages (``load_avg``, ``fit_load_avg``) are information only. Run
 it with ``python -m sim.real.calibration --out experiments/calibration``. The seeds, file names and
 order are fixed, so a rerun changes only the measured numbers.
 """
@@ -28,7 +29,7 @@ from sim.real.fit import calibrate
 from sim.real.load import LoadSpec, Measurement
 from sim.real.measure import measure
 from sim.real.predict import observe, predict, side_by_side
-from sim.real.servers import ServerUnavailable, running
+from sim.real.servers import Server, ServerUnavailable, running
 
 __all__ = ["LOADS", "SETTINGS", "Setting", "main", "run_campaign"]
 
@@ -88,9 +89,11 @@ def _spec(setting: Setting, url: str, rate: float, **kw: Any) -> LoadSpec:
     return LoadSpec(setting.broker, url, rate=rate, size=1024, duration=DURATION, **(setting.options | kw))
 
 
-def run_setting(setting: Setting, url: str, version: str, out: Path, loads: Path) -> list[dict[str, Any]]:
-    """Fit ``setting`` at low load, then measure and predict each of :data:`LOADS`; rows of the table."""
-    low = measure(_spec(setting, url, LOW_RATE, train=TRAIN), version=version)
+def run_setting(setting: Setting, server: Server, out: Path, loads: Path) -> list[dict[str, Any]]:
+    """Fit ``setting`` at low load, then measure and predict each of :data:`LOADS`; rows of the table. The
+    measurements know ``server``, so that its CPU is not counted as another process's."""
+    url, version = server.url, server.version
+    low = measure(_spec(setting, url, LOW_RATE, train=TRAIN), version=version, server=server)
     low.write(out / "measurements" / f"{setting.name}-low.parquet")
     profile = calibrate([low], sources=[f"measurements/{setting.name}-low.parquet"])
     path = out / "profiles" / f"{setting.name}.toml"
@@ -100,7 +103,7 @@ def run_setting(setting: Setting, url: str, version: str, out: Path, loads: Path
     rows = []
     for fraction in LOADS:
         spec = _spec(setting, url, round(fraction * saturation, 1))
-        m: Measurement = measure(spec, version=version)
+        m: Measurement = measure(spec, version=version, server=server)
         m.write(loads / f"{setting.name}-{round(fraction * 100)}.parquet")
         obs, pred = observe(m), predict(path, spec)
         rows.append(
@@ -114,8 +117,10 @@ def run_setting(setting: Setting, url: str, version: str, out: Path, loads: Path
                 **side_by_side(obs, pred),
                 "lateness_p99_ms": float(m.open_loop()["lateness_s"].quantile(0.99)) * 1e3,
                 "delivered": obs.delivered,
-                "load_avg": m.load,  # the machine's load average (1 min) during the point's run
-                "fit_load_avg": low.load,  # and during the low-load run its profile is fitted from
+                "others_cpu": m.others,  # cores other processes used during the point's run
+                "fit_others_cpu": low.others,  # and during the low-load run its profile is fitted from
+                "load_avg": m.load,  # the machine's load average (1 min), information only
+                "fit_load_avg": low.load,
                 "cores": m.meta["machine"]["cores"],
             }
         )
@@ -128,7 +133,7 @@ def run_campaign(
 ) -> pd.DataFrame:
     """Run every setting (one server per broker) and the fault runs; write the folder and the report.
     The measurements at each load point go to ``loads`` (default: a temporary folder, deleted)."""
-    from sim.real.report import write_report
+    from sim.real.report import machine_state, write_report
     from sim.sweep.store import atomic_write
 
     rows: list[dict[str, Any]] = []
@@ -141,12 +146,13 @@ def run_campaign(
                 with running(broker, Path(folder)) as server:
                     versions[broker] = server.version
                     for setting in (s for s in settings if s.broker == broker):
-                        rows += run_setting(setting, server.url, server.version, out, loads)
+                        rows += run_setting(setting, server, out, loads)
             except ServerUnavailable as exc:
                 log.warning("%s skipped: %s", broker, exc)
     scratch.cleanup()
     (out / "notes.md").unlink(missing_ok=True)  # what it said was about the measurements replaced here
     table = pd.DataFrame(rows)
+    table["machine"] = machine_state(table)  # quiet, busy or unknown: for readers of the table alone
     atomic_write(out / "comparison.csv", table.to_csv(index=False, float_format="%.6g"))
     fault_table = None
     if faults:
@@ -164,7 +170,7 @@ def refit(out: Path) -> pd.DataFrame:
     does to the committed report. The measured columns stay as they are."""
     from sim.real.faults import predict_faults
     from sim.real.load import read
-    from sim.real.report import write_report
+    from sim.real.report import machine_state, write_report
     from sim.sweep.store import atomic_write
 
     table = pd.read_csv(out / "comparison.csv")
@@ -173,8 +179,8 @@ def refit(out: Path) -> pd.DataFrame:
     for name in dict.fromkeys(table["setting"]):
         low = read(out / "measurements" / f"{name}-low.parquet")
         versions.setdefault(low.spec.broker, low.meta.get("broker_version", "unknown"))
-        fit = [low.load, low.meta["machine"]["cores"]]
-        table.loc[table["setting"] == name, ["fit_load_avg", "cores"]] = fit
+        fit = [low.others, low.load, low.meta["machine"]["cores"]]
+        table.loc[table["setting"] == name, ["fit_others_cpu", "fit_load_avg", "cores"]] = fit
         calibrate([low], sources=[f"measurements/{name}-low.parquet"]).write(
             out / "profiles" / f"{name}.toml"
         )
@@ -186,6 +192,7 @@ def refit(out: Path) -> pd.DataFrame:
             pred.p99 * 1e3,
             pred.throughput,
         ]
+    table["machine"] = machine_state(table)
     atomic_write(out / "comparison.csv", table.to_csv(index=False, float_format="%.6g"))
     faults = pd.read_csv(out / "faults.csv") if (out / "faults.csv").is_file() else None
     if faults is not None:
@@ -195,7 +202,11 @@ def refit(out: Path) -> pd.DataFrame:
                 out / "profiles" / f"{row['setting']}.toml", m.spec, row["fault"], row["downtime_s"]
             )
             faults.loc[i, ["lost_sim", "duplicates_sim"]] = [again["lost_sim"], again["duplicates_sim"]]
-            faults.loc[i, ["load_avg", "cores"]] = [m.load, m.meta["machine"]["cores"]]
+            faults.loc[i, ["others_cpu", "load_avg", "cores"]] = [
+                m.others,
+                m.load,
+                m.meta["machine"]["cores"],
+            ]
         atomic_write(out / "faults.csv", faults.to_csv(index=False, float_format="%.6g"))
     notes = out / "notes.md"
     write_report(out, table, faults, versions, notes.read_text().splitlines() if notes.is_file() else [])

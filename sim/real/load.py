@@ -19,6 +19,7 @@ import json
 import math
 import platform
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from sim.core.errors import SimError
 __all__ = [
     "COLUMNS",
     "PATTERNS",
+    "CpuWatch",
     "LoadSpec",
     "Measurement",
     "Recorder",
@@ -146,13 +148,59 @@ def load_average() -> float:
         return math.nan
 
 
-def busy(load: float, cores: float) -> bool | None:
-    """Whether a measurement with load average ``load`` (the higher of its start and end) on ``cores`` cores
-    was taken on a busy machine: above half the cores, other processes compete with the broker and its
-    clients, and the latencies measure the machine, not the broker. None when the load is unknown (NaN)."""
-    if not (math.isfinite(load) and math.isfinite(cores)):
+BUSY_SHARE = 0.1
+"""A run is taken on a busy machine when other processes used more than this share of the cores."""
+
+
+def busy(others: float, cores: float) -> bool | None:
+    """Whether a run during which other processes used ``others`` cores on average (:class:`CpuWatch`) of
+    the machine's ``cores`` was taken on a busy machine: above a tenth of the cores, something else competed
+    with the broker and its clients for the CPU, and the latencies measure that competition too. The load
+    average cannot tell: the broker and its clients raise it themselves (to about 1 on 2 cores at high
+    load). None when unknown (NaN)."""
+    if not (math.isfinite(others) and math.isfinite(cores)):
         return None
-    return load > cores / 2
+    return others > BUSY_SHARE * cores
+
+
+class CpuWatch:
+    """The CPU time other processes used during a run: the machine's busy CPU time (every core: user,
+    system, interrupts, steal; ``psutil.cpu_times``) less that of this process and of ``pids`` with their
+    descendants (the broker a run started). A process that ends during the run (a killed broker) counts
+    as another's for the CPU it used before (a fraction of a second at these loads)."""
+
+    def __init__(self, pids: Callable[[], Iterable[int]] = tuple) -> None:
+        self._pids = pids
+        self._start: tuple[float, float, dict[int, float]] | None = None
+
+    def _sample(self) -> tuple[float, float, dict[int, float]]:
+        import os
+
+        import psutil  # type: ignore[import-untyped]
+
+        t = psutil.cpu_times()
+        machine = sum(getattr(t, f, 0.0) for f in ("user", "nice", "system", "irq", "softirq", "steal"))
+        own: dict[int, float] = {}
+        for pid in {os.getpid(), *self._pids()}:
+            try:
+                root = psutil.Process(pid)
+                for proc in (root, *root.children(recursive=True)):
+                    c = proc.cpu_times()
+                    own[proc.pid] = c.user + c.system
+            except psutil.Error:  # gone meanwhile: its time counts as another's
+                continue
+        return time.monotonic(), machine, own
+
+    def start(self) -> None:
+        self._start = self._sample()
+
+    def stop(self) -> float:
+        """Cores other processes used on average since :meth:`start`."""
+        if self._start is None:
+            raise RuntimeError("CpuWatch.stop before start")
+        (w0, m0, own0), (w1, m1, own1) = self._start, self._sample()
+        own = sum(cpu - own0.get(pid, 0.0) for pid, cpu in own1.items())
+        return max(0.0, (m1 - m0 - own) / max(w1 - w0, 1e-9))
 
 
 @dataclass
@@ -240,15 +288,22 @@ class Measurement:
     @property
     def load(self) -> float:
         """The higher load average of the run's start and end (``meta["load_average"]``; NaN if not
-        recorded, as in measurements older than the record)."""
+        recorded, as in measurements older than the record). Information only: see :attr:`others`."""
         la = self.meta.get("load_average") or {}
         values = [float(la[k]) for k in ("start", "end") if la.get(k) is not None]
         return max(values) if values else math.nan
 
     @property
+    def others(self) -> float:
+        """Cores other processes used on average during the run (``meta["others_cpu"]``, :class:`CpuWatch`;
+        NaN if not recorded, as in measurements older than the record)."""
+        value = self.meta.get("others_cpu")
+        return math.nan if value is None else float(value)
+
+    @property
     def busy(self) -> bool | None:
-        """Taken on a busy machine (:func:`busy`); None if the load was not recorded."""
-        return busy(self.load, float(self.meta.get("machine", {}).get("cores") or math.nan))
+        """Taken on a busy machine (:func:`busy`); None if the other processes' CPU was not recorded."""
+        return busy(self.others, float(self.meta.get("machine", {}).get("cores") or math.nan))
 
     def open_loop(self) -> pd.DataFrame:
         return self.frame[self.frame["phase"] == "open"]

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Sequence
 from typing import Any, Protocol
 
 from sim.core.errors import SimError
-from sim.real.load import LoadSpec, Measurement, Recorder, load_average, schedule
+from sim.real.load import CpuWatch, LoadSpec, Measurement, Recorder, load_average, schedule
 from sim.real.servers import Server
 
 __all__ = ["FAULT_ACTIONS", "Adapter", "adapter_for", "measure"]
@@ -80,9 +80,12 @@ def measure(
     rec = Recorder(len(due), int(len(due) - spec.train))
     applied: list[tuple[str, float, float]] = []
     load_start = load_average()
+    watch = CpuWatch(server.pids if server is not None else tuple)  # the broker's CPU is not another's
+    watch.start()
     errors = asyncio.run(_drive(adapter, spec, rec, due, server, list(faults), applied))
     extra: dict[str, Any] = {
-        "load_average": {"start": load_start, "end": load_average()},  # 1 min; see load.busy
+        "others_cpu": watch.stop(),  # cores other processes used meanwhile: see load.busy
+        "load_average": {"start": load_start, "end": load_average()},  # 1 min, information only
         "faults": [list(f) for f in faults],
         "faults_applied": [list(f) for f in sorted(applied, key=lambda a: a[1])],
         "publish_errors": errors,

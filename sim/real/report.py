@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim.real.load import machine
+from sim.real.load import BUSY_SHARE, machine
 
 __all__ = ["TARGET", "error_summary", "write_report"]
 
@@ -23,18 +23,19 @@ TARGET = (0.7, 0.2)
 """The issue's aim: p50 within 20 % below 70 % of saturation."""
 
 BUSY = "taken on a busy machine: not a measurement of the broker"
-"""What a row measured with a load average above half the cores is (:func:`sim.real.load.busy`)."""
+"""What a row is when other processes used more than a tenth of the cores during its run or its fit's
+(:func:`sim.real.load.busy`)."""
 
 
 def machine_state(table: pd.DataFrame) -> pd.Series:
-    """Per row: ``busy`` if its run or its fit's ran with a load average above half the cores, else
-    ``unknown`` if either has no load record (``load_avg``, ``fit_load_avg``, ``cores`` missing or NaN),
-    else ``quiet``."""
+    """Per row: ``busy`` if other processes used more than :data:`sim.real.load.BUSY_SHARE` of the cores
+    during its run or its fit's, else ``unknown`` if either has no record (``others_cpu``,
+    ``fit_others_cpu``, ``cores`` missing or NaN), else ``quiet``."""
     nan = pd.Series(math.nan, index=table.index)
     cores = pd.to_numeric(table.get("cores", nan), errors="coerce")
-    loads = [pd.to_numeric(table.get(c, nan), errors="coerce") for c in ("load_avg", "fit_load_avg")]
-    busy = pd.concat([load > cores / 2 for load in loads], axis=1).any(axis=1)
-    unknown = pd.concat([load.isna() for load in [*loads, cores]], axis=1).any(axis=1)
+    others = [pd.to_numeric(table.get(c, nan), errors="coerce") for c in ("others_cpu", "fit_others_cpu")]
+    busy = pd.concat([o > BUSY_SHARE * cores for o in others], axis=1).any(axis=1)
+    unknown = pd.concat([o.isna() for o in [*others, cores]], axis=1).any(axis=1)
     state = pd.Series("quiet", index=table.index)
     state[unknown] = "unknown"
     state[busy] = "busy"
@@ -60,15 +61,17 @@ def _load_words(table: pd.DataFrame, faults: pd.DataFrame | None, notes: list[st
     lines = []
     if n_busy:
         lines += [
-            f"**{n_busy} of {n} rows were {BUSY}** (load average above half the cores during the run or",
-            "during its profile's fit; marked ⚠ busy): their latencies measure the competition for the",
-            "cores, and they are left out of the error summary. Rerun `make calibrate` on a quiet machine.",
+            f"**{n_busy} of {n} rows were {BUSY}** (other processes used more than a tenth of the cores",
+            "during the run or during its profile's fit; marked ⚠ busy): their latencies measure the",
+            "competition for the cores too, and they are left out of the error summary. Rerun `make",
+            "calibrate` on a quiet machine.",
             "",
         ]
     if n_unknown:
         lines += [
             f"**The load is unknown for {n_unknown} of {n} rows** (marked ?): their measurements hold no",
-            "load-average record (taken before it was recorded): whether the machine was quiet is not known.",
+            "record of other processes' CPU (taken before it was recorded): whether the machine was quiet is",
+            "not known.",
             "",
         ]
     return lines + ([*notes, ""] if notes else [])
@@ -174,7 +177,7 @@ def write_report(
             " sim lost | duplicates | sim duplicates | machine |",
             "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
-        fault_state = machine_state(faults.assign(fit_load_avg=faults.get("load_avg", math.nan)))
+        fault_state = machine_state(faults.assign(fit_others_cpu=faults.get("others_cpu", math.nan)))
         for (_, r), mark in zip(faults.iterrows(), fault_state.map(_MARK), strict=True):
             lines.append(
                 f"| {r['setting']} | {r['fault']} | {r['downtime_s']:.2f} | {r['sent']} | "

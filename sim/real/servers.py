@@ -78,6 +78,10 @@ class Server:
         """The broker's own process id (the last one started)."""
         return self._procs[-1].pid
 
+    def pids(self) -> list[int]:
+        """The process ids of the broker's processes still running (their children are theirs too)."""
+        return [proc.pid for proc in self._procs if proc.poll() is None]
+
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> Server:
         """Write the configuration, start the processes and wait until the port answers."""
