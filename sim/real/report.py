@@ -42,6 +42,11 @@ def machine_state(table: pd.DataFrame) -> pd.Series:
     return state
 
 
+def _fault_state(faults: pd.DataFrame) -> pd.Series:
+    """:func:`machine_state` of the fault rows: their own run is all there is (no fit of their own)."""
+    return machine_state(faults.assign(fit_others_cpu=faults.get("others_cpu", math.nan)))
+
+
 def error_summary(table: pd.DataFrame) -> tuple[int, int]:
     """(within, of): p50 predictions within 20 % among the points below 70 % of the fitted saturation,
     leaving out the rows taken on a busy machine (:func:`machine_state`)."""
@@ -55,7 +60,9 @@ _MARK = {"busy": "⚠ busy", "unknown": "?", "quiet": ""}
 
 def _load_words(table: pd.DataFrame, faults: pd.DataFrame | None, notes: list[str]) -> list[str]:
     """The report's top paragraph on the machine's load during the measurements."""
-    states = [machine_state(t) for t in (table, faults) if t is not None and not t.empty]
+    states = [machine_state(table)] if not table.empty else []
+    if faults is not None and not faults.empty:
+        states.append(_fault_state(faults))
     every = pd.concat(states) if states else pd.Series(dtype=str)
     n_busy, n_unknown, n = int((every == "busy").sum()), int((every == "unknown").sum()), len(every)
     lines = []
@@ -177,7 +184,7 @@ def write_report(
             " sim lost | duplicates | sim duplicates | machine |",
             "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
-        fault_state = machine_state(faults.assign(fit_others_cpu=faults.get("others_cpu", math.nan)))
+        fault_state = _fault_state(faults)
         for (_, r), mark in zip(faults.iterrows(), fault_state.map(_MARK), strict=True):
             lines.append(
                 f"| {r['setting']} | {r['fault']} | {r['downtime_s']:.2f} | {r['sent']} | "
