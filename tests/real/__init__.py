@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 
-from sim.real.predict import Observed
+from sim.real.fit import calibrate
+from sim.real.load import LoadSpec
+from sim.real.measure import measure
+from sim.real.predict import Observed, observe, predict
 
 
 def assert_predicts(
@@ -28,3 +33,14 @@ def assert_predicts(
         errors.append(f"p50 {e50:+.0%} (measured {measured.p50 * 1e3:.2f} ms), throughput {eth:+.0%}")
     within = f"p50 {p50:.0%}, throughput {throughput:.0%}"
     raise AssertionError(f"no prediction within {within} in {tries} attempts: {'; '.join(errors)}")
+
+
+def fit_and_measure(spec: LoadSpec, folder: Path, *, fraction: float = 0.3) -> tuple[Observed, Observed]:
+    """Fit a profile from ``spec`` with a train of 300 (its rate is the low load), then measure and predict
+    ``spec`` at ``fraction`` of the fitted saturation: (measured, predicted)."""
+    profile = calibrate([measure(replace(spec, train=300))])
+    service = profile.broker["service"]["mean"]
+    assert 1e-7 < service < 0.01  # a broker on loopback: microseconds to milliseconds per message
+    profile.write(folder / "p.toml")
+    at = replace(spec, rate=round(fraction / service))
+    return observe(measure(at)), predict(folder / "p.toml", at)

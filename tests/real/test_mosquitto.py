@@ -8,13 +8,11 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from sim.real.fit import calibrate
 from sim.real.load import LoadSpec
 from sim.real.measure import measure
-from sim.real.predict import Observed, observe, predict
 from sim.real.servers import Server
 
-from . import assert_predicts
+from . import assert_predicts, fit_and_measure
 
 pytestmark = pytest.mark.real
 
@@ -75,13 +73,5 @@ def test_fit_at_low_load_predicts_p50_at_thirty_percent_of_saturation(
     saturation: the simulated p50 within 50 % of the measured one, the throughput within 20 %."""
     qos1 = {"pattern": "pubsub", "qos": 1, "size": 256, "duration": 1.5}
 
-    def attempt() -> tuple[Observed, Observed]:
-        low = measure(LoadSpec("mosquitto", mosquitto.url, rate=100.0, train=300, **qos1))  # type: ignore[arg-type]
-        profile = calibrate([low])
-        service = profile.broker["service"]["mean"]
-        assert 1e-7 < service < 0.01
-        profile.write(tmp_path / "p.toml")
-        spec = LoadSpec("mosquitto", mosquitto.url, rate=round(0.3 / service), **qos1)  # type: ignore[arg-type]
-        return observe(measure(spec)), predict(tmp_path / "p.toml", spec)
-
-    assert_predicts(attempt)  # up to 3 attempts: one can meet a stall of the shared machine
+    low = LoadSpec("mosquitto", mosquitto.url, rate=100.0, **qos1)  # type: ignore[arg-type]
+    assert_predicts(lambda: fit_and_measure(low, tmp_path))  # up to 3 attempts: one can meet a stall

@@ -9,10 +9,9 @@ import pytest
 from sim.real.fit import calibrate
 from sim.real.load import LoadSpec
 from sim.real.measure import measure
-from sim.real.predict import Observed, observe, predict
 from sim.real.servers import Server
 
-from . import assert_predicts
+from . import assert_predicts, fit_and_measure
 
 pytestmark = pytest.mark.real
 
@@ -42,13 +41,5 @@ def test_fit_at_low_load_predicts_p50_at_thirty_percent_of_saturation(nats: Serv
     measured p50 (the calibration report's "clients' overhead depends on the rate")."""
     acked = {"confirms": True, "manual_ack": True, "size": 256, "duration": 1.5}
 
-    def attempt() -> tuple[Observed, Observed]:
-        low = measure(LoadSpec("nats", nats.url, rate=1000.0, train=300, **acked))  # type: ignore[arg-type]
-        profile = calibrate([low])
-        service = profile.broker["service"]["mean"]
-        assert 1e-7 < service < 0.01
-        profile.write(tmp_path / "p.toml")
-        spec = LoadSpec("nats", nats.url, rate=round(0.3 / service), **acked)  # type: ignore[arg-type]
-        return observe(measure(spec)), predict(tmp_path / "p.toml", spec)
-
-    assert_predicts(attempt)  # up to 3 attempts: one can meet a stall of the shared machine
+    low = LoadSpec("nats", nats.url, rate=1000.0, **acked)  # type: ignore[arg-type]
+    assert_predicts(lambda: fit_and_measure(low, tmp_path))  # up to 3 attempts: one can meet a stall
