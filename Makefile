@@ -26,7 +26,7 @@ validate: $(STAMP)
 	$(BIN)/python -m sim.analysis.validation --out docs/validation.md
 
 # measures RabbitMQ, Mosquitto and NATS on loopback (apt-get install rabbitmq-server mosquitto nats-server),
-# fits a profile per setting, predicts and rewrites experiments/calibration (docs/calibrate.md); ~15 minutes
+# fits a profile per setting, predicts and rewrites experiments/calibration (docs/calibrate.md); ~6 minutes on an idle machine
 calibrate: $(STAMP)
 	$(BIN)/python -m sim.real.calibration --out experiments/calibration
 
