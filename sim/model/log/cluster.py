@@ -181,9 +181,14 @@ class Cluster:
             self._answer(node, msg, NOT_ENOUGH_REPLICAS)
             return
         replica = part.logs[node.id]
+        records = batch.records
         if batch.first_seq >= 0:  # idempotent
             last = replica.seqs.get(batch.producer)
-            if last is not None and batch.first_seq <= last:  # a retry of a batch already appended
+            if last is not None and batch.first_seq <= last < records[-1].seq:
+                # a retry whose head only is here: a follower, elected, had fetched part of the batch (a
+                # fetch answer can end inside a batch); the missing tail is appended, the head not again
+                records = [r for r in records if r.seq > last]
+            elif last is not None and batch.first_seq <= last:  # a retry of a batch already appended
                 if config.acks == ACKS_ALL:
                     end = self._end_of(replica, batch)
                     if end > part.hw:  # not committed yet: answered with the original, as Kafka
@@ -196,7 +201,7 @@ class Cluster:
                 if config.acks != 0:
                     self._answer(node, msg, OUT_OF_ORDER)
                 return
-        replica.append(batch.records)
+        replica.append(records)
         if config.acks == 1:
             self._answer(node, msg, "")
         elif config.acks == ACKS_ALL:

@@ -228,3 +228,29 @@ def test_a_follower_rejoins_the_isr_under_steady_load(ctx: SimContext) -> None:
     part = s.cluster.partitions[0]
     assert part.isr == {"b0", "b1"}
     assert s.cluster.statistics().under_replicated_s == pytest.approx(0.312 - 0.125)
+
+
+def test_a_retry_whose_head_only_reached_the_new_leader_appends_its_tail(ctx: SimContext) -> None:
+    """A follower's fetch can end inside a batch (here 2 records per fetch, a batch of 5): b1 has the
+    batch's first 2 records when b0 crashes and is elected; the producer's retry must append the missing 3,
+    not be taken for a duplicate and acknowledged with them in no log."""
+    s = Setup(ctx, acks=ACKS_ALL, replication_factor=2, max_fetch_records=2)
+    batch = s.produce(records=5, first_seq=0)  # on b0 at 2 ms; b1's fetch at 10 ms takes records 0 and 1
+    s.at(0.015, s.node("b0").crash)
+    s.at(0.12, lambda: s.send(batch))  # attempt 2, to b1 (elected at 115 ms)
+    ctx.env.run(until=0.2)
+    assert [(round(t, 9), why) for t, _, why in s.cut] == [(0.115, "unreplicated")]
+    part = s.cluster.partitions[0]
+    assert s.cluster.leader(0) == "b1" and part.logs["b1"].log == batch.records and part.hw == 5
+    assert [(round(t, 9), tag, err) for t, tag, err in s.answers] == [(0.124, 1, "")]
+
+
+def test_a_dead_ex_leader_does_not_hold_the_high_watermark_after_the_election(ctx: SimContext) -> None:
+    """After an election only the in-sync replicas count as caught up: the crashed ex-leader (out of the
+    ISR) must not hold the high watermark for replica_lag_max (100 ms here) as a caught-up follower."""
+    s = Setup(ctx, acks=ACKS_ALL, min_insync_replicas=2, replica_lag_max=0.1)
+    batch = s.produce(first_seq=0)
+    s.at(0.0075, s.node("b0").crash)  # before any follower fetched the batch
+    s.at(0.12, lambda: s.send(batch))  # to b1, elected at 107.5 ms; b2 has it at 134 ms, b1 knows at 142 ms
+    ctx.env.run(until=0.3)
+    assert [(round(t, 9), tag, err) for t, tag, err in s.answers] == [(0.144, 1, "")]
