@@ -279,8 +279,9 @@ def ranking(
     not_applicable: Sequence[Mapping[str, Any]] = (),
 ) -> list[str]:
     """The lines (:func:`line_factor`) ranked at each condition on ``rank_by`` in turn, as Markdown bullets:
-    the first metric keeps the best line and every line not told apart from it by a paired 95 % interval,
-    the next metric ranks those, and so on; the last bullet counts, per line, the conditions where it is
+    the first metric keeps the best line and every line not told apart from it by a paired 95 % interval
+    (on a lower-is-better count, the lines 0 in every run alone, when there are any), the next metric ranks
+    those, and so on; the last bullet counts, per line, the conditions where it is
     among the best. Flagged points are left out and named; a line with no value of a metric there drops out
     of that step (named too). ``[]`` without a line factor or ``rank_by``."""
     line = line_factor(frame, swept)
@@ -362,7 +363,8 @@ def ranking(
     out.append(f"- **Among the best** (of the {compared} conditions ranked): {shares}{none}.")
     head = (
         f"**Ranked** at each condition on {', then '.join(metrics)}: each step keeps the best {line} and "
-        "those a paired 95 % interval (same seeds) does not tell apart from it."
+        "those a paired 95 % interval (same seeds) does not tell apart from it; on a count where lower is "
+        "better, the lines 0 in every run are kept alone."
     )
     return [head, "", *out]
 

@@ -261,7 +261,7 @@ class Log:
         if isr > rf:
             raise SimError("min_insync_replicas", isr, f"from 1 to the replication factor ({rf})")
         idempotent = self.idempotent if self.idempotent is not None else guarantee == "effectively_once"
-        if idempotent and acks == 0:  # Kafka refuses it too: a lost batch would strand every later one
+        if idempotent and acks == 0:  # a lost batch would strand every later one (Kafka requires "all")
             raise SimError(
                 "log.acks",
                 0,
