@@ -143,7 +143,9 @@ class Partition:
         self.leader: str | None = replicas[0]
         self.epoch = 0
         self.epoch_start = 0
-        """The leader's log end when it was elected: a follower rejoins the ISR only once it has that much."""
+        """The leader's log end when it was elected: a follower rejoins the ISR only once it has that much
+        (Kafka's rule; here every replica is cut back to the new leader's end at an election, so the high
+        watermark rule alone nearly always decides)."""
         self.isr = set(replicas)
         self.hw = 0
         self.leo: dict[str, int] = dict.fromkeys(replicas, 0)
