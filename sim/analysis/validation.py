@@ -701,8 +701,13 @@ def real_brokers_section(table: Path) -> list[str]:
         "from it alone ([calibrate.md](calibrate.md); the curves, p99, throughput, the faults and where the "
         "model is off: [experiments/calibration/report.md](../experiments/calibration/report.md)). Points "
         "measured on a busy machine (other processes using more than a tenth of the cores) are left out; the "
-        "report says which points have no record of it. Each row is one 3-second sample: the report's top "
-        "says how much a second campaign on the same machine moved the fit and the measurements.",
+        "report says which points have no record of it."
+        + (
+            " Each row is one 3-second sample: the report's top (its notes) says how much a second campaign "
+            "on the same machine moved the fit and the measurements."
+            if (table.parent / "notes.md").is_file()
+            else ""
+        ),
         "",
         "| setting | load (of saturation) | offered /s | p50 measured ms | p50 sim ms | relative error |",
         "|---|---|---|---|---|---|",

@@ -166,8 +166,9 @@ def busy(others: float, cores: float) -> bool | None:
 class CpuWatch:
     """The CPU time other processes used during a run: the machine's busy CPU time (every core: user,
     system, interrupts, steal; ``psutil.cpu_times``) less that of this process and of ``pids`` with their
-    descendants (the broker a run started). A process that ends during the run (a killed broker) counts
-    as another's for the CPU it used before (a fraction of a second at these loads)."""
+    descendants (the broker a run started). A process that ends during the run (a killed broker) counts as
+    another's for the CPU it used before (a fraction of a second at these loads), and so does a short-lived
+    child the run starts and reaps (none does today)."""
 
     def __init__(self, pids: Callable[[], Iterable[int]] = tuple) -> None:
         self._pids = pids

@@ -228,7 +228,6 @@ def _fault_words(faults: pd.DataFrame) -> list[str]:
 def _where_off(table: pd.DataFrame) -> list[str]:
     """Plain words on where the model is off, with the figures that show it."""
     late = table[table["lateness_p99_ms"] > 10]
-    first_late = late.groupby("setting")["load"].min().to_dict() if not late.empty else {}
     lines = [
         "### Where the model is off, and why",
         "",
@@ -237,8 +236,12 @@ def _where_off(table: pd.DataFrame) -> list[str]:
         "  schedule (its lateness is recorded; latency counts from the due time, so nothing is hidden). The",
         "  train that gives the fit's service time has no per-message timer wake-ups, so the fitted",
         "  saturation can be above what the open-loop client reaches: the curves then bend earlier than",
-        "  `sim`'s. Points where the publisher's p99 lateness exceeds 10 ms start at: "
-        + (", ".join(f"{k} {v * 100:.0f} %" for k, v in first_late.items()) or "none")
+        "  `sim`'s. Points where the publisher's p99 lateness exceeds 10 ms (near saturation, the client's",
+        "  limit; at a lower load with punctual points after it, a stall of the process): "
+        + (
+            ", ".join(f"{s} {v * 100:.0f} %" for s, v in zip(late["setting"], late["load"], strict=True))
+            or "none"
+        )
         + ".",
         "- **The clients' overhead depends on the rate.** The fit is taken at 100 messages/s, where the",
         "  process sleeps between messages and every message pays for waking it (timer and scheduler",

@@ -113,7 +113,9 @@ class Server:
         self._signal(proc, signal.SIGKILL)
         proc.wait(10)
         deadline = time.monotonic() + 10
-        while _answers(self.port) and time.monotonic() < deadline:
+        while _answers(self.port):
+            if time.monotonic() > deadline:
+                raise ServerUnavailable(f"{self.broker} still answers on port {self.port} 10 s after SIGKILL")
             time.sleep(0.01)
 
     def restart(self) -> None:

@@ -44,7 +44,7 @@ def test_report_has_the_table_the_figures_and_the_fault_rows(tmp_path: Path) -> 
     assert "**1 of 2** p50" in text
     assert "| rabbitmq-plain | 50 % | 500 | 2.00 | 1.00 | -50 % |" in text
     assert "| rabbitmq-plain | crash | 3.50 | 1800 | 1000 | 1010 | 0 | 1050 | 0 | 0 |" in text
-    assert "start at: rabbitmq-plain 90 %" in text  # where the publisher fell behind
+    assert "a stall of the process): rabbitmq-plain 90 %." in text  # where the publisher fell behind
     assert (
         "- rabbitmq-plain: 1010 lost against 1050 predicted (prediction +4%); 1000 of the lost were" in text
     )
@@ -194,3 +194,10 @@ def test_fault_rows_are_judged_by_their_own_run(tmp_path: Path) -> None:
     assert f"**1 of 6 rows were {BUSY}**" in text and "unknown" not in text.split("## Prediction")[0]
     assert "| rabbitmq-plain | pause | 0.50 | 100 | 0 | 0 | 0 | 0 | 0 | 0 |  |" in text
     assert "| rabbitmq-plain | crash | 0.50 | 100 | 0 | 0 | 0 | 0 | 0 | 0 | ⚠ busy |" in text
+
+
+def test_validation_page_names_the_campaign_notes_only_when_there_are_some(tmp_path: Path) -> None:
+    _table().to_csv(tmp_path / "c.csv", index=False)
+    assert "second campaign" not in "\n".join(real_brokers_section(tmp_path / "c.csv"))
+    (tmp_path / "notes.md").write_text("Two campaigns.")
+    assert "second campaign" in "\n".join(real_brokers_section(tmp_path / "c.csv"))
