@@ -107,8 +107,9 @@ class Server:
 
     def kill(self) -> None:
         """SIGKILL the broker's process group (its helpers such as ``epmd`` stay up), and wait until its
-        port no longer answers (bounded, 10 s): the group's last process may outlive the leader by a moment,
-        and a :meth:`restart` that found it still listening would report the broker back at once."""
+        port no longer answers (:class:`ServerUnavailable` after 10 s): the group's last process may
+        outlive the leader by a moment, and a :meth:`restart` that found it still listening would report the
+        broker back at once."""
         proc = self._procs.pop()
         self._signal(proc, signal.SIGKILL)
         proc.wait(10)
