@@ -309,8 +309,8 @@ def ranking(
             if len(valued) < 2:
                 break
             word = "highest" if higher_is_better(metric) else "lowest"
-            mean = {n: float(part.loc[part[line] == n, metric].mean()) for n in valued}
             runs = {n: part.loc[part[line] == n, metric].dropna() for n in valued}
+            mean = {n: float(runs[n].mean()) for n in valued}
             # 0 in every run is a record, not a mean: a line seen above 0 at all (a loss, a duplicate) is
             # not ranked with it, however rarely that happened for a paired interval to exclude 0
             clean = [] if higher_is_better(metric) else [n for n in valued if (runs[n] == 0).all()]

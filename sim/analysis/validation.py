@@ -688,12 +688,8 @@ def real_brokers_section(table: Path) -> list[str]:
 
     if not table.is_file():
         return []
-
-    def busy(r: dict[str, str]) -> bool:  # the table's own verdict (sim.real.report.machine_state)
-        return r.get("machine") == "busy"
-
-    with table.open(newline="") as fh:
-        rows = [r for r in csv.DictReader(fh) if float(r["load"]) < 0.7 and not busy(r)]
+    with table.open(newline="") as fh:  # busy: the table's own verdict (sim.real.report.machine_state)
+        rows = [r for r in csv.DictReader(fh) if float(r["load"]) < 0.7 and r.get("machine") != "busy"]
     lines = [
         "## against real brokers: RabbitMQ, Mosquitto, NATS on loopback, fitted at low load",
         "",

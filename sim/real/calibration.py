@@ -117,11 +117,9 @@ def run_setting(setting: Setting, server: Server, out: Path, loads: Path) -> lis
                 **side_by_side(obs, pred),
                 "lateness_p99_ms": float(m.open_loop()["lateness_s"].quantile(0.99)) * 1e3,
                 "delivered": obs.delivered,
-                "others_cpu": m.others,  # cores other processes used during the point's run
+                **m.conditions(),  # the machine during the point's run
                 "fit_others_cpu": low.others,  # and during the low-load run its profile is fitted from
-                "load_avg": m.load,  # the machine's load average (1 min), information only
                 "fit_load_avg": low.load,
-                "cores": m.meta["machine"]["cores"],
             }
         )
         log.info("  %.0f%% %s", fraction * 100, rows[-1])
@@ -179,7 +177,7 @@ def refit(out: Path) -> pd.DataFrame:
     for name in dict.fromkeys(table["setting"]):
         low = read(out / "measurements" / f"{name}-low.parquet")
         versions.setdefault(low.spec.broker, low.meta.get("broker_version", "unknown"))
-        fit = [low.others, low.load, low.meta["machine"]["cores"]]
+        fit = [low.others, low.load, low.cores]
         table.loc[table["setting"] == name, ["fit_others_cpu", "fit_load_avg", "cores"]] = fit
         calibrate([low], sources=[f"measurements/{name}-low.parquet"]).write(
             out / "profiles" / f"{name}.toml"
@@ -202,11 +200,8 @@ def refit(out: Path) -> pd.DataFrame:
                 out / "profiles" / f"{row['setting']}.toml", m.spec, row["fault"], row["downtime_s"]
             )
             faults.loc[i, ["lost_sim", "duplicates_sim"]] = [again["lost_sim"], again["duplicates_sim"]]
-            faults.loc[i, ["others_cpu", "load_avg", "cores"]] = [
-                m.others,
-                m.load,
-                m.meta["machine"]["cores"],
-            ]
+            state = m.conditions()
+            faults.loc[i, list(state)] = list(state.values())
         atomic_write(out / "faults.csv", faults.to_csv(index=False, float_format="%.6g"))
     notes = out / "notes.md"
     write_report(out, table, faults, versions, notes.read_text().splitlines() if notes.is_file() else [])

@@ -111,7 +111,7 @@ def run_faults(out: Path, cases: tuple[FaultCase, ...] = CASES) -> pd.DataFrame:
                         "downtime_s": downtime,
                     }
                     row |= counts(m)
-                    row |= {"others_cpu": m.others, "load_avg": m.load, "cores": m.meta["machine"]["cores"]}
+                    row |= m.conditions()
                     row |= predict_faults(
                         out / "profiles" / f"{case.setting}.toml", spec, case.fault, downtime
                     )

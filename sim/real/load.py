@@ -302,9 +302,19 @@ class Measurement:
         return math.nan if value is None else float(value)
 
     @property
+    def cores(self) -> float:
+        """The machine's cores (``meta["machine"]["cores"]``; NaN if not recorded)."""
+        return float(self.meta.get("machine", {}).get("cores") or math.nan)
+
+    @property
     def busy(self) -> bool | None:
         """Taken on a busy machine (:func:`busy`); None if the other processes' CPU was not recorded."""
-        return busy(self.others, float(self.meta.get("machine", {}).get("cores") or math.nan))
+        return busy(self.others, self.cores)
+
+    def conditions(self) -> dict[str, float]:
+        """The machine's state during the run, as a result row carries it: ``others_cpu``, ``load_avg``
+        (information only) and ``cores``."""
+        return {"others_cpu": self.others, "load_avg": self.load, "cores": self.cores}
 
     def open_loop(self) -> pd.DataFrame:
         return self.frame[self.frame["phase"] == "open"]
